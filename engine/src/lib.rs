@@ -1,0 +1,19 @@
+//! Machi (町): a digital twin of a city.
+//!
+//! Data flows one way (see `ARCHITECTURE.md`):
+//! `import` (files → [`city::City`]) → [`scenario`] (TOML → `Scenario`) → [`sim`] (bevy_ecs World ticked by
+//! domain plugins) → [`observe`] (KPIs, time series) and [`replay`] (the replay container) → viewer, reports.
+
+pub mod city;
+pub mod error;
+pub mod geo;
+pub mod import;
+pub mod mobility;
+pub mod observe;
+pub mod output;
+pub mod population;
+pub mod replay;
+pub mod rng;
+pub mod run;
+pub mod scenario;
+pub mod sim;

@@ -1,0 +1,210 @@
+//! The `machi` command line: run scenarios, check city imports, inspect resolved scenarios.
+//! Errors in the input exit with code 2 and a message naming the file and the place; nothing panics.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use machi::error::InputError;
+use machi::run::{default_out_dir, RunError, RunOptions};
+use machi::scenario::{format_duration, Scenario};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// The scenario run when none is given, relative to the workspace root.
+const DEFAULT_SCENARIO: &str = "scenarios/andorra/baseline.toml";
+
+#[derive(Parser)]
+#[command(
+    name = "machi",
+    version,
+    about = "Machi: a digital twin of a city. With no command, runs the default Andorra la Vella scenario."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario headless: writes kpis.json, timeseries.csv and replay.machi.
+    Run {
+        /// Scenario TOML (default: the Andorra la Vella baseline).
+        scenario: Option<PathBuf>,
+        /// Output folder (default: runs/<scenario name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Seed (default: the scenario's).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Import city files and report what was found and what was dropped.
+    Import {
+        /// OSM PBF, GeoJSON, GeoTIFF or ESRI ASCII grid files, in any mix.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// CRS of a terrain file that does not state it (e.g. EPSG:32631).
+        #[arg(long)]
+        dem_crs: Option<String>,
+    },
+    /// Print the fully resolved scenario (after `extends`).
+    Inspect { scenario: PathBuf },
+}
+
+/// An error and the exit code it deserves.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl From<InputError> for Failure {
+    fn from(e: InputError) -> Self {
+        Failure { code: 2, error: e.into() }
+    }
+}
+
+impl From<RunError> for Failure {
+    fn from(e: RunError) -> Self {
+        let code = if matches!(e, RunError::Input(_)) { 2 } else { 1 };
+        Failure { code, error: e.into() }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure { code: 1, error }
+    }
+}
+
+fn default_scenario() -> PathBuf {
+    let here = PathBuf::from(DEFAULT_SCENARIO);
+    if here.exists() {
+        return here;
+    }
+    // Run from elsewhere: the workspace this binary was built from.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(DEFAULT_SCENARIO)
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Run { scenario: None, out: None, threads: None, seed: None }) {
+        Command::Run { scenario, out, threads, seed } => run(scenario, out, threads, seed),
+        Command::Import { files, json, dem_crs } => import(&files, json, dem_crs),
+        Command::Inspect { scenario } => inspect(&scenario),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn run(
+    scenario: Option<PathBuf>,
+    out: Option<PathBuf>,
+    threads: Option<usize>,
+    seed: Option<u64>,
+) -> Result<(), Failure> {
+    let path = scenario.unwrap_or_else(default_scenario);
+    let scenario = Scenario::load(&path)?;
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    if threads == 0 {
+        return Err(anyhow::anyhow!("--threads must be at least 1").into());
+    }
+    let options = RunOptions { out_dir: out.unwrap_or_else(|| default_out_dir(&scenario)), threads, seed };
+    eprintln!("machi: running {} ({}) on {} thread(s)", scenario.name(), path.display(), threads);
+    let bar = ProgressBar::new(scenario.duration_ms);
+    bar.set_style(ProgressStyle::with_template("{bar:40} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    let started = Instant::now();
+    let summary = machi::run::run(&scenario, &options, |now, total| {
+        let wall = started.elapsed().as_secs_f64().max(1e-9);
+        bar.set_position(now);
+        bar.set_message(format!(
+            "{} / {} simulated, {:.0}× real time",
+            format_duration(now),
+            format_duration(total),
+            now as f64 / 1000.0 / wall
+        ));
+    })?;
+    bar.finish();
+    let wall = started.elapsed().as_secs_f64();
+    let k = &summary.kpis;
+    eprintln!(
+        "machi: {} simulated in {:.2} s ({:.0}× real time); {} residents, {} trips completed; outputs in {}",
+        format_duration(summary.simulated_ms),
+        wall,
+        summary.simulated_ms as f64 / 1000.0 / wall.max(1e-9),
+        k["population"]["residents"],
+        k["mobility"]["trips_completed"],
+        summary.out_dir.display()
+    );
+    Ok(())
+}
+
+fn import(files: &[PathBuf], json: bool, dem_crs: Option<String>) -> Result<(), Failure> {
+    let crs = match dem_crs {
+        Some(text) => Some(machi::geo::Crs::parse(&text).with_context(|| format!("--dem-crs: unknown CRS {text:?}"))?),
+        None => None,
+    };
+    let started = Instant::now();
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let name = files.first().and_then(|f| f.file_stem()).map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let city = machi::import::load_files(&name, &refs, crs, None)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let r = &city.report;
+    if json {
+        let mut v = serde_json::to_value(r).context("serialising the import report")?;
+        v["import_seconds"] = serde_json::json!(seconds);
+        println!("{}", serde_json::to_string_pretty(&v).context("serialising the import report")?);
+        return Ok(());
+    }
+    println!(
+        "Imported {} in {:.3} s",
+        files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "),
+        seconds
+    );
+    println!(
+        "  buildings     {} ({} with a height, {} with floors only, {} with the default height)",
+        r.buildings, r.buildings_with_height, r.buildings_with_levels, r.buildings_with_default_height
+    );
+    println!(
+        "  by use        {}",
+        r.buildings_by_use.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+    );
+    println!(
+        "  roads         {:.1} km ({:.1} lane-km) in {} directed links, {} junctions, {} signals, {} turn restrictions",
+        r.road_km, r.lane_km, r.road_links, r.junctions, r.signals, r.turn_restrictions
+    );
+    println!("  footpaths     {:.1} km", r.footpath_km);
+    println!("  bus stops     {}", r.bus_stops);
+    println!("  waterways     {} ({:.1} km)", r.waterways, r.waterway_km);
+    println!("  terrain       {}", r.terrain.as_deref().unwrap_or("none"));
+    if r.dropped.is_empty() {
+        println!("  dropped       nothing");
+    } else {
+        println!("  dropped:");
+        for (reason, n) in &r.dropped {
+            println!("    {n:>6}  {reason}");
+        }
+    }
+    Ok(())
+}
+
+fn inspect(path: &Path) -> Result<(), Failure> {
+    let scenario = Scenario::load(path)?;
+    println!("# {} resolved (after extends); scenario hash {:016x}", path.display(), scenario.hash());
+    print!("{}", scenario.resolved_toml);
+    Ok(())
+}

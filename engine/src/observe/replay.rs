@@ -1,0 +1,183 @@
+//! The replay observer: writes the static city and the population into the replay when the run starts, then
+//! an agent frame at every frame interval — every person away from home, at their building or on their way
+//! (a straight line between the two buildings, as the free-flow model has no route positions). Persons at
+//! home are not repeated in frames: the population table gives their home.
+//!
+//! Streams: 0 = city (JSON), 1 = population (JSON), 2 = person frames. Writing runs on the replay sink's
+//! own thread ([`crate::replay::ReplaySink`]), so the tick never waits on compression or disk.
+
+use crate::city::City;
+use crate::error::InputError;
+use crate::mobility::teleport::{Itinerary, Mode, PersonId, PersonState};
+use crate::population::Population;
+use crate::replay::{
+    AgentFrame, AgentState, ReplayError, ReplayHeader, ReplayMessage, ReplaySink, ReplaySummary, ReplayWriter,
+};
+use crate::scenario::Scenario;
+use crate::sim::{Observe, SimClock};
+use bevy_app::{App, Plugin};
+use bevy_ecs::prelude::*;
+use serde_json::json;
+use std::path::Path;
+
+/// Stream ids of the replay.
+pub const STREAM_CITY: u16 = 0;
+pub const STREAM_POPULATION: u16 = 1;
+pub const STREAM_PERSONS: u16 = 2;
+
+/// Agent state codes in person frames: the activity (`ActivityKind as u8`: 0 home, 1 work, 2 school,
+/// 3 shop), or travelling.
+pub const STATE_DRIVING: u8 = 4;
+pub const STATE_WALKING: u8 = 5;
+
+/// The open replay and its frame interval.
+#[derive(Resource)]
+pub struct ReplaySettings {
+    sink: Option<ReplaySink>,
+    /// Interval between frames (ms).
+    pub frame_interval_ms: u64,
+    error: Option<ReplayError>,
+}
+
+fn round2(v: f32) -> f64 {
+    (v as f64 * 100.0).round() / 100.0
+}
+
+/// The static city as JSON: frame origin, buildings, road and footpath links, waterways, bus stops.
+pub fn city_json(city: &City) -> serde_json::Value {
+    let line = |pts: &[glam::Vec2]| pts.iter().map(|p| [round2(p.x), round2(p.y)]).collect::<Vec<_>>();
+    let (lon, lat) = city.frame.origin_lon_lat();
+    json!({
+        "name": city.name,
+        "origin_lon_lat": [lon, lat],
+        "buildings": city.buildings.iter().map(|b| json!({
+            "id": b.source_id, "height_m": round2(b.height_m), "use": b.building_use,
+            "footprint": line(&b.footprint),
+        })).collect::<Vec<_>>(),
+        "roads": city.roads.links().iter().map(|l| json!({
+            "from": l.from.0, "to": l.to.0, "lanes": l.lanes, "class": l.class,
+            "speed_mps": round2(l.speed_mps), "geometry": line(&l.geometry),
+        })).collect::<Vec<_>>(),
+        "signals": city.roads.nodes().iter().filter(|n| n.signal).map(|n| [round2(n.pos.x), round2(n.pos.y)]).collect::<Vec<_>>(),
+        "footpaths": city.footpaths.links().iter().step_by(2).map(|l| line(&l.geometry)).collect::<Vec<_>>(),
+        "waterways": city.waterways.iter().map(|w| json!({"kind": w.kind, "covered": w.covered, "line": line(&w.line)})).collect::<Vec<_>>(),
+        "bus_stops": city.bus_stops.iter().map(|s| [round2(s.pos.x), round2(s.pos.y)]).collect::<Vec<_>>(),
+    })
+}
+
+impl ReplaySettings {
+    /// Creates the replay at `path` and writes the static streams.
+    pub fn open(
+        path: &Path,
+        scenario: &Scenario,
+        seed: u64,
+        city: &City,
+        population: &Population,
+    ) -> Result<ReplaySettings, ReplayError> {
+        let header = ReplayHeader {
+            city: city.name.clone(),
+            scenario: scenario.name().to_string(),
+            scenario_hash: format!("{:016x}", scenario.hash()),
+            seed,
+            start_ms: 0,
+            end_ms: scenario.duration_ms,
+            units: [
+                ("x_m", "m east of the city origin (local transverse Mercator frame)"),
+                ("y_m", "m north of the city origin"),
+                ("t_ms", "ms since the run's start"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            frame_interval_ms: scenario.frame_interval_ms,
+            agent_kinds: vec!["person".into()],
+            extra: json!({
+                "start_of_day_ms": scenario.start_ms,
+                "streams": {"0": "city (JSON)", "1": "population (JSON)", "2": "persons away from home"},
+                "person_states": {"1": "at work", "2": "at school", "3": "shopping", "4": "driving", "5": "walking"},
+            }),
+        };
+        let writer = ReplayWriter::create(path, &header)?;
+        let sink = ReplaySink::spawn(writer);
+        let persons: Vec<_> = population.persons.iter().map(|p| json!([p.home, p.workplace, p.role])).collect();
+        sink.send(ReplayMessage::Static {
+            stream: STREAM_CITY,
+            payload: serde_json::to_vec(&city_json(city)).unwrap_or_default(),
+        })?;
+        let pop = json!({"columns": ["home_building", "workplace_building", "role"], "persons": persons});
+        sink.send(ReplayMessage::Static {
+            stream: STREAM_POPULATION,
+            payload: serde_json::to_vec(&pop).unwrap_or_default(),
+        })?;
+        Ok(ReplaySettings { sink: Some(sink), frame_interval_ms: scenario.frame_interval_ms, error: None })
+    }
+
+    /// Closes the replay (index, checksum, rename into place) and reports what it holds.
+    pub fn finish(&mut self) -> Result<ReplaySummary, ReplayError> {
+        let sink = self.sink.take().ok_or_else(|| ReplayError::Sink { message: "replay already finished".into() })?;
+        let summary = sink.finish();
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => summary,
+        }
+    }
+
+    fn send(&mut self, message: ReplayMessage) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Some(sink) = &self.sink {
+            if let Err(e) = sink.send(message) {
+                self.error = Some(e);
+            }
+        }
+    }
+}
+
+impl From<InputError> for ReplayError {
+    fn from(e: InputError) -> Self {
+        ReplayError::Sink { message: e.to_string() }
+    }
+}
+
+/// Adds the frame-writing observer.
+pub struct ReplayObserverPlugin;
+
+impl Plugin for ReplayObserverPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(Observe, record_persons);
+    }
+}
+
+fn record_persons(
+    clock: Res<SimClock>,
+    mut replay: ResMut<ReplaySettings>,
+    city: Res<crate::mobility::teleport::CityRes>,
+    persons: Query<(&PersonId, &PersonState, &Itinerary)>,
+) {
+    let now = clock.now_ms;
+    if !now.is_multiple_of(replay.frame_interval_ms.max(1)) && now != clock.end_ms {
+        return;
+    }
+    let clock_now = clock.clock_ms();
+    let buildings = &city.0.buildings;
+    let mut agents: Vec<AgentState> = persons
+        .iter()
+        .filter_map(|(id, s, itinerary)| {
+            let (pos, state) = match s.travelling {
+                Some((dep, arr)) => {
+                    let trip = &itinerary.0[s.next_trip as usize];
+                    let f = if arr > dep { (clock_now.saturating_sub(dep)) as f32 / (arr - dep) as f32 } else { 1.0 };
+                    let a = buildings[trip.from as usize].centroid;
+                    let b = buildings[trip.to as usize].centroid;
+                    (a.lerp(b, f.clamp(0.0, 1.0)), if trip.mode == Mode::Car { STATE_DRIVING } else { STATE_WALKING })
+                }
+                None if s.activity == crate::population::ActivityKind::Home => return None,
+                None => (buildings[s.at as usize].centroid, s.activity as u8),
+            };
+            Some(AgentState { id: id.0, kind: 0, state, x_m: pos.x, y_m: pos.y })
+        })
+        .collect();
+    agents.sort_by_key(|a| a.id);
+    replay.send(ReplayMessage::AgentFrame { stream: STREAM_PERSONS, frame: AgentFrame { t_ms: now, agents } });
+}

@@ -1,0 +1,580 @@
+//! The byte layout of a replay file (format version 1): constants, the records and frames stored in it, their
+//! encodings, and the error type shared by the writer and the reader.
+//!
+//! The normative description, with offsets and a worked example, is `docs/replay-format.md`; this file is its
+//! implementation and the two must change together. All integers are little-endian.
+//!
+//! ```text
+//! preamble   "MACHIRPL" | version u16 | header_len u32 | header JSON (header_len bytes, UTF-8)
+//! chunk*     kind u8 | stream u16 | t_first_ms u64 | t_last_ms u64 | raw_len u32 | compressed_len u32
+//!            | crc32 u32 (of the compressed bytes) | zstd frame (compressed_len bytes)
+//! index      count u32 | count × (kind u8 | stream u16 | t_first_ms u64 | t_last_ms u64 | offset u64
+//!            | raw_len u32 | compressed_len u32 | crc32 u32) | index_crc32 u32 (of count and records)
+//! trailer    index_offset u64 | "MACHIEND"
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The 8 bytes every replay file starts with.
+pub const MAGIC: [u8; 8] = *b"MACHIRPL";
+/// The 8 bytes every complete replay file ends with.
+pub const END_MAGIC: [u8; 8] = *b"MACHIEND";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u16 = 1;
+/// Bytes before the header JSON: magic (8), version (2), header length (4).
+pub const PREAMBLE_LEN: u64 = 14;
+/// Bytes of the fixed header in front of every chunk payload.
+pub const CHUNK_HEADER_LEN: u64 = 31;
+/// Bytes of one record in the index.
+pub const INDEX_RECORD_LEN: u64 = 39;
+/// Bytes of the trailer: index offset (8) and end magic (8).
+pub const TRAILER_LEN: u64 = 16;
+/// Largest decompressed chunk payload the writer produces and the reader accepts (1 GiB).
+pub const MAX_CHUNK_RAW_BYTES: u32 = 1 << 30;
+/// Bytes of one agent in an agent frame: id u32, kind u8, state u8, x i32, y i32.
+pub const AGENT_BYTES: usize = 14;
+/// Bytes in front of the agents of one agent frame: t_ms u64, count u32.
+pub const AGENT_FRAME_HEADER_BYTES: usize = 12;
+/// Bytes in front of the cell values of a raster: t_ms u64, width u32, height u32, three f32.
+pub const RASTER_HEADER_BYTES: usize = 28;
+
+/// Errors writing or reading a replay. Every variant names the file, and reading errors name the place
+/// (a byte offset, or a chunk number and its byte offset).
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The operating system failed to create, read, write, sync or rename the file.
+    #[error("{}: {op}: {source}", path.display())]
+    Io {
+        /// The file at fault.
+        path: PathBuf,
+        /// What was being done (`create`, `read`, `write`, `rename`, ...).
+        op: &'static str,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file ends before the structure it announces does (a copy cut short, or a run that never finished).
+    #[error("{}: byte {offset}: file is truncated: {message}", path.display())]
+    Truncated {
+        /// The file at fault.
+        path: PathBuf,
+        /// Where the missing data should have been.
+        offset: u64,
+        /// What is missing.
+        message: String,
+    },
+    /// The file does not start with `MACHIRPL`: it is not a Machi replay.
+    #[error("{}: byte 0: not a Machi replay (expected magic \"MACHIRPL\", found {found:?})", path.display())]
+    BadMagic {
+        /// The file at fault.
+        path: PathBuf,
+        /// The first bytes found, lossily decoded.
+        found: String,
+    },
+    /// The file was written by a format version this build cannot read.
+    #[error(
+        "{}: byte 8: replay format version {found} is not supported (this build reads version {supported})",
+        path.display()
+    )]
+    UnsupportedVersion {
+        /// The file at fault.
+        path: PathBuf,
+        /// The version in the file.
+        found: u16,
+        /// The version this build reads.
+        supported: u16,
+    },
+    /// A chunk or the index does not match its CRC-32: the bytes were damaged after writing.
+    #[error("{}: {place}: checksum mismatch (stored crc32 {expected:08x}, computed {actual:08x})", path.display())]
+    Checksum {
+        /// The file at fault.
+        path: PathBuf,
+        /// `chunk 3 (byte 1234)` or `index (byte 5678)`.
+        place: String,
+        /// The stored CRC-32.
+        expected: u32,
+        /// The CRC-32 of the bytes read.
+        actual: u32,
+    },
+    /// The file is structurally invalid (bad lengths, offsets, kinds, ordering, header JSON or payload).
+    #[error("{}: {place}: {message}", path.display())]
+    Corrupt {
+        /// The file at fault.
+        path: PathBuf,
+        /// `byte 14`, `chunk 3 (byte 1234)`, `index record 7`.
+        place: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The writer was asked to store something the format cannot hold (out-of-order frames, non-finite or
+    /// out-of-range positions, a malformed raster, a chunk over [`MAX_CHUNK_RAW_BYTES`]).
+    #[error("{}: {message}", path.display())]
+    Invalid {
+        /// The replay being written.
+        path: PathBuf,
+        /// What was wrong with the input.
+        message: String,
+    },
+    /// The background writer thread of a [`super::ReplaySink`] stopped (it failed earlier, or panicked).
+    #[error("replay writer thread: {message}")]
+    Sink {
+        /// What happened.
+        message: String,
+    },
+}
+
+/// Result alias for replay operations.
+pub type ReplayResult<T> = Result<T, ReplayError>;
+
+/// What a chunk holds. Stored as one byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ChunkKind {
+    /// A time-less payload (JSON or binary) written once per stream, e.g. the city network. Byte 0.
+    Static = 0,
+    /// A run of agent frames (see [`AgentFrame`]), time-ordered. Byte 1.
+    AgentFrames = 1,
+    /// One raster (see [`RasterFrame`]). Byte 2.
+    Raster = 2,
+    /// A domain-defined payload covering `t_first_ms..=t_last_ms`. Byte 3.
+    Custom = 3,
+}
+
+impl ChunkKind {
+    /// The kind stored as `byte`, if it is one this version knows.
+    pub fn from_u8(byte: u8) -> Option<ChunkKind> {
+        match byte {
+            0 => Some(ChunkKind::Static),
+            1 => Some(ChunkKind::AgentFrames),
+            2 => Some(ChunkKind::Raster),
+            3 => Some(ChunkKind::Custom),
+            _ => None,
+        }
+    }
+
+    /// The byte this kind is stored as.
+    pub fn as_u8(self) -> u8 {
+        self as u8
+    }
+}
+
+impl fmt::Display for ChunkKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            ChunkKind::Static => "static",
+            ChunkKind::AgentFrames => "agent-frames",
+            ChunkKind::Raster => "raster",
+            ChunkKind::Custom => "custom",
+        };
+        f.write_str(name)
+    }
+}
+
+/// One entry of the index: where a chunk is and what it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkRecord {
+    /// What the chunk holds.
+    pub kind: ChunkKind,
+    /// The stream it belongs to; a stream is identified by `(kind, stream)`.
+    pub stream: u16,
+    /// Simulation time of the first item in the chunk, ms since the run's time zero (0 for static chunks).
+    pub t_first_ms: u64,
+    /// Simulation time of the last item in the chunk, ms (0 for static chunks).
+    pub t_last_ms: u64,
+    /// Byte offset of the chunk header from the start of the file.
+    pub offset: u64,
+    /// Bytes of the payload once decompressed.
+    pub raw_len: u32,
+    /// Bytes of the zstd-compressed payload following the chunk header.
+    pub compressed_len: u32,
+    /// CRC-32 (IEEE, as zlib's `crc32`) of the compressed payload.
+    pub crc32: u32,
+}
+
+impl ChunkRecord {
+    /// Byte offset one past the end of the chunk.
+    pub fn end(&self) -> u64 {
+        self.offset + CHUNK_HEADER_LEN + u64::from(self.compressed_len)
+    }
+
+    /// The 31-byte chunk header as stored in front of the payload.
+    pub(crate) fn chunk_header_bytes(&self) -> [u8; CHUNK_HEADER_LEN as usize] {
+        let mut out = [0u8; CHUNK_HEADER_LEN as usize];
+        out[0] = self.kind.as_u8();
+        out[1..3].copy_from_slice(&self.stream.to_le_bytes());
+        out[3..11].copy_from_slice(&self.t_first_ms.to_le_bytes());
+        out[11..19].copy_from_slice(&self.t_last_ms.to_le_bytes());
+        out[19..23].copy_from_slice(&self.raw_len.to_le_bytes());
+        out[23..27].copy_from_slice(&self.compressed_len.to_le_bytes());
+        out[27..31].copy_from_slice(&self.crc32.to_le_bytes());
+        out
+    }
+
+    /// Appends the 39-byte index record.
+    pub(crate) fn write_index_record(&self, out: &mut Vec<u8>) {
+        out.push(self.kind.as_u8());
+        out.extend_from_slice(&self.stream.to_le_bytes());
+        out.extend_from_slice(&self.t_first_ms.to_le_bytes());
+        out.extend_from_slice(&self.t_last_ms.to_le_bytes());
+        out.extend_from_slice(&self.offset.to_le_bytes());
+        out.extend_from_slice(&self.raw_len.to_le_bytes());
+        out.extend_from_slice(&self.compressed_len.to_le_bytes());
+        out.extend_from_slice(&self.crc32.to_le_bytes());
+    }
+}
+
+/// The run description stored as JSON at the start of the file. Unknown fields are ignored on reading so that
+/// later writers can add fields without breaking older readers.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ReplayHeader {
+    /// Name of the city (the reference to the imported city data), e.g. `"kamakura"`.
+    pub city: String,
+    /// Name of the scenario that was run.
+    pub scenario: String,
+    /// Hash of the resolved scenario, lowercase hex.
+    pub scenario_hash: String,
+    /// Seed of the run's random number generators.
+    pub seed: u64,
+    /// Planned start of the run, ms of simulation time.
+    pub start_ms: u64,
+    /// Planned end of the run, ms of simulation time (the run may have stopped earlier; see the index).
+    pub end_ms: u64,
+    /// Units of the stored quantities, e.g. `{"x_m": "m, local metric frame, east", "depth": "m"}`.
+    #[serde(default)]
+    pub units: BTreeMap<String, String>,
+    /// Interval between agent frames, ms.
+    pub frame_interval_ms: u64,
+    /// Names of agent kinds; `AgentState::kind` indexes this list.
+    #[serde(default)]
+    pub agent_kinds: Vec<String>,
+    /// Anything else a domain wants to record (stream names, raster meanings, ...).
+    #[serde(default)]
+    pub extra: serde_json::Value,
+}
+
+/// One agent at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct AgentState {
+    /// Agent id, stable over the run.
+    pub id: u32,
+    /// Index into [`ReplayHeader::agent_kinds`].
+    pub kind: u8,
+    /// Domain-defined state code (e.g. walking, driving, sheltered).
+    pub state: u8,
+    /// East coordinate in the city's local metric frame, m. Stored quantised to whole centimetres.
+    pub x_m: f32,
+    /// North coordinate in the city's local metric frame, m. Stored quantised to whole centimetres.
+    pub y_m: f32,
+}
+
+/// All agents of one stream at one instant.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AgentFrame {
+    /// Simulation time, ms since the run's time zero.
+    pub t_ms: u64,
+    /// The agents, in the order the simulation gives them (the order is kept).
+    pub agents: Vec<AgentState>,
+}
+
+/// A grid of values at one instant (flood depth, grid load, ...), stored as little-endian f32.
+///
+/// Cell `(col, row)` covers `x ∈ [origin_x_m + col·cell_m, origin_x_m + (col+1)·cell_m)` and
+/// `y ∈ [origin_y_m + row·cell_m, origin_y_m + (row+1)·cell_m)`; its value is `values[row·width + col]`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RasterFrame {
+    /// Simulation time, ms since the run's time zero.
+    pub t_ms: u64,
+    /// Number of columns.
+    pub width: u32,
+    /// Number of rows.
+    pub height: u32,
+    /// x of the corner of cell (0, 0), m in the local metric frame.
+    pub origin_x_m: f32,
+    /// y of the corner of cell (0, 0), m in the local metric frame.
+    pub origin_y_m: f32,
+    /// Side of a (square) cell, m.
+    pub cell_m: f32,
+    /// `width × height` values, row-major; the unit is the stream's (see [`ReplayHeader::units`]).
+    pub values: Vec<f32>,
+}
+
+/// Quantises a coordinate in metres to whole centimetres (round half away from zero); `None` if it is not
+/// finite or outside ±21 474 836.47 m.
+pub fn quantise_m(v: f32) -> Option<i32> {
+    if !v.is_finite() {
+        return None;
+    }
+    let cm = (f64::from(v) * 100.0).round();
+    if cm < f64::from(i32::MIN) || cm > f64::from(i32::MAX) {
+        return None;
+    }
+    Some(cm as i32)
+}
+
+/// The coordinate in metres of a quantised value in centimetres (the nearest f32 to `cm / 100`).
+pub fn dequantise_cm(cm: i32) -> f32 {
+    (f64::from(cm) / 100.0) as f32
+}
+
+/// Bytes one frame of `agents` agents takes in an agent-frames payload.
+pub fn agent_frame_len(agents: usize) -> usize {
+    AGENT_FRAME_HEADER_BYTES.saturating_add(agents.saturating_mul(AGENT_BYTES))
+}
+
+/// Appends the encoding of `frame` to `out`: `t_ms u64 | n u32 | ids [u32; n] | kinds [u8; n] | states [u8; n]
+/// | x_cm [i32; n] | y_cm [i32; n]`. On error `out` is left unchanged.
+pub fn encode_agent_frame(frame: &AgentFrame, out: &mut Vec<u8>) -> Result<(), String> {
+    let n = u32::try_from(frame.agents.len())
+        .map_err(|_| format!("frame at t = {} ms has {} agents, more than 2^32 - 1", frame.t_ms, frame.agents.len()))?;
+    let start = out.len();
+    out.reserve(agent_frame_len(frame.agents.len()));
+    out.extend_from_slice(&frame.t_ms.to_le_bytes());
+    out.extend_from_slice(&n.to_le_bytes());
+    out.extend(frame.agents.iter().flat_map(|a| a.id.to_le_bytes()));
+    out.extend(frame.agents.iter().map(|a| a.kind));
+    out.extend(frame.agents.iter().map(|a| a.state));
+    for axis in 0..2 {
+        for a in &frame.agents {
+            let v = if axis == 0 { a.x_m } else { a.y_m };
+            match quantise_m(v) {
+                Some(cm) => out.extend_from_slice(&cm.to_le_bytes()),
+                None => {
+                    out.truncate(start);
+                    let name = if axis == 0 { "x_m" } else { "y_m" };
+                    return Err(format!(
+                        "agent {} at t = {} ms has {name} = {v}, which is not finite or not within ±21474836 m",
+                        a.id, frame.t_ms
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Decodes an agent-frames payload (frames back to back until the payload ends).
+pub fn decode_agent_frames(payload: &[u8]) -> Result<Vec<AgentFrame>, String> {
+    let mut cur = Cursor::new(payload);
+    let mut frames = Vec::new();
+    while !cur.is_empty() {
+        let at = cur.pos;
+        let t_ms = cur.u64()?;
+        let n = cur.u32()? as usize;
+        let needed = n.checked_mul(AGENT_BYTES).ok_or_else(|| format!("payload byte {at}: agent count overflows"))?;
+        if needed > cur.remaining() {
+            return Err(format!(
+                "payload byte {at}: frame at t = {t_ms} ms announces {n} agents ({needed} bytes) but only {} bytes \
+                 remain",
+                cur.remaining()
+            ));
+        }
+        let ids = cur.take(4 * n)?;
+        let kinds = cur.take(n)?;
+        let states = cur.take(n)?;
+        let xs = cur.take(4 * n)?;
+        let ys = cur.take(4 * n)?;
+        let agents = (0..n)
+            .map(|i| AgentState {
+                id: le_u32(&ids[4 * i..4 * i + 4]),
+                kind: kinds[i],
+                state: states[i],
+                x_m: dequantise_cm(le_i32(&xs[4 * i..4 * i + 4])),
+                y_m: dequantise_cm(le_i32(&ys[4 * i..4 * i + 4])),
+            })
+            .collect();
+        if let Some(prev) = frames.last().map(|f: &AgentFrame| f.t_ms) {
+            if t_ms <= prev {
+                return Err(format!("payload byte {at}: frame time {t_ms} ms does not follow {prev} ms"));
+            }
+        }
+        frames.push(AgentFrame { t_ms, agents });
+    }
+    Ok(frames)
+}
+
+/// Checks that `raster` is well formed (`values.len() == width × height`, finite origin, positive finite
+/// cell size).
+pub fn validate_raster(raster: &RasterFrame) -> Result<(), String> {
+    let cells = u64::from(raster.width) * u64::from(raster.height);
+    if cells != raster.values.len() as u64 {
+        return Err(format!(
+            "raster at t = {} ms is {} × {} but has {} values",
+            raster.t_ms,
+            raster.width,
+            raster.height,
+            raster.values.len()
+        ));
+    }
+    if !(raster.origin_x_m.is_finite() && raster.origin_y_m.is_finite()) {
+        return Err(format!("raster at t = {} ms has a non-finite origin", raster.t_ms));
+    }
+    if !(raster.cell_m.is_finite() && raster.cell_m > 0.0) {
+        return Err(format!("raster at t = {} ms has cell size {} m; it must be > 0", raster.t_ms, raster.cell_m));
+    }
+    Ok(())
+}
+
+/// Encodes a raster payload: `t_ms u64 | width u32 | height u32 | origin_x_m f32 | origin_y_m f32 | cell_m f32
+/// | values [f32; width·height]`.
+pub fn encode_raster(raster: &RasterFrame) -> Result<Vec<u8>, String> {
+    validate_raster(raster)?;
+    let mut out = Vec::with_capacity(RASTER_HEADER_BYTES + 4 * raster.values.len());
+    out.extend_from_slice(&raster.t_ms.to_le_bytes());
+    out.extend_from_slice(&raster.width.to_le_bytes());
+    out.extend_from_slice(&raster.height.to_le_bytes());
+    out.extend_from_slice(&raster.origin_x_m.to_le_bytes());
+    out.extend_from_slice(&raster.origin_y_m.to_le_bytes());
+    out.extend_from_slice(&raster.cell_m.to_le_bytes());
+    out.extend(raster.values.iter().flat_map(|v| v.to_le_bytes()));
+    Ok(out)
+}
+
+/// Decodes a raster payload.
+pub fn decode_raster(payload: &[u8]) -> Result<RasterFrame, String> {
+    let mut cur = Cursor::new(payload);
+    let t_ms = cur.u64()?;
+    let width = cur.u32()?;
+    let height = cur.u32()?;
+    let origin_x_m = cur.f32()?;
+    let origin_y_m = cur.f32()?;
+    let cell_m = cur.f32()?;
+    let cells = u64::from(width) * u64::from(height);
+    if cells.checked_mul(4) != Some(cur.remaining() as u64) {
+        return Err(format!(
+            "raster is {width} × {height} ({cells} cells) but the payload holds {} value bytes",
+            cur.remaining()
+        ));
+    }
+    let values =
+        cur.take(cur.remaining())?.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    Ok(RasterFrame { t_ms, width, height, origin_x_m, origin_y_m, cell_m, values })
+}
+
+fn le_u32(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+fn le_i32(b: &[u8]) -> i32 {
+    i32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// A bounds-checked little-endian reader over a byte slice; every read reports running out as an error.
+pub(crate) struct Cursor<'a> {
+    bytes: &'a [u8],
+    /// Position in `bytes`.
+    pub pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Cursor<'a> {
+        Cursor { bytes, pos: 0 }
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.bytes.len() - self.pos
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if n > self.remaining() {
+            return Err(format!("payload byte {}: needs {n} more bytes, only {} remain", self.pos, self.remaining()));
+        }
+        let out = &self.bytes[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(out)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    pub(crate) fn u16(&mut self) -> Result<u16, String> {
+        self.array().map(u16::from_le_bytes)
+    }
+
+    pub(crate) fn u32(&mut self) -> Result<u32, String> {
+        self.array().map(u32::from_le_bytes)
+    }
+
+    pub(crate) fn u64(&mut self) -> Result<u64, String> {
+        self.array().map(u64::from_le_bytes)
+    }
+
+    pub(crate) fn f32(&mut self) -> Result<f32, String> {
+        self.array().map(f32::from_le_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantisation_rounds_to_centimetres() {
+        assert_eq!(quantise_m(1.234), Some(123));
+        assert_eq!(quantise_m(1.235_001), Some(124));
+        assert_eq!(quantise_m(-0.004), Some(0));
+        assert_eq!(quantise_m(-0.006), Some(-1));
+        assert_eq!(quantise_m(f32::NAN), None);
+        assert_eq!(quantise_m(f32::INFINITY), None);
+        assert_eq!(quantise_m(3.0e7), None);
+        for v in [0.0f32, 0.004, 12.345, -9876.543, 20_000.126] {
+            let back = dequantise_cm(quantise_m(v).unwrap_or_default());
+            // 0.5 cm from quantisation plus half an f32 ulp from the decode.
+            assert!((back - v).abs() <= 0.005 + v.abs() * f32::EPSILON, "{v} -> {back}");
+        }
+    }
+
+    #[test]
+    fn agent_frames_round_trip_and_reject_bad_values() {
+        let frame = AgentFrame {
+            t_ms: 42,
+            agents: vec![
+                AgentState { id: 7, kind: 1, state: 2, x_m: 1.5, y_m: -2.25 },
+                AgentState { id: 9, kind: 0, state: 0, x_m: 100.0, y_m: 0.01 },
+            ],
+        };
+        let mut buf = Vec::new();
+        encode_agent_frame(&frame, &mut buf).unwrap();
+        assert_eq!(buf.len(), agent_frame_len(2));
+        let next = AgentFrame { t_ms: 43, agents: vec![] };
+        encode_agent_frame(&next, &mut buf).unwrap();
+        assert_eq!(decode_agent_frames(&buf).unwrap(), vec![frame, next]);
+
+        let bad = AgentFrame { t_ms: 44, agents: vec![AgentState { x_m: f32::NAN, ..AgentState::default() }] };
+        let before = buf.len();
+        assert!(encode_agent_frame(&bad, &mut buf).is_err());
+        assert_eq!(buf.len(), before);
+        assert!(decode_agent_frames(&buf[..buf.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn rasters_round_trip_and_reject_bad_shapes() {
+        let raster = RasterFrame {
+            t_ms: 5,
+            width: 3,
+            height: 2,
+            origin_x_m: -10.0,
+            origin_y_m: 20.0,
+            cell_m: 5.0,
+            values: vec![0.0, 0.5, 1.0, 1.5, 2.0, f32::MAX],
+        };
+        let bytes = encode_raster(&raster).unwrap();
+        assert_eq!(bytes.len(), RASTER_HEADER_BYTES + 24);
+        assert_eq!(decode_raster(&bytes).unwrap(), raster);
+        assert!(decode_raster(&bytes[..bytes.len() - 4]).is_err());
+        assert!(encode_raster(&RasterFrame { width: 4, ..raster.clone() }).is_err());
+        assert!(encode_raster(&RasterFrame { cell_m: 0.0, ..raster }).is_err());
+    }
+}

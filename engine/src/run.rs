@@ -1,0 +1,146 @@
+//! One run of a scenario, start to finish: load the City, generate the population, build the World with
+//! every domain's plugin, tick it to the end while the replay writer streams frames on its own thread,
+//! then write `kpis.json`, `timeseries.csv` and `replay.machi` into the run folder (each atomically).
+
+use crate::city::City;
+use crate::error::InputError;
+use crate::mobility::teleport::{CityRes, PopulationRes, TeleportMobilityPlugin, TeleportSettings};
+use crate::observe::replay::{ReplayObserverPlugin, ReplaySettings};
+use crate::output::write_atomic;
+use crate::population::Population;
+use crate::scenario::Scenario;
+use crate::sim::{Kpis, Sim, SimConfig, TimeSeries};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Options of `machi run`.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Output folder (created if missing).
+    pub out_dir: PathBuf,
+    /// Threads of the engine's task pool.
+    pub threads: usize,
+    /// Seed override (else the scenario's).
+    pub seed: Option<u64>,
+}
+
+/// Errors of a run: bad input (exit code 2) or failure to write outputs.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("writing {}: {source}", path.display())]
+    Output { path: PathBuf, source: std::io::Error },
+    #[error("replay: {0}")]
+    Replay(#[from] crate::replay::ReplayError),
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    pub out_dir: PathBuf,
+    pub kpis: serde_json::Value,
+    /// Simulated time (ms).
+    pub simulated_ms: u64,
+}
+
+/// Loads the City of a scenario (every importer it names).
+pub fn load_city(scenario: &Scenario) -> Result<City, InputError> {
+    crate::import::load_city(&scenario.file.city, &scenario.path)
+}
+
+/// Runs `scenario` with `options`, calling `progress(now_ms, total_ms)` as time advances.
+pub fn run(
+    scenario: &Scenario,
+    options: &RunOptions,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<RunSummary, RunError> {
+    let seed = options.seed.unwrap_or(scenario.file.seed);
+    let city = Arc::new(load_city(scenario)?);
+    let params = scenario.file.population.clone();
+    let population = Arc::new(Population::generate(&city, &params, seed));
+    let replay_path = options.out_dir.join("replay.machi");
+    std::fs::create_dir_all(&options.out_dir)
+        .map_err(|source| RunError::Output { path: options.out_dir.clone(), source })?;
+    let observe_interval = gcd(scenario.frame_interval_ms, scenario.timeseries_interval_ms);
+    let replay = ReplaySettings::open(&replay_path, scenario, seed, &city, &population)?;
+    let settings =
+        TeleportSettings { params, threads: options.threads, timeseries_interval_ms: scenario.timeseries_interval_ms };
+    let config = SimConfig {
+        threads: options.threads,
+        duration_ms: scenario.duration_ms,
+        start_of_day_ms: scenario.start_ms,
+        observe_interval_ms: observe_interval,
+    };
+    let (c, p) = (city.clone(), population.clone());
+    let mut sim = Sim::new(
+        config,
+        move |world| {
+            world.insert_resource(CityRes(c));
+            world.insert_resource(PopulationRes(p));
+            world.insert_resource(settings);
+            world.insert_resource(replay);
+        },
+        vec![Sim::plugin(TeleportMobilityPlugin), Sim::plugin(ReplayObserverPlugin)],
+    );
+    sim.run(|now| progress(now, scenario.duration_ms));
+    let replay_summary = sim.world_mut().resource_mut::<ReplaySettings>().finish()?;
+
+    let kpis = sim.world().resource::<Kpis>().clone();
+    let series = sim.world().resource::<TimeSeries>().clone();
+    let (workers, students, others) = population.role_counts();
+    let mut doc = json!({
+        "scenario": scenario.name(),
+        "scenario_hash": format!("{:016x}", scenario.hash()),
+        "seed": seed,
+        "duration_s": scenario.duration_ms as f64 / 1000.0,
+        "city": {
+            "name": city.name,
+            "buildings": city.buildings.len(),
+            "road_km": city.report.road_km,
+            "footpath_km": city.report.footpath_km,
+        },
+        "population": {
+            "residents": population.persons.len(),
+            "jobs": population.jobs.iter().map(|&j| j as u64).sum::<u64>(),
+            "workers": workers,
+            "students": students,
+            "others": others,
+        },
+        "replay": { "frames": replay_summary.agent_frames, "chunks": replay_summary.chunks },
+    });
+    for (domain, values) in &kpis.0 {
+        doc[domain] = values.iter().map(|(k, &v)| (k.clone(), kpi_json(v))).collect::<serde_json::Map<_, _>>().into();
+    }
+    let write = |name: &str, bytes: &[u8]| {
+        let path = options.out_dir.join(name);
+        write_atomic(&path, bytes).map_err(|source| RunError::Output { path, source })
+    };
+    let text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
+    write("kpis.json", text.as_bytes())?;
+    write("timeseries.csv", series.to_csv().as_bytes())?;
+    Ok(RunSummary { out_dir: options.out_dir.clone(), kpis: doc, simulated_ms: scenario.duration_ms })
+}
+
+/// A KPI as JSON: whole numbers as integers (counts), others as they are.
+fn kpi_json(v: f64) -> serde_json::Value {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        json!(v as i64)
+    } else {
+        json!(v)
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// The default output folder of a scenario: `runs/<name>`.
+pub fn default_out_dir(scenario: &Scenario) -> PathBuf {
+    Path::new("runs").join(scenario.name())
+}

@@ -1,0 +1,83 @@
+//! Bad input gives a clear error naming the file and the place, exit code 2, no panic and no half-written
+//! output — checked through the real `machi` binary.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+fn machi(args: &[&str], cwd: &Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_machi")).args(args).current_dir(cwd).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn truncated_pbf_names_the_file_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(common::data("monaco/monaco.osm.pbf")).unwrap();
+    let p = dir.path().join("cut.osm.pbf");
+    std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+    let (code, err) = machi(&["import", p.to_str().unwrap()], dir.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cut.osm.pbf") && err.contains("blob"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn invalid_geojson_geometry_names_the_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("b.geojson");
+    std::fs::write(&p, r#"{"type":"FeatureCollection","features":[{"type":"Feature","id":"x1","properties":{},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1]]]}}]}"#).unwrap();
+    let (code, err) = machi(&["import", p.to_str().unwrap()], dir.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("b.geojson") && err.contains("feature 0") && err.contains("x1"), "{err}");
+}
+
+#[test]
+fn unsupported_tiff_and_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("t.tif");
+    std::fs::write(&p, b"II*\0garbage").unwrap();
+    let (code, err) = machi(&["import", p.to_str().unwrap()], dir.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("t.tif"), "{err}");
+    let (code, err) = machi(&["import", "nowhere.osm.pbf"], dir.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nowhere.osm.pbf") && err.contains("not found"), "{err}");
+}
+
+#[test]
+fn unknown_scenario_key_names_the_key_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = common::scenario("andorra/baseline.toml");
+    let p = dir.path().join("typo.toml");
+    std::fs::write(
+        &p,
+        format!("extends = {:?}\nname = \"typo\"\n[population]\nworker_shar = 0.4\n", base.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let (code, err) = machi(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap()], dir.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("typo.toml") && err.contains("population.worker_shar"), "{err}");
+    assert!(!out.exists(), "no output folder for a scenario that failed to load");
+}
+
+#[test]
+fn a_failed_run_keeps_the_previous_outputs_whole() {
+    // A scenario whose terrain file is corrupt fails after validation: earlier outputs stay as they were.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("kpis.json"), b"{\"previous\": true}\n").unwrap();
+    std::fs::write(dir.path().join("bad.tif"), b"II*\0\x08\0\0\0").unwrap();
+    let base = common::scenario("andorra/baseline.toml");
+    let p = dir.path().join("s.toml");
+    std::fs::write(&p, format!("extends = {:?}\nname = \"s\"\n[city]\ndem = \"bad.tif\"\n", base.to_str().unwrap()))
+        .unwrap();
+    let (code, err) = machi(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap()], dir.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bad.tif"), "{err}");
+    assert_eq!(std::fs::read(out.join("kpis.json")).unwrap(), b"{\"previous\": true}\n");
+    assert!(!out.join("replay.machi").exists());
+}
