@@ -4,6 +4,8 @@
 //! `import` (files → [`city::City`]) → [`scenario`] (TOML → `Scenario`) → [`sim`] (bevy_ecs World ticked by
 //! domain plugins) → [`observe`] (KPIs, time series) and [`replay`] (the replay container) → viewer, reports.
 
+#![warn(missing_docs)]
+
 pub mod city;
 pub mod error;
 pub mod geo;

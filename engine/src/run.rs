@@ -28,10 +28,18 @@ pub struct RunOptions {
 /// Errors of a run: bad input (exit code 2) or failure to write outputs.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// A scenario or city file is wrong (exit code 2).
     #[error(transparent)]
     Input(#[from] InputError),
+    /// An output file could not be written.
     #[error("writing {}: {source}", path.display())]
-    Output { path: PathBuf, source: std::io::Error },
+    Output {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The replay could not be written.
     #[error("replay: {0}")]
     Replay(#[from] crate::replay::ReplayError),
 }
@@ -39,7 +47,9 @@ pub enum RunError {
 /// What a finished run reports.
 #[derive(Clone, Debug)]
 pub struct RunSummary {
+    /// Where the outputs are.
     pub out_dir: PathBuf,
+    /// The KPI document written to `kpis.json`.
     pub kpis: serde_json::Value,
     /// Simulated time (ms).
     pub simulated_ms: u64,

@@ -33,7 +33,9 @@ pub struct Node {
 /// One direction of travel along a way between two junctions.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Link {
+    /// Node the link leaves.
     pub from: NodeId,
+    /// Node the link enters.
     pub to: NodeId,
     /// Length along the geometry (m).
     pub length_m: f32,
@@ -70,8 +72,11 @@ pub enum TurnRule {
 /// A turn restriction from one link onto another at their shared node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TurnRestriction {
+    /// Link arriving at the junction.
     pub from: LinkId,
+    /// Link leaving the junction.
     pub to: LinkId,
+    /// Banned, or the only allowed turn.
     pub rule: TurnRule,
 }
 
@@ -89,15 +94,19 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// All nodes, indexed by [`NodeId`].
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
     }
+    /// All directed links, indexed by [`LinkId`].
     pub fn links(&self) -> &[Link] {
         &self.links
     }
+    /// One node.
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id.0 as usize]
     }
+    /// One link.
     pub fn link(&self, id: LinkId) -> &Link {
         &self.links[id.0 as usize]
     }
@@ -166,6 +175,7 @@ pub struct GraphBuilder {
 }
 
 impl GraphBuilder {
+    /// An empty builder.
     pub fn new() -> GraphBuilder {
         GraphBuilder::default()
     }

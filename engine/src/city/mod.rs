@@ -48,18 +48,22 @@ pub struct Building {
     pub footprint_m2: f32,
     /// Height above ground to the roof (m).
     pub height_m: f32,
+    /// Where `height_m` came from.
     pub height_source: HeightSource,
     /// Floors above ground (from tags, or height / storey height, at least 1).
     pub levels: f32,
     /// Gross floor area (m²): footprint × floors.
     pub floor_area_m2: f32,
+    /// Use from tags (residential, office, retail, …).
     pub building_use: BuildingUse,
 }
 
 /// A public-transport stop.
 #[derive(Clone, Debug, Serialize)]
 pub struct BusStop {
+    /// OSM node id.
     pub source_id: i64,
+    /// Stop name, if tagged.
     pub name: Option<String>,
     /// Position in the local frame (m).
     pub pos: Vec2,
@@ -68,9 +72,11 @@ pub struct BusStop {
 /// A watercourse centre line.
 #[derive(Clone, Debug, Serialize)]
 pub struct Waterway {
+    /// OSM way id (or feature index).
     pub source_id: i64,
     /// `river`, `stream`, `canal`, `drain`, `ditch`.
     pub kind: String,
+    /// Name, if tagged.
     pub name: Option<String>,
     /// Whether this stretch runs in a tunnel or culvert.
     pub covered: bool,
@@ -81,23 +87,37 @@ pub struct Waterway {
 /// What was imported, and what was dropped and why — printed by `machi import`.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ImportReport {
+    /// Buildings imported.
     pub buildings: usize,
+    /// … of which with a tagged height.
     pub buildings_with_height: usize,
+    /// … with floors but no height.
     pub buildings_with_levels: usize,
+    /// … with neither (default height).
     pub buildings_with_default_height: usize,
+    /// Buildings by use.
     pub buildings_by_use: BTreeMap<String, usize>,
     /// Length of drivable street centre lines (km), each street once whatever its directions.
     pub road_km: f64,
     /// Length of lanes (km): centre line × lanes in both directions.
     pub lane_km: f64,
+    /// Directed road links.
     pub road_links: usize,
+    /// Walkable length (km), each footpath or sidewalk street once.
     pub footpath_km: f64,
+    /// Directed footpath links (two per walkable segment).
     pub footpath_links: usize,
+    /// Road nodes where three or more streets meet.
     pub junctions: usize,
+    /// Signalised road nodes.
     pub signals: usize,
+    /// Turn restrictions applied.
     pub turn_restrictions: usize,
+    /// Bus stops.
     pub bus_stops: usize,
+    /// Waterway lines.
     pub waterways: usize,
+    /// Waterway length (km).
     pub waterway_km: f64,
     /// `width x height @ cell m` of the terrain grid, if any.
     pub terrain: Option<String>,
@@ -115,10 +135,13 @@ impl ImportReport {
 /// A road or path way as an importer read it (WGS84), before splitting into links.
 #[derive(Clone, Debug)]
 pub struct RawWay {
+    /// OSM way id (or feature id).
     pub source_id: i64,
     /// (node id, lon°, lat°) in order. Node ids identify shared junctions between ways.
     pub nodes: Vec<(i64, f64, f64)>,
+    /// Highway class.
     pub class: WayClass,
+    /// Street name.
     pub name: Option<String>,
     /// Cars may drive it (class and access permit).
     pub drivable: bool,
@@ -126,6 +149,7 @@ pub struct RawWay {
     pub walkable: bool,
     /// Lanes forward (along node order) and backward; backward 0 = one-way forward, forward 0 = one-way back.
     pub lanes_forward: u8,
+    /// Lanes against the node order.
     pub lanes_backward: u8,
     /// Vehicle speed limit (km/h).
     pub speed_kmh: f32,
@@ -134,22 +158,28 @@ pub struct RawWay {
 /// A building as an importer read it (WGS84).
 #[derive(Clone, Debug)]
 pub struct RawBuilding {
+    /// Identifier in the source.
     pub source_id: String,
     /// Outer ring, (lon°, lat°).
     pub outer: Vec<(f64, f64)>,
     /// Inner rings (courtyards), (lon°, lat°); their area is subtracted from the footprint area.
     pub inner: Vec<Vec<(f64, f64)>>,
+    /// Tagged height (m).
     pub height_m: Option<f32>,
+    /// Tagged floors.
     pub levels: Option<f32>,
+    /// Use from tags.
     pub building_use: BuildingUse,
 }
 
 /// A watercourse as an importer read it (WGS84).
 #[derive(Clone, Debug)]
 pub struct RawWaterway {
+    /// OSM way id (or feature id).
     pub source_id: i64,
     /// `river`, `stream`, `canal`, `drain`, `ditch`.
     pub kind: String,
+    /// Name, if tagged.
     pub name: Option<String>,
     /// In a tunnel or culvert.
     pub covered: bool,
@@ -160,26 +190,38 @@ pub struct RawWaterway {
 /// A turn restriction as tagged: from way, via node, to way.
 #[derive(Clone, Copy, Debug)]
 pub struct RawRestriction {
+    /// Way arriving at the via node.
     pub from_way: i64,
+    /// The junction node.
     pub via_node: i64,
+    /// Way leaving the via node.
     pub to_way: i64,
+    /// Banned or only.
     pub rule: TurnRule,
 }
 
 /// Collects imported features; [`CityBuilder::build`] makes the [`City`].
 #[derive(Default)]
 pub struct CityBuilder {
+    /// City name.
     pub name: String,
+    /// Defaults for untagged features.
     pub defaults: TagDefaults,
+    /// Origin of the local frame (lon°, lat°); default: centre of the vector data.
     pub origin_lon_lat: Option<(f64, f64)>,
+    /// Roads and paths.
     pub ways: Vec<RawWay>,
+    /// Building footprints.
     pub buildings: Vec<RawBuilding>,
+    /// Turn restrictions.
     pub restrictions: Vec<RawRestriction>,
     /// OSM node ids carrying traffic signals.
     pub signal_nodes: Vec<i64>,
     /// (source id, name, lon°, lat°).
     pub bus_stops: Vec<(i64, Option<String>, f64, f64)>,
+    /// Watercourses.
     pub waterways: Vec<RawWaterway>,
+    /// What importers dropped so far; completed by `build`.
     pub report: ImportReport,
     /// Terrain raster to resample into the local frame: (file, raster, cell size m or the file's own).
     pub terrain: Option<(PathBuf, Raster, Option<f32>)>,
@@ -189,20 +231,33 @@ pub struct CityBuilder {
 
 /// The static city.
 pub struct City {
+    /// City name.
     pub name: String,
     /// The tag defaults the city was imported with (storey height, walking speed…).
     pub defaults: TagDefaults,
+    /// The local metric frame every coordinate is in.
     pub frame: LocalFrame,
+    /// Drivable road network (directed links, lanes, speed limits, signals, turn rules).
     pub roads: Graph,
+    /// Walkable network (both directions of every footpath and sidewalk street).
     pub footpaths: Graph,
+    /// Buildings, indexed by [`BuildingId`].
     pub buildings: Vec<Building>,
+    /// Bus stops.
     pub bus_stops: Vec<BusStop>,
+    /// Watercourses.
     pub waterways: Vec<Waterway>,
+    /// Terrain resampled into the local frame, if a terrain file was given.
     pub terrain: Option<TerrainGrid>,
+    /// Index over road link segments.
     pub road_index: LinkIndex,
+    /// Index over footpath link segments.
     pub footpath_index: LinkIndex,
+    /// Index over building footprints.
     pub building_index: BuildingIndex,
+    /// Index over bus stops and signals.
     pub point_index: PointIndex,
+    /// What was imported and dropped.
     pub report: ImportReport,
 }
 

@@ -33,6 +33,7 @@ impl Weight {
 /// A route: the links in order, and its totals.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Route {
+    /// Links in travel order.
     pub links: Vec<LinkId>,
     /// Total of the weight the route was searched by (s or m).
     pub cost: f32,

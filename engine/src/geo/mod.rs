@@ -22,7 +22,12 @@ pub enum Crs {
     Wgs84,
     /// Universal Transverse Mercator on WGS84: `zone` 1–60, `south` for the southern hemisphere
     /// (EPSG:326zz north, 327zz south). Coordinates in metres.
-    Utm { zone: u8, south: bool },
+    Utm {
+        /// UTM zone, 1–60.
+        zone: u8,
+        /// Southern hemisphere (false northing 10 000 km).
+        south: bool,
+    },
 }
 
 impl Crs {
@@ -108,9 +113,13 @@ impl fmt::Display for Crs {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot project ({x}, {y}) from {crs}: {reason}")]
 pub struct ProjectionError {
+    /// The CRS of the input coordinates.
     pub crs: Crs,
+    /// First input coordinate.
     pub x: f64,
+    /// Second input coordinate.
     pub y: f64,
+    /// What the projection library said.
     pub reason: String,
 }
 

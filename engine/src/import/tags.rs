@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// OSM `highway=*` classes Machi distinguishes. `*_link` roads take their parent's class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(missing_docs)] // the variants are the OSM `highway` values of the same names
 pub enum WayClass {
     Motorway,
     Trunk,
@@ -92,6 +93,7 @@ impl WayClass {
 /// Building use from `building=*`, `amenity=*` and `shop=*`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(missing_docs)] // the variants name the uses; `from_tags` lists which tags map to each
 pub enum BuildingUse {
     Residential,
     Office,
@@ -271,8 +273,11 @@ pub fn lanes_per_direction(
 /// one-way by default (OSM wiki "Key:oneway": implied on `junction=roundabout` and `highway=motorway`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Oneway {
+    /// Two-way.
     No,
+    /// One-way along the node order.
     Forward,
+    /// One-way against the node order (`oneway=-1`).
     Backward,
 }
 

@@ -816,16 +816,31 @@ pub enum ResampleError {
     BadCellSize(f32),
     /// The requested bounds are not finite with `min < max` on both axes.
     #[error("terrain bounds must be finite with min < max, got {min} .. {max}")]
-    BadBounds { min: Vec2, max: Vec2 },
+    BadBounds {
+        /// Lower-left corner (m).
+        min: Vec2,
+        /// Upper-right corner (m).
+        max: Vec2,
+    },
     /// The grid would exceed [`MAX_GRID_CELLS`].
     #[error(
         "the terrain grid would have {width} x {height} cells, more than the {max} allowed: use a larger cell size \
          or smaller bounds"
     )]
-    TooManyCells { width: f64, height: f64, max: u64 },
+    TooManyCells {
+        /// Columns asked for.
+        width: f64,
+        /// Rows asked for.
+        height: f64,
+        /// The cap.
+        max: u64,
+    },
     /// The raster's footprint holds less than one cell of the requested size.
     #[error("the raster's footprint is smaller than one {cell_m} m cell in the local frame")]
-    FootprintTooSmall { cell_m: f32 },
+    FootprintTooSmall {
+        /// The requested cell size (m).
+        cell_m: f32,
+    },
     /// A point could not be projected between the raster's CRS and the local frame.
     #[error(transparent)]
     Projection(#[from] ProjectionError),

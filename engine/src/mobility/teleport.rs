@@ -28,7 +28,9 @@ pub const DOMAIN: &str = "mobility";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum Mode {
+    /// On foot over the footpath graph.
     Walk = 0,
+    /// By car over the road graph.
     Car = 1,
     /// No network path between origin and destination.
     Unroutable = 2,
@@ -37,10 +39,15 @@ pub enum Mode {
 /// A leg of a person's plan with its route evaluated.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PlannedTrip {
+    /// Origin building.
     pub from: BuildingId,
+    /// Destination building.
     pub to: BuildingId,
+    /// Activity at the destination.
     pub purpose: ActivityKind,
+    /// When it departs.
     pub departure: Departure,
+    /// Mode chosen by distance.
     pub mode: Mode,
     /// Door-to-door free-flow travel time (ms).
     pub time_ms: u64,
@@ -51,11 +58,15 @@ pub struct PlannedTrip {
 /// A trip that has happened.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TripRecord {
+    /// Activity at the destination.
     pub purpose: ActivityKind,
+    /// Mode used (or `Unroutable`).
     pub mode: Mode,
     /// Clock times (ms after midnight of day 0).
     pub depart_ms: u64,
+    /// Arrival clock time (ms after midnight of day 0).
     pub arrive_ms: u64,
+    /// Door-to-door length (m).
     pub length_m: f32,
 }
 
@@ -72,6 +83,7 @@ pub struct Itinerary(pub Vec<PlannedTrip>);
 pub struct PersonState {
     /// The building they are at, or left from when travelling.
     pub at: BuildingId,
+    /// What they do there.
     pub activity: ActivityKind,
     /// Index of the next (or current, when travelling) trip in the itinerary.
     pub next_trip: u16,
@@ -96,6 +108,7 @@ pub struct PopulationRes(pub Arc<Population>);
 /// Settings of this model, from the scenario.
 #[derive(Resource, Clone, Debug)]
 pub struct TeleportSettings {
+    /// Population parameters (mode choice, step).
     pub params: PopulationParams,
     /// Threads for the up-front route evaluation.
     pub threads: usize,

@@ -20,14 +20,17 @@ use bevy_ecs::prelude::*;
 use serde_json::json;
 use std::path::Path;
 
-/// Stream ids of the replay.
+/// Stream of the static city (JSON).
 pub const STREAM_CITY: u16 = 0;
+/// Stream of the population table (JSON).
 pub const STREAM_POPULATION: u16 = 1;
+/// Stream of person frames.
 pub const STREAM_PERSONS: u16 = 2;
 
-/// Agent state codes in person frames: the activity (`ActivityKind as u8`: 0 home, 1 work, 2 school,
-/// 3 shop), or travelling.
+/// Agent state code of a person driving. Persons at an activity carry `ActivityKind as u8` (0 home, 1 work,
+/// 2 school, 3 shop).
 pub const STATE_DRIVING: u8 = 4;
+/// Agent state code of a person walking.
 pub const STATE_WALKING: u8 = 5;
 
 /// The open replay and its frame interval.

@@ -29,13 +29,21 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct JobDensities {
+    /// Offices (and the non-residential share of untagged buildings): 12 m² per job.
     pub office_m2: f32,
+    /// Shops: 20 m² per job.
     pub retail_m2: f32,
+    /// Industry and warehouses: 40 m² per job.
     pub industrial_m2: f32,
+    /// Schools and universities (staff): 30 m² per job.
     pub education_m2: f32,
+    /// Clinics and hospitals: 25 m² per job.
     pub health_m2: f32,
+    /// Civic and religious buildings: 30 m² per job.
     pub public_m2: f32,
+    /// Hotels, restaurants: 30 m² per job.
     pub hospitality_m2: f32,
+    /// Other tagged uses: 50 m² per job.
     pub other_m2: f32,
 }
 
@@ -83,6 +91,7 @@ pub struct PopulationParams {
     /// Share of floor area of buildings without a use tag that is residential (the rest is offices): an
     /// assumption for mixed European centres; set it from local land-use data when known.
     pub unknown_residential_share: f32,
+    /// Floor area per job by use.
     pub jobs: JobDensities,
     /// Share of residents who work (Eurostat 2022: employed persons ≈ 47% of the EU population).
     pub worker_share: f32,
@@ -92,23 +101,30 @@ pub struct PopulationParams {
     pub destination_distance_scale_m: f32,
     /// Mean and spread (1σ) of the time workers leave home, clock times/durations like `"08:00"`, `"1h"`.
     pub work_departure: String,
+    /// 1σ of the work departure time (`"45min"`).
     pub work_departure_spread: String,
-    /// Mean and spread of the time spent at work.
+    /// Mean time spent at work (`"8h30min"`).
     pub work_duration: String,
+    /// 1σ of the time at work.
     pub work_duration_spread: String,
     /// Probability that a worker shops on the way home.
     pub shop_after_work_probability: f32,
-    /// Mean and spread of a shopping or errand stop.
+    /// Mean duration of a shopping or errand stop.
     pub shop_duration: String,
+    /// 1σ of a shopping or errand stop.
     pub shop_duration_spread: String,
-    /// Mean and spread of the time students leave home, and time at school.
+    /// Mean time students leave home (`"07:40"`).
     pub school_departure: String,
+    /// 1σ of the school departure time.
     pub school_departure_spread: String,
+    /// Time at school (`"7h"`).
     pub school_duration: String,
     /// Probability that a resident who neither works nor studies makes an errand trip; its departure is
     /// uniform between the two clock times.
     pub errand_probability: f32,
+    /// Earliest errand departure (clock time).
     pub errand_window_start: String,
+    /// Latest errand departure (clock time).
     pub errand_window_end: String,
     /// Trips whose walking route is at most this long (m) are walked; longer ones go by car. 1 km: the
     /// distance under which walking dominates in European travel surveys (e.g. Mobilität in Deutschland 2017).
@@ -241,9 +257,13 @@ impl PopulationParams {
 #[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum ActivityKind {
+    /// At home.
     Home = 0,
+    /// At the workplace.
     Work = 1,
+    /// At school or university.
     School = 2,
+    /// Shopping or an errand.
     Shop = 3,
 }
 
@@ -251,8 +271,11 @@ pub enum ActivityKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// Has a workplace.
     Worker,
+    /// Goes to school or university.
     Student,
+    /// Neither (children under school age, retired, not employed).
     Other,
 }
 
@@ -268,16 +291,22 @@ pub enum Departure {
 /// One trip of the plan: leave the current place and go to `to` for `purpose`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Leg {
+    /// Destination building.
     pub to: BuildingId,
+    /// What the person does there.
     pub purpose: ActivityKind,
+    /// When the leg starts.
     pub departure: Departure,
 }
 
 /// A synthetic person.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Person {
+    /// Index in the population.
     pub id: u32,
+    /// Home building.
     pub home: BuildingId,
+    /// Worker, student or neither.
     pub role: Role,
     /// Workplace or school, if any.
     pub workplace: Option<BuildingId>,
@@ -288,6 +317,7 @@ pub struct Person {
 /// The population of a city.
 #[derive(Clone, Debug, Default)]
 pub struct Population {
+    /// Everyone, indexed by id.
     pub persons: Vec<Person>,
     /// Residents per building (index = building id).
     pub residents: Vec<u32>,
@@ -380,9 +410,11 @@ fn choose(city: &City, jobs: &[u32], sites: &[u32], origin: BuildingId, scale_m:
 
 /// Standard normal draw by Box–Muller, truncated to ±2.5σ.
 fn normal(rng: &mut impl Rng) -> f64 {
+    /// Draws beyond ±2.5σ are clipped so no one leaves for work at 3 am (0.6% of draws are affected).
+    const TRUNCATION_SIGMA: f64 = 2.5;
     let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
     let u2: f64 = rng.random();
-    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()).clamp(-2.5, 2.5)
+    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()).clamp(-TRUNCATION_SIGMA, TRUNCATION_SIGMA)
 }
 
 fn draw(rng: &mut impl Rng, mean: f64, sd: f64) -> u64 {

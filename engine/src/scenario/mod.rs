@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 pub struct ScenarioFile {
     /// Short name; the default output folder is `runs/<name>`.
     pub name: String,
+    /// What the scenario is about, for people.
     #[serde(default)]
     pub description: String,
     /// Seed for every random draw of the run.
@@ -33,9 +34,12 @@ pub struct ScenarioFile {
     /// Simulated clock time at the start, e.g. `"00:00"` is midnight (default); `"6h"` starts at 06:00.
     #[serde(default)]
     pub start: Option<String>,
+    /// Where the city's data comes from.
     pub city: CitySection,
+    /// Synthetic population parameters.
     #[serde(default)]
     pub population: PopulationParams,
+    /// Output intervals.
     #[serde(default)]
     pub output: OutputSection,
     /// Resolved from `extends`; not a key users write after resolution.
@@ -99,6 +103,7 @@ impl Default for OutputSection {
 pub struct Scenario {
     /// The file it was loaded from.
     pub path: PathBuf,
+    /// The resolved, validated document.
     pub file: ScenarioFile,
     /// Simulated duration (ms).
     pub duration_ms: u64,

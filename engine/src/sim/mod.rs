@@ -52,6 +52,7 @@ impl SimClock {
 /// A domain's registration: its name (also its schedule label) and step.
 #[derive(Clone, Copy, Debug)]
 pub struct DomainStep {
+    /// Domain name: its schedule label and KPI section.
     pub name: &'static str,
     /// Step (ms), > 0.
     pub step_ms: u64,
