@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use machi::error::InputError;
 use machi::run::{default_out_dir, RunError, RunOptions};
 use machi::scenario::{format_duration, Scenario};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -164,47 +165,56 @@ fn import(files: &[PathBuf], json: bool, dem_crs: Option<String>) -> Result<(), 
     let city = machi::import::load_files(&name, &refs, crs, None)?;
     let seconds = started.elapsed().as_secs_f64();
     let r = &city.report;
+    let mut out = String::new();
     if json {
         let mut v = serde_json::to_value(r).context("serialising the import report")?;
         v["import_seconds"] = serde_json::json!(seconds);
-        println!("{}", serde_json::to_string_pretty(&v).context("serialising the import report")?);
-        return Ok(());
+        out = serde_json::to_string_pretty(&v).context("serialising the import report")? + "\n";
+        return print(&out);
     }
-    println!(
-        "Imported {} in {:.3} s",
-        files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "),
-        seconds
-    );
-    println!(
+    let names = files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ");
+    let _ = writeln!(out, "Imported {names} in {seconds:.3} s");
+    let _ = writeln!(
+        out,
         "  buildings     {} ({} with a height, {} with floors only, {} with the default height)",
         r.buildings, r.buildings_with_height, r.buildings_with_levels, r.buildings_with_default_height
     );
-    println!(
-        "  by use        {}",
-        r.buildings_by_use.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
-    );
-    println!(
+    let uses = r.buildings_by_use.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
+    let _ = writeln!(out, "  by use        {uses}");
+    let _ = writeln!(
+        out,
         "  roads         {:.1} km ({:.1} lane-km) in {} directed links, {} junctions, {} signals, {} turn restrictions",
         r.road_km, r.lane_km, r.road_links, r.junctions, r.signals, r.turn_restrictions
     );
-    println!("  footpaths     {:.1} km", r.footpath_km);
-    println!("  bus stops     {}", r.bus_stops);
-    println!("  waterways     {} ({:.1} km)", r.waterways, r.waterway_km);
-    println!("  terrain       {}", r.terrain.as_deref().unwrap_or("none"));
+    let _ = writeln!(out, "  footpaths     {:.1} km", r.footpath_km);
+    let _ = writeln!(out, "  bus stops     {}", r.bus_stops);
+    let _ = writeln!(out, "  waterways     {} ({:.1} km)", r.waterways, r.waterway_km);
+    let _ = writeln!(out, "  terrain       {}", r.terrain.as_deref().unwrap_or("none"));
     if r.dropped.is_empty() {
-        println!("  dropped       nothing");
+        let _ = writeln!(out, "  dropped       nothing");
     } else {
-        println!("  dropped:");
+        let _ = writeln!(out, "  dropped:");
         for (reason, n) in &r.dropped {
-            println!("    {n:>6}  {reason}");
+            let _ = writeln!(out, "    {n:>6}  {reason}");
         }
     }
-    Ok(())
+    print(&out)
+}
+
+/// Writes to stdout; a closed pipe (`machi import … | head`) ends quietly instead of panicking.
+fn print(text: &str) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::from(e).context("writing to stdout").into())
+        }
+        _ => Ok(()),
+    }
 }
 
 fn inspect(path: &Path) -> Result<(), Failure> {
     let scenario = Scenario::load(path)?;
-    println!("# {} resolved (after extends); scenario hash {:016x}", path.display(), scenario.hash());
-    print!("{}", scenario.resolved_toml);
-    Ok(())
+    let header = format!("# {} resolved (after extends); scenario hash {:016x}\n", path.display(), scenario.hash());
+    print(&(header + &scenario.resolved_toml))
 }
