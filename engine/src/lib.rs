@@ -8,6 +8,7 @@
 
 pub mod city;
 pub mod error;
+pub mod flood;
 pub mod geo;
 pub mod import;
 pub mod mobility;

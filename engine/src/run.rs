@@ -4,12 +4,13 @@
 
 use crate::city::City;
 use crate::error::InputError;
-use crate::mobility::teleport::{CityRes, PopulationRes, TeleportMobilityPlugin, TeleportSettings};
+use crate::flood::plugin::{FloodPlugin, FloodState};
+use crate::mobility::teleport::{TeleportMobilityPlugin, TeleportSettings};
 use crate::observe::replay::{ReplayObserverPlugin, ReplaySettings};
 use crate::output::write_atomic;
 use crate::population::Population;
 use crate::scenario::Scenario;
-use crate::sim::{Kpis, Sim, SimConfig, TimeSeries};
+use crate::sim::{CityRes, Kpis, PopulationRes, Sim, SimConfig, TimeSeries};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -83,6 +84,17 @@ pub fn run(
         start_of_day_ms: scenario.start_ms,
         observe_interval_ms: observe_interval,
     };
+    let flood = match &scenario.file.flood {
+        Some(section) => Some(
+            FloodState::new(&city, section)
+                .map_err(|(key, message)| InputError::new(&scenario.path, format!("key flood{key}"), message))?,
+        ),
+        None => None,
+    };
+    let mut plugins = vec![Sim::plugin(TeleportMobilityPlugin), Sim::plugin(ReplayObserverPlugin)];
+    if flood.is_some() {
+        plugins.push(Sim::plugin(FloodPlugin));
+    }
     let (c, p) = (city.clone(), population.clone());
     let mut sim = Sim::new(
         config,
@@ -91,8 +103,11 @@ pub fn run(
             world.insert_resource(PopulationRes(p));
             world.insert_resource(settings);
             world.insert_resource(replay);
+            if let Some(flood) = flood {
+                world.insert_resource(flood);
+            }
         },
-        vec![Sim::plugin(TeleportMobilityPlugin), Sim::plugin(ReplayObserverPlugin)],
+        plugins,
     );
     sim.run(|now| progress(now, scenario.duration_ms));
     let replay_summary = sim.world_mut().resource_mut::<ReplaySettings>().finish()?;
@@ -130,6 +145,16 @@ pub fn run(
     let text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
     write("kpis.json", text.as_bytes())?;
     write("timeseries.csv", series.to_csv().as_bytes())?;
+    if let Some(flood) = sim.world().get_resource::<FloodState>() {
+        write("gauges.csv", crate::flood::output::gauges_csv(flood).as_bytes())?;
+        for (name, values) in [
+            ("max_depth.tif", &flood.max_depth_m),
+            ("max_velocity.tif", &flood.max_speed_mps),
+            ("hazard.tif", &flood.max_hazard_m2ps),
+        ] {
+            write(name, &crate::flood::output::geotiff(&flood.grid, &city.frame, values))?;
+        }
+    }
     Ok(RunSummary { out_dir: options.out_dir.clone(), kpis: doc, simulated_ms: scenario.duration_ms })
 }
 

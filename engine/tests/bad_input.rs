@@ -81,3 +81,24 @@ fn a_failed_run_keeps_the_previous_outputs_whole() {
     assert_eq!(std::fs::read(out.join("kpis.json")).unwrap(), b"{\"previous\": true}\n");
     assert!(!out.join("replay.machi").exists());
 }
+
+#[test]
+fn a_gauge_outside_the_flood_grid_names_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = common::scenario("andorra/storm.toml");
+    let p = dir.path().join("g.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "extends = {:?}\nname = \"g\"\n[[flood.gauges]]\nname = \"far\"\nx_m = 9000.0\ny_m = 0.0\n",
+            base.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let (code, err) = machi(&["run", p.to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap()], dir.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("g.toml") && err.contains("key flood.gauges[0]") && err.contains("outside the flood grid"),
+        "{err}"
+    );
+}

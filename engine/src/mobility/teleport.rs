@@ -15,11 +15,10 @@ use crate::city::graph::{Graph, NodeId};
 use crate::city::routing::{Router, Weight};
 use crate::city::{BuildingId, City};
 use crate::population::{ActivityKind, Departure, Population, PopulationParams};
-use crate::sim::{register_domain, Finalize, Kpis, Observe, SimClock, TimeSeries};
+use crate::sim::{register_domain, CityRes, Finalize, Kpis, Observe, PopulationRes, SimClock, TimeSeries};
 use bevy_app::{App, Plugin};
 use bevy_ecs::prelude::*;
 use glam::Vec2;
-use std::sync::Arc;
 
 /// Name of the domain (its schedule label and KPI section).
 pub const DOMAIN: &str = "mobility";
@@ -96,14 +95,6 @@ pub struct PersonState {
 /// Trips the person has made (and unroutable attempts).
 #[derive(Component, Clone, Debug, Default)]
 pub struct TripLog(pub Vec<TripRecord>);
-
-/// The City, shared read-only by every domain.
-#[derive(Resource, Clone)]
-pub struct CityRes(pub Arc<City>);
-
-/// The population, shared read-only.
-#[derive(Resource, Clone)]
-pub struct PopulationRes(pub Arc<Population>);
 
 /// Settings of this model, from the scenario.
 #[derive(Resource, Clone, Debug)]

@@ -8,8 +8,10 @@
 
 use crate::city::City;
 use crate::error::InputError;
+use crate::flood::plugin::FloodState;
 use crate::mobility::teleport::{Itinerary, Mode, PersonId, PersonState};
 use crate::population::Population;
+use crate::replay::RasterFrame;
 use crate::replay::{
     AgentFrame, AgentState, ReplayError, ReplayHeader, ReplayMessage, ReplaySink, ReplaySummary, ReplayWriter,
 };
@@ -26,6 +28,8 @@ pub const STREAM_CITY: u16 = 0;
 pub const STREAM_POPULATION: u16 = 1;
 /// Stream of person frames.
 pub const STREAM_PERSONS: u16 = 2;
+/// Stream of flood depth rasters (m).
+pub const STREAM_FLOOD_DEPTH: u16 = 3;
 
 /// Agent state code of a person driving. Persons at an activity carry `ActivityKind as u8` (0 home, 1 work,
 /// 2 school, 3 shop).
@@ -96,7 +100,7 @@ impl ReplaySettings {
             agent_kinds: vec!["person".into()],
             extra: json!({
                 "start_of_day_ms": scenario.start_ms,
-                "streams": {"0": "city (JSON)", "1": "population (JSON)", "2": "persons away from home"},
+                "streams": {"0": "city (JSON)", "1": "population (JSON)", "2": "persons away from home", "3": "flood depth (m)"},
                 "person_states": {"1": "at work", "2": "at school", "3": "shopping", "4": "driving", "5": "walking"},
             }),
         };
@@ -148,14 +152,14 @@ pub struct ReplayObserverPlugin;
 
 impl Plugin for ReplayObserverPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Observe, record_persons);
+        app.add_systems(Observe, (record_persons, record_flood));
     }
 }
 
 fn record_persons(
     clock: Res<SimClock>,
     mut replay: ResMut<ReplaySettings>,
-    city: Res<crate::mobility::teleport::CityRes>,
+    city: Res<crate::sim::CityRes>,
     persons: Query<(&PersonId, &PersonState, &Itinerary)>,
 ) {
     let now = clock.now_ms;
@@ -183,4 +187,23 @@ fn record_persons(
         .collect();
     agents.sort_by_key(|a| a.id);
     replay.send(ReplayMessage::AgentFrame { stream: STREAM_PERSONS, frame: AgentFrame { t_ms: now, agents } });
+}
+
+fn record_flood(clock: Res<SimClock>, mut replay: ResMut<ReplaySettings>, flood: Option<Res<FloodState>>) {
+    let Some(flood) = flood else { return };
+    let now = clock.now_ms;
+    if !now.is_multiple_of(flood.raster_interval_ms) && now != clock.end_ms {
+        return;
+    }
+    let g = &flood.grid;
+    let raster = RasterFrame {
+        t_ms: now,
+        width: g.nx as u32,
+        height: g.ny as u32,
+        origin_x_m: g.origin.x,
+        origin_y_m: g.origin.y,
+        cell_m: g.cell_m,
+        values: flood.solver.depths().to_vec(),
+    };
+    replay.send(ReplayMessage::Raster { stream: STREAM_FLOOD_DEPTH, raster });
 }

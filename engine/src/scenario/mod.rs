@@ -42,6 +42,9 @@ pub struct ScenarioFile {
     /// Output intervals.
     #[serde(default)]
     pub output: OutputSection,
+    /// Surface flooding; absent = no flood domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flood: Option<crate::flood::plugin::FloodSection>,
     /// Resolved from `extends`; not a key users write after resolution.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extends: Option<String>,
@@ -245,6 +248,12 @@ impl Scenario {
             }
         }
         file.population.validate().map_err(|(key, m)| InputError::new(path, format!("key population.{key}"), m))?;
+        if let Some(flood) = &file.flood {
+            flood.validate().map_err(|(key, m)| InputError::new(path, format!("key flood.{key}"), m))?;
+            if file.city.dem.is_none() {
+                return Err(InputError::new(path, "key flood", "the flood domain needs a terrain: set [city] dem"));
+            }
+        }
         let c = &file.city;
         if c.osm.is_empty() && c.buildings.is_empty() && c.streets.is_empty() {
             return Err(InputError::new(path, "key city", "names no data: give `osm`, or `buildings` and `streets`"));

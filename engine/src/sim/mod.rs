@@ -12,10 +12,13 @@
 //! state and write each entity's own next state, so results do not depend on the order threads visit
 //! entities; with `threads = 1` the single-threaded executor runs the very same systems.
 
+use crate::city::City;
+use crate::population::Population;
 use bevy_app::{App, Plugin};
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::{ScheduleLabel, SingleThreadedExecutor};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The schedule of one domain's tick.
 #[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
@@ -28,6 +31,14 @@ pub struct Observe;
 /// Runs once after the last tick: observers compute KPIs.
 #[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Finalize;
+
+/// The City, shared read-only by every domain.
+#[derive(Resource, Clone)]
+pub struct CityRes(pub Arc<City>);
+
+/// The population, shared read-only.
+#[derive(Resource, Clone)]
+pub struct PopulationRes(pub Arc<Population>);
 
 /// The clock, read by every system.
 #[derive(Resource, Clone, Copy, Debug, Default)]
