@@ -40,7 +40,7 @@ pub trait Real:
 }
 
 macro_rules! real {
-    ($t:ty) => {
+    ($t:ty, $cbrt:expr) => {
         impl Real for $t {
             #[inline(always)]
             fn of(v: f64) -> Self {
@@ -60,7 +60,7 @@ macro_rules! real {
             }
             #[inline(always)]
             fn cbrt(self) -> Self {
-                <$t>::cbrt(self)
+                $cbrt(self)
             }
             #[inline(always)]
             fn abs(self) -> Self {
@@ -78,5 +78,37 @@ macro_rules! real {
     };
 }
 
-real!(f32);
-real!(f64);
+/// Cube root for f32 in a few nanoseconds: an exponent-thirding bit estimate (within 4%) refined by two
+/// Newton steps y ← (2y + x/y²)/3, relative error below 2·10⁻⁶ for normal positive x (checked in the tests);
+/// libm's `cbrtf` costs several times more and dominated the solver's friction term. Non-positive or
+/// subnormal inputs fall back to libm.
+#[inline(always)]
+fn fast_cbrt_f32(x: f32) -> f32 {
+    if x.is_nan() || x < f32::MIN_POSITIVE || x.is_infinite() {
+        return x.cbrt();
+    }
+    let mut y = f32::from_bits(x.to_bits() / 3 + 709_921_077);
+    y = (2.0 * y + x / (y * y)) * (1.0 / 3.0);
+    y = (2.0 * y + x / (y * y)) * (1.0 / 3.0);
+    y
+}
+
+real!(f32, fast_cbrt_f32);
+real!(f64, f64::cbrt);
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fast_cbrt_is_accurate() {
+        let mut worst: f64 = 0.0;
+        let mut x = 1e-6f32;
+        while x < 1e4 {
+            let exact = (x as f64).cbrt();
+            worst = worst.max(((super::fast_cbrt_f32(x) as f64) - exact).abs() / exact);
+            x *= 1.0137;
+        }
+        assert!(worst < 2e-6, "worst relative error {worst}");
+        assert_eq!(super::fast_cbrt_f32(0.0), 0.0);
+        assert_eq!(super::fast_cbrt_f32(-8.0), -2.0);
+    }
+}

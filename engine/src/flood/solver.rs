@@ -119,6 +119,8 @@ struct BandSums {
     boundary_in: f64,
     boundary_out: f64,
     max_depth: f64,
+    /// Any cell of the row deeper than the minimum flow depth.
+    active: bool,
 }
 
 /// The solver state on an `nx` × `ny` grid of square cells, row-major from the south-west corner.
@@ -161,6 +163,8 @@ pub struct FloodSolver<T: Real> {
     pub steps: u64,
     /// Volumes booked.
     pub balance: MassBalance,
+    /// Per row: any cell deeper than the minimum flow depth (updated by continuity).
+    active_rows: Vec<bool>,
     /// Bands of rows worked on in parallel (default: the task pool's threads). Results do not depend on it.
     pub bands: usize,
     h_max: f64,
@@ -203,6 +207,7 @@ impl<T: Real> FloodSolver<T> {
             time_s: 0.0,
             steps: 0,
             balance: MassBalance::default(),
+            active_rows: vec![false; ny],
             bands: ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default).thread_num().max(1),
             h_max: 0.0,
         }
@@ -215,6 +220,8 @@ impl<T: Real> FloodSolver<T> {
         }
         self.h_max = self.h.iter().map(|h| h.f64()).fold(0.0, f64::max);
         self.balance = MassBalance { initial_m3: self.volume_m3(), ..MassBalance::default() };
+        let min_h = T::of(self.params.min_flow_depth_m);
+        self.active_rows = self.h.chunks(self.nx).map(|row| row.iter().any(|&h| h > min_h)).collect();
     }
 
     /// Depths (m), row-major.
@@ -279,50 +286,47 @@ impl<T: Real> FloodSolver<T> {
         self.steps += 1;
     }
 
-    /// Flux across a face between a cell (`ha`, `za`) and its +direction neighbour (`hb`, `zb`) from the
-    /// local-inertial momentum equation.
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)] // the two cells' depth and bed, the face's q, n² and Δt: all needed
-    fn face_flux(&self, q: T, q_avg: T, ha: T, za: T, hb: T, zb: T, n2: T, dt: T) -> T {
+    /// Constants of the momentum update for a step of `dt` seconds.
+    fn face_consts(&self, dt: f64) -> FaceConsts<T> {
         let p = &self.params;
-        let (ea, eb) = (ha + za, hb + zb);
-        let hf = ea.max(eb) - za.max(zb);
-        if hf.f64() <= p.min_flow_depth_m {
-            return T::default();
+        FaceConsts {
+            g_dt: T::of(p.g * dt),
+            g_dt_over_dx: T::of(p.g * dt / self.dx),
+            min_h: T::of(p.min_flow_depth_m),
+            theta: T::of(p.theta),
+            half_rest: T::of(0.5 * (1.0 - p.theta)),
         }
-        let g = T::of(p.g);
-        let slope = (eb - ea) / T::of(self.dx);
-        let h73 = hf * hf * hf.cbrt(); // h^(7/3), without powf
+    }
 
-        (q_avg - g * hf * dt * slope) / (T::of(1.0) + g * dt * n2 * q.abs() / h73)
+    /// Whether row `j` holds any water deep enough to flow (faces of dry rows carry nothing).
+    fn row_active(&self, j: usize) -> bool {
+        self.active_rows[j]
     }
 
     fn momentum_x(&mut self, dt: f64) {
-        let (nx, theta) = (self.nx, T::of(self.params.theta));
+        let nx = self.nx;
+        let k = self.face_consts(dt);
         let dt_t = T::of(dt);
         let mut out = std::mem::take(&mut self.qx_next);
         let this = &*self;
         par_rows(&mut out, nx + 1, this.bands, |j, row| {
             let q = &this.qx[j * (nx + 1)..(j + 1) * (nx + 1)];
             let c = j * nx;
-            for (i, out) in row.iter_mut().enumerate() {
-                *out = if i == 0 || i == nx {
-                    let (cell, outward) = if i == 0 { (c, T::of(-1.0)) } else { (c + nx - 1, T::of(1.0)) };
-                    let b = if i == 0 { this.boundaries.west } else { this.boundaries.east };
-                    this.boundary_flux(b, q[i], cell, outward, dt_t)
+            let (h, z, n2, blocked) =
+                (&this.h[c..c + nx], &this.z[c..c + nx], &this.n2[c..c + nx], &this.blocked[c..c + nx]);
+            row[0] = this.boundary_flux(this.boundaries.west, q[0], c, T::of(-1.0), dt_t);
+            row[nx] = this.boundary_flux(this.boundaries.east, q[nx], c + nx - 1, T::of(1.0), dt_t);
+            if !this.row_active(j) {
+                row[1..nx].fill(T::default());
+                return;
+            }
+            for i in 1..nx {
+                row[i] = if blocked[i - 1] || blocked[i] {
+                    T::default()
                 } else {
-                    let (a, b) = (c + i - 1, c + i);
-                    if this.blocked[a] || this.blocked[b] {
-                        T::default()
-                    } else {
-                        let q_avg = if i >= 2 && i + 1 < nx {
-                            theta * q[i] + (T::of(1.0) - theta) * T::of(0.5) * (q[i - 1] + q[i + 1])
-                        } else {
-                            q[i]
-                        };
-                        let n2 = (this.n2[a] + this.n2[b]) * T::of(0.5);
-                        this.face_flux(q[i], q_avg, this.h[a], this.z[a], this.h[b], this.z[b], n2, dt_t)
-                    }
+                    let q_avg =
+                        if i >= 2 && i + 1 < nx { k.theta * q[i] + k.half_rest * (q[i - 1] + q[i + 1]) } else { q[i] };
+                    face_flux(&k, q[i], q_avg, h[i - 1], z[i - 1], h[i], z[i], (n2[i - 1] + n2[i]) * T::of(0.5))
                 };
             }
         });
@@ -330,31 +334,44 @@ impl<T: Real> FloodSolver<T> {
     }
 
     fn momentum_y(&mut self, dt: f64) {
-        let (nx, ny, theta) = (self.nx, self.ny, T::of(self.params.theta));
+        let (nx, ny) = (self.nx, self.ny);
+        let k = self.face_consts(dt);
         let dt_t = T::of(dt);
         let mut out = std::mem::take(&mut self.qy_next);
         let this = &*self;
         par_rows(&mut out, nx, this.bands, |j, row| {
-            for (i, out) in row.iter_mut().enumerate() {
-                let q = this.qy[j * nx + i];
-                *out = if j == 0 || j == ny {
-                    let (cell, outward) = if j == 0 { (i, T::of(-1.0)) } else { ((ny - 1) * nx + i, T::of(1.0)) };
-                    let b = if j == 0 { this.boundaries.south } else { this.boundaries.north };
-                    this.boundary_flux(b, q, cell, outward, dt_t)
+            if j == 0 || j == ny {
+                let (base, outward, b) = if j == 0 {
+                    (0, T::of(-1.0), this.boundaries.south)
                 } else {
-                    let (a, b) = ((j - 1) * nx + i, j * nx + i);
-                    if this.blocked[a] || this.blocked[b] {
-                        T::default()
-                    } else {
-                        let q_avg = if j >= 2 && j + 1 < ny {
-                            let (below, above) = (this.qy[(j - 1) * nx + i], this.qy[(j + 1) * nx + i]);
-                            theta * q + (T::of(1.0) - theta) * T::of(0.5) * (below + above)
-                        } else {
-                            q
-                        };
-                        let n2 = (this.n2[a] + this.n2[b]) * T::of(0.5);
-                        this.face_flux(q, q_avg, this.h[a], this.z[a], this.h[b], this.z[b], n2, dt_t)
-                    }
+                    ((ny - 1) * nx, T::of(1.0), this.boundaries.north)
+                };
+                for (i, out) in row.iter_mut().enumerate() {
+                    *out = this.boundary_flux(b, this.qy[j * nx + i], base + i, outward, dt_t);
+                }
+                return;
+            }
+            if !this.row_active(j - 1) && !this.row_active(j) {
+                row.fill(T::default());
+                return;
+            }
+            let (a0, b0) = ((j - 1) * nx, j * nx);
+            let q = &this.qy[j * nx..(j + 1) * nx];
+            let below = (j >= 2).then(|| &this.qy[(j - 1) * nx..j * nx]);
+            let above = (j + 1 < ny).then(|| &this.qy[(j + 1) * nx..(j + 2) * nx]);
+            let (ha, za, na, ba) =
+                (&this.h[a0..a0 + nx], &this.z[a0..a0 + nx], &this.n2[a0..a0 + nx], &this.blocked[a0..a0 + nx]);
+            let (hb, zb, nb, bb) =
+                (&this.h[b0..b0 + nx], &this.z[b0..b0 + nx], &this.n2[b0..b0 + nx], &this.blocked[b0..b0 + nx]);
+            for i in 0..nx {
+                row[i] = if ba[i] || bb[i] {
+                    T::default()
+                } else {
+                    let q_avg = match (below, above) {
+                        (Some(lo), Some(hi)) => k.theta * q[i] + k.half_rest * (lo[i] + hi[i]),
+                        _ => q[i],
+                    };
+                    face_flux(&k, q[i], q_avg, ha[i], za[i], hb[i], zb[i], (na[i] + nb[i]) * T::of(0.5))
                 };
             }
         });
@@ -374,14 +391,14 @@ impl<T: Real> FloodSolver<T> {
                 // Ghost cell beyond the edge: same bed lowered by slope·Δx, holding the same depth.
                 let drop = T::of(slope * dx);
                 let q_out = q * outward; // discharge in the outward direction
-                let f = self.face_flux(q_out, q_out, h, z, h, z - drop, n2, dt);
+                let f = face_flux(&self.face_consts(dt.f64()), q_out, q_out, h, z, h, z - drop, n2);
                 f.max(T::default()) * outward
             }
             Boundary::FixedLevel { level_m } => {
                 let level = T::of(level_m);
                 let hg = (level - z).max(T::default());
                 let q_out = q * outward;
-                self.face_flux(q_out, q_out, h, z, hg, z, n2, dt) * outward
+                face_flux(&self.face_consts(dt.f64()), q_out, q_out, h, z, hg, z, n2) * outward
             }
         }
     }
@@ -389,22 +406,31 @@ impl<T: Real> FloodSolver<T> {
     /// Scales the outflows of every cell so it never sends out more water than it holds (plus what it
     /// receives is ignored: a conservative, order-free bound).
     fn limit_outflows(&mut self, dt: f64) {
-        let (nx, dx) = (self.nx, self.dx);
+        let nx = self.nx;
+        let r = T::of(dt / self.dx);
         let mut limit = std::mem::take(&mut self.limit);
         let this = &*self;
-        par_rows(&mut limit, nx, this.bands, |j, row| {
+        let limited = par_rows(&mut limit, nx, this.bands, |j, row| {
+            let mut any = false;
+            let zero = T::default();
+            let qx = &this.qx_next[j * (nx + 1)..(j + 1) * (nx + 1)];
+            let (south, north) = (&this.qy_next[j * nx..(j + 1) * nx], &this.qy_next[(j + 1) * nx..(j + 2) * nx]);
+            let h = &this.h[j * nx..(j + 1) * nx];
             for (i, f) in row.iter_mut().enumerate() {
-                let c = j * nx + i;
-                let west = this.qx_next[j * (nx + 1) + i].f64();
-                let east = this.qx_next[j * (nx + 1) + i + 1].f64();
-                let south = this.qy_next[j * nx + i].f64();
-                let north = this.qy_next[(j + 1) * nx + i].f64();
-                let out = ((-west).max(0.0) + east.max(0.0) + (-south).max(0.0) + north.max(0.0)) * dt / dx;
-                let h = this.h[c].f64();
-                *f = T::of(if out > h && out > 0.0 { h / out } else { 1.0 });
+                let out = ((-qx[i]).max(zero) + qx[i + 1].max(zero) + (-south[i]).max(zero) + north[i].max(zero)) * r;
+                *f = if out > h[i] && out > zero {
+                    any = true;
+                    h[i].max(zero) / out
+                } else {
+                    T::of(1.0)
+                };
             }
+            any
         });
         self.limit = limit;
+        if !limited.contains(&true) {
+            return; // every factor is 1: nothing to scale
+        }
         // Apply each face's donor factor.
         let limit = std::mem::take(&mut self.limit);
         let bands = self.bands;
@@ -438,11 +464,14 @@ impl<T: Real> FloodSolver<T> {
         let area = dx * dx;
         let r = T::of(dt / dx);
         let dt_t = T::of(dt);
+        let min_h = T::of(self.params.min_flow_depth_m);
         // Point flows are applied serially (few of them), booked exactly from the depth change.
         let mut h = std::mem::take(&mut self.h);
         let this = &*self;
         let sums = par_rows(&mut h, nx, this.bands, |j, row| {
             let mut s = BandSums::default();
+            let zero = T::default();
+            let mut row_max = zero;
             let (qx, qy) = (&this.qx_next, &this.qy_next);
             for (i, h) in row.iter_mut().enumerate() {
                 let c = j * nx + i;
@@ -471,26 +500,29 @@ impl<T: Real> FloodSolver<T> {
                 if j == ny - 1 {
                     exchange(no, -1.0);
                 }
-                if !this.blocked[c] {
-                    let src = this.source_mps[c] * dt_t;
-                    let with_src = next + src;
+                let (src, cap) = (this.source_mps[c], this.loss_mps[c]);
+                if (src > zero || cap > zero) && !this.blocked[c] {
+                    let with_src = next + src * dt_t;
                     s.sources += (with_src - next).f64() * area;
                     next = with_src;
-                    let loss = (this.loss_mps[c] * dt_t).min(next.max(T::default()));
+                    let loss = (cap * dt_t).min(next.max(zero));
                     let after = next - loss;
                     s.losses += (next - after).f64() * area;
                     next = after;
                 }
-                // Round-off may leave a tiny negative depth after the limiter; book it as a loss of zero by
-                // keeping it (it is water owed), never silently clipping.
+                // Round-off may leave a tiny negative depth after the limiter: it is kept (water owed),
+                // never silently clipped, so the books stay exact.
                 *h = next;
-                s.max_depth = s.max_depth.max(next.f64());
+                row_max = row_max.max(next);
             }
+            s.max_depth = row_max.f64();
+            s.active = row_max > min_h;
             s
         });
         self.h = h;
         let mut total = BandSums::default();
-        for s in sums {
+        for (j, s) in sums.iter().enumerate() {
+            self.active_rows[j] = s.active;
             total.sources += s.sources;
             total.losses += s.losses;
             total.boundary_in += s.boundary_in;
@@ -505,6 +537,7 @@ impl<T: Real> FloodSolver<T> {
             let dh = T::of(q * dt / area);
             let after = (before + dh).max(T::default());
             self.h[cell] = after;
+            self.active_rows[cell / nx] |= after > min_h;
             let v = (after - before).f64() * area;
             if v >= 0.0 {
                 self.balance.inflows_m3 += v;
@@ -519,6 +552,35 @@ impl<T: Real> FloodSolver<T> {
         self.balance.boundary_out_m3 += total.boundary_out;
         self.h_max = total.max_depth;
     }
+}
+
+/// Constants of one step's momentum update.
+struct FaceConsts<T> {
+    /// g·Δt (m/s).
+    g_dt: T,
+    /// g·Δt/Δx (1/s).
+    g_dt_over_dx: T,
+    /// Minimum flow depth (m).
+    min_h: T,
+    /// θ of the q-centred average.
+    theta: T,
+    /// (1 − θ)/2.
+    half_rest: T,
+}
+
+/// Flux across a face between a cell (`ha`, `za`) and its + direction neighbour (`hb`, `zb`) by the
+/// local-inertial momentum equation (Bates 2010 eq. 11), written with one division:
+/// q⁺ = (q̄ − g·h_f·Δt·Δη/Δx)·h_f^{7/3} / (h_f^{7/3} + g·Δt·n²·|q|).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // the two cells' depth and bed, the face's q, q̄ and n²: all needed
+fn face_flux<T: Real>(k: &FaceConsts<T>, q: T, q_avg: T, ha: T, za: T, hb: T, zb: T, n2: T) -> T {
+    let (ea, eb) = (ha + za, hb + zb);
+    let hf = ea.max(eb) - za.max(zb);
+    if hf <= k.min_h {
+        return T::default();
+    }
+    let h73 = hf * hf * hf.cbrt();
+    (q_avg - k.g_dt_over_dx * hf * (eb - ea)) * h73 / (h73 + k.g_dt * n2 * q.abs())
 }
 
 /// Runs `f(row index, row)` over bands of rows of `data` (rows of `row_len`) on the engine's task pool;
