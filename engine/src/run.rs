@@ -85,10 +85,7 @@ pub fn run(
         observe_interval_ms: observe_interval,
     };
     let flood = match &scenario.file.flood {
-        Some(section) => Some(
-            FloodState::new(&city, section)
-                .map_err(|(key, message)| InputError::new(&scenario.path, format!("key flood{key}"), message))?,
-        ),
+        Some(section) => Some(FloodState::new(&city, section, &scenario.path)?),
         None => None,
     };
     let mut plugins = vec![Sim::plugin(TeleportMobilityPlugin), Sim::plugin(ReplayObserverPlugin)];

@@ -6,6 +6,7 @@
 
 pub mod analytic;
 pub mod grid;
+pub mod interventions;
 pub mod output;
 pub mod plugin;
 pub mod real;

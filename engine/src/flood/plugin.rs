@@ -3,13 +3,16 @@
 //! depth rasters into the replay, and the flood KPIs.
 
 use super::grid::{FloodGrid, LandCover, ManningTable};
-use super::solver::{Boundaries, Boundary, FloodSolver};
+use super::interventions::{self, Basin, Hydrograph, Inflow, Levee, LossArea, Pump};
+use super::solver::{Boundaries, Boundary, FloodSolver, GridPump};
 use crate::city::City;
+use crate::error::{InputError, InputResult};
 use crate::scenario::duration_ms;
 use crate::sim::{register_domain, DomainTick, Finalize, Kpis, Observe, SimClock, TimeSeries};
 use bevy_app::{App, Plugin};
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 /// Name of the domain.
 pub const DOMAIN: &str = "flood";
@@ -80,6 +83,18 @@ pub struct FloodSection {
     pub road_closure_depth_m: f64,
     /// Interval between depth rasters in the replay (`"5min"`).
     pub raster_interval: String,
+    /// Levees (interventions).
+    pub levees: Vec<Levee>,
+    /// Retention basins.
+    pub basins: Vec<Basin>,
+    /// Permeable paving areas (infiltration capacity).
+    pub permeable: Vec<LossArea>,
+    /// Drainage upgrades (drainage capacity).
+    pub drainage: Vec<LossArea>,
+    /// Pump stations.
+    pub pumps: Vec<Pump>,
+    /// Inflow hydrographs (e.g. the river entering the domain).
+    pub inflows: Vec<Inflow>,
 }
 
 impl Default for FloodSection {
@@ -98,6 +113,12 @@ impl Default for FloodSection {
             building_depth_m: 0.5,
             road_closure_depth_m: 0.3,
             raster_interval: "5min".into(),
+            levees: Vec::new(),
+            basins: Vec::new(),
+            permeable: Vec::new(),
+            drainage: Vec::new(),
+            pumps: Vec::new(),
+            inflows: Vec::new(),
         }
     }
 }
@@ -140,6 +161,32 @@ impl FloodSection {
                 Ok(_) => {}
                 Err(m) => return Err((key.into(), m)),
             }
+        }
+        for (i, l) in self.levees.iter().enumerate() {
+            if l.line.len() < 2 {
+                return Err((format!("levees[{i}].line"), "needs at least two points".into()));
+            }
+            positive(&format!("levees[{i}].height_m"), l.height_m as f64)?;
+        }
+        for (i, b) in self.basins.iter().enumerate() {
+            if b.polygon.len() < 3 {
+                return Err((format!("basins[{i}].polygon"), "needs at least three points".into()));
+            }
+            positive(&format!("basins[{i}].volume_m3"), b.volume_m3 as f64)?;
+        }
+        for (name, areas) in [("permeable", &self.permeable), ("drainage", &self.drainage)] {
+            for (i, a) in areas.iter().enumerate() {
+                if a.polygon.len() < 3 {
+                    return Err((format!("{name}[{i}].polygon"), "needs at least three points".into()));
+                }
+                non_negative(&format!("{name}[{i}].mm_per_h"), a.mm_per_h)?;
+            }
+        }
+        for (i, p) in self.pumps.iter().enumerate() {
+            if p.sump.len() < 3 {
+                return Err((format!("pumps[{i}].sump"), "needs at least three points".into()));
+            }
+            positive(&format!("pumps[{i}].capacity_m3_per_s"), p.capacity_m3_per_s)?;
         }
         for (i, r) in self.rain.iter().enumerate() {
             duration_ms(&r.start).map_err(|m| (format!("rain[{i}].start"), m))?;
@@ -196,14 +243,19 @@ pub struct FloodState {
     roof_area_m2: f64,
     /// Interval between depth rasters in the replay (ms).
     pub raster_interval_ms: u64,
+    /// Inflows placed on the grid: (cell, hydrograph).
+    pub inflows: Vec<(usize, Hydrograph)>,
 }
 
 impl FloodState {
-    /// Builds the state for `city`. Errors (key below `flood`, message) when the city has no terrain or a
-    /// gauge lies outside the flood grid.
-    pub fn new(city: &City, settings: &FloodSection) -> Result<FloodState, (String, String)> {
-        let grid = FloodGrid::from_city(city, settings.resolution_m)
-            .ok_or_else(|| (String::new(), "the city has no terrain to flood (set [city] dem)".to_string()))?;
+    /// Builds the state for `city`, applying the interventions. Errors name `scenario` and the key when the
+    /// city has no terrain or a point lies outside the flood grid, or a hydrograph file when it is wrong.
+    pub fn new(city: &City, settings: &FloodSection, scenario: &Path) -> InputResult<FloodState> {
+        let key_err = |key: String, m: String| InputError::new(scenario, format!("key flood{key}"), m);
+        let mut grid = FloodGrid::from_city(city, settings.resolution_m)
+            .ok_or_else(|| key_err(String::new(), "the city has no terrain to flood (set [city] dem)".into()))?;
+        interventions::apply_levees(&mut grid, &settings.levees);
+        interventions::apply_basins(&mut grid, &settings.basins);
         let s = settings;
         let edge = match s.boundary {
             EdgeKind::Closed => Boundary::Closed,
@@ -228,6 +280,33 @@ impl FloodState {
                 _ => 0.0,
             })
             .collect();
+        for areas in [&s.permeable, &s.drainage] {
+            for a in areas {
+                for c in interventions::cells_in_polygon(&grid, &a.polygon) {
+                    solver.loss_mps[c] = solver.loss_mps[c].max(mm_h(a.mm_per_h));
+                }
+            }
+        }
+        let locate = |key: String, p: [f32; 2]| {
+            grid.cell_at(glam::Vec2::new(p[0], p[1])).filter(|&c| !grid.is_blocked(c)).ok_or_else(|| {
+                key_err(key, format!("point ({}, {}) m is outside the flood grid or inside a building", p[0], p[1]))
+            })
+        };
+        for (i, p) in s.pumps.iter().enumerate() {
+            let sump = interventions::cells_in_polygon(&grid, &p.sump);
+            if sump.is_empty() {
+                return Err(key_err(
+                    format!(".pumps[{i}].sump"),
+                    "the sump polygon covers no open cell of the flood grid".into(),
+                ));
+            }
+            let outlet = p.outlet.map(|o| locate(format!(".pumps[{i}].outlet"), o)).transpose()?;
+            solver.pumps.push(GridPump { sump, capacity_m3_per_s: p.capacity_m3_per_s, outlet });
+        }
+        let mut inflows = Vec::new();
+        for (i, f) in s.inflows.iter().enumerate() {
+            inflows.push((locate(format!(".inflows[{i}].at"), f.at)?, Hydrograph::read(&f.hydrograph)?));
+        }
         let cells = grid.nx * grid.ny;
         solver.set_depths(&vec![0.0; cells]);
         let mut gauge_cells = Vec::new();
@@ -236,7 +315,7 @@ impl FloodState {
             if cell.is_none_or(|c| grid.is_blocked(c)) {
                 let (lo, hi) =
                     (grid.origin, grid.origin + glam::Vec2::new(grid.nx as f32, grid.ny as f32) * grid.cell_m);
-                return Err((
+                return Err(key_err(
                     format!(".gauges[{i}]"),
                     format!(
                         "gauge {:?} at ({}, {}) m is outside the flood grid (x {:.0}…{:.0} m, y {:.0}…{:.0} m) or inside a building",
@@ -258,6 +337,7 @@ impl FloodState {
             roof_rain_m3: 0.0,
             roof_area_m2,
             raster_interval_ms: duration_ms(&s.raster_interval).unwrap_or(300_000).max(1),
+            inflows,
             settings: settings.clone(),
             grid,
             solver,
@@ -294,6 +374,11 @@ fn advance_flood(clock: Res<SimClock>, mut state: ResMut<FloodState>) {
     let step_s = clock.step_ms as f64 / 1000.0;
     state.roof_rain_m3 += rain as f64 * step_s * state.roof_area_m2;
     let t_end = (clock.now_ms + clock.step_ms) as f64 / 1000.0;
+    let t0 = clock.now_ms as f64 / 1000.0;
+    // Each inflow enters at its mean rate over the step, so the step's volume is the hydrograph's exactly.
+    let flows: Vec<(usize, f64)> =
+        state.inflows.iter().map(|(c, h)| (*c, h.volume(t0, t_end) / step_s.max(1e-9))).collect();
+    state.solver.point_flows = flows;
     state.solver.advance_to(t_end);
     let solver = &state.solver;
     for (c, h) in solver.depths().iter().enumerate() {
@@ -365,6 +450,9 @@ fn flood_kpis(state: Res<FloodState>, city: Res<crate::sim::CityRes>, mut kpis: 
     let err = if throughput > 0.0 { (s.solver.volume_m3() - b.expected_m3()).abs() / throughput } else { 0.0 };
     kpis.set(d, "volume_balance_relative_error", err);
     kpis.set(d, "solver_steps", s.solver.steps as f64);
+    for (p, pumped) in s.settings.pumps.iter().zip(&s.solver.pumped_m3) {
+        kpis.set(d, &format!("pump_{}_pumped_m3", p.name), *pumped);
+    }
     for (g, gauge) in s.settings.gauges.iter().enumerate() {
         let peak =
             s.gauge_rows

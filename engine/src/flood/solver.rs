@@ -157,6 +157,10 @@ pub struct FloodSolver<T: Real> {
     pub loss_mps: Vec<T>,
     /// Point inflows: (cell index, discharge m³/s); negative values withdraw up to the water present.
     pub point_flows: Vec<(usize, f64)>,
+    /// Pumps: each step they take up to their capacity from the water in their sump.
+    pub pumps: Vec<GridPump>,
+    /// Volume each pump has moved (m³).
+    pub pumped_m3: Vec<f64>,
     /// Simulated time (s).
     pub time_s: f64,
     /// Steps taken.
@@ -204,6 +208,8 @@ impl<T: Real> FloodSolver<T> {
             source_mps: vec![T::default(); cells],
             loss_mps: vec![T::default(); cells],
             point_flows: Vec::new(),
+            pumps: Vec::new(),
+            pumped_m3: Vec::new(),
             time_s: 0.0,
             steps: 0,
             balance: MassBalance::default(),
@@ -259,8 +265,28 @@ impl<T: Real> FloodSolver<T> {
     /// The stable time step now (s): α·Δx/√(g·h_max), at most `max_dt_s`.
     pub fn stable_dt(&self) -> f64 {
         let p = &self.params;
-        let h = self.h_max.max(p.min_flow_depth_m);
+        let h = self.h_max.max(self.boundary_depth_max()).max(p.min_flow_depth_m);
         (p.cfl_alpha * self.dx / (p.g * h).sqrt()).min(p.max_dt_s)
+    }
+
+    /// Deepest water a fixed-level edge can push onto its cells (m): the CFL limit must hold for the depth
+    /// that flows in, not only for the depth already there.
+    fn boundary_depth_max(&self) -> f64 {
+        let (nx, ny) = (self.nx, self.ny);
+        let b = &self.boundaries;
+        let edges: [(Boundary, Box<dyn Iterator<Item = usize>>); 4] = [
+            (b.west, Box::new((0..ny).map(move |j| j * nx))),
+            (b.east, Box::new((0..ny).map(move |j| j * nx + nx - 1))),
+            (b.south, Box::new(0..nx)),
+            (b.north, Box::new((0..nx).map(move |i| (ny - 1) * nx + i))),
+        ];
+        edges
+            .into_iter()
+            .filter_map(|(b, cells)| match b {
+                Boundary::FixedLevel { level_m } => Some(cells.map(|c| level_m - self.z[c].f64()).fold(0.0, f64::max)),
+                _ => None,
+            })
+            .fold(0.0, f64::max)
     }
 
     /// Advances to `t_end_s` with adaptive steps (the last one shortened to land exactly). Returns steps taken.
@@ -459,6 +485,44 @@ impl<T: Real> FloodSolver<T> {
         self.limit = limit;
     }
 
+    /// Each pump takes min(capacity·Δt, water in its sump) from its sump cells, in proportion to their depth,
+    /// and puts it at its outlet or books it as leaving the domain.
+    fn run_pumps(&mut self, dt: f64) {
+        if self.pumped_m3.len() != self.pumps.len() {
+            self.pumped_m3 = vec![0.0; self.pumps.len()];
+        }
+        let area = self.dx * self.dx;
+        let zero = T::default();
+        for (k, p) in self.pumps.iter().enumerate() {
+            let available: f64 = p.sump.iter().map(|&c| self.h[c].max(zero).f64()).sum::<f64>() * area;
+            let take = (p.capacity_m3_per_s * dt).min(available);
+            if take <= 0.0 {
+                continue;
+            }
+            let fraction = take / available;
+            let mut removed = 0.0;
+            for &c in &p.sump {
+                let before = self.h[c];
+                let after = before - T::of(before.max(zero).f64() * fraction);
+                self.h[c] = after;
+                removed += (before - after).f64() * area;
+            }
+            self.pumped_m3[k] += removed;
+            match p.outlet {
+                Some(o) => {
+                    let before = self.h[o];
+                    let after = before + T::of(removed / area);
+                    self.h[o] = after;
+                    self.active_rows[o / self.nx] |= after.f64() > self.params.min_flow_depth_m;
+                    self.h_max = self.h_max.max(after.f64());
+                    // An internal transfer: only the rounding difference is booked.
+                    self.balance.losses_m3 += removed - (after - before).f64() * area;
+                }
+                None => self.balance.losses_m3 += removed,
+            }
+        }
+    }
+
     fn continuity(&mut self, dt: f64) {
         let (nx, ny, dx) = (self.nx, self.ny, self.dx);
         let area = dx * dx;
@@ -546,12 +610,24 @@ impl<T: Real> FloodSolver<T> {
             }
             total.max_depth = total.max_depth.max(after.f64());
         }
+        self.run_pumps(dt);
         self.balance.sources_m3 += total.sources;
         self.balance.losses_m3 += total.losses;
         self.balance.boundary_in_m3 += total.boundary_in;
         self.balance.boundary_out_m3 += total.boundary_out;
         self.h_max = total.max_depth;
     }
+}
+
+/// A pump on the grid: sump cells, capacity, outlet cell (None: out of the domain).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GridPump {
+    /// Cells the pump draws from.
+    pub sump: Vec<usize>,
+    /// Capacity (m³/s).
+    pub capacity_m3_per_s: f64,
+    /// Where the water goes; None: out of the domain (booked as a loss).
+    pub outlet: Option<usize>,
 }
 
 /// Constants of one step's momentum update.

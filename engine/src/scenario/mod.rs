@@ -154,26 +154,37 @@ fn line_col(text: &str, offset: usize) -> String {
     format!("line {line}, column {col}")
 }
 
-/// Makes `[city]` paths absolute-or-relative-to-cwd, since each file's paths are relative to that file.
+/// Makes file paths relative to the working directory, since each file's paths are relative to that file:
+/// `[city]` data files and `[[flood.inflows]]` hydrographs.
 fn rebase_paths(table: &mut toml::Table, dir: &Path) {
-    let Some(toml::Value::Table(city)) = table.get_mut("city") else { return };
-    for key in ["osm", "buildings", "streets", "waterways", "dem"] {
-        match city.get_mut(key) {
-            Some(toml::Value::String(s)) => *s = join(dir, s),
-            Some(toml::Value::Array(items)) => {
-                for it in items {
-                    if let toml::Value::String(s) = it {
-                        *s = join(dir, s);
+    if let Some(toml::Value::Table(city)) = table.get_mut("city") {
+        for key in ["osm", "buildings", "streets", "waterways", "dem"] {
+            match city.get_mut(key) {
+                Some(toml::Value::String(s)) => *s = join(dir, s),
+                Some(toml::Value::Array(items)) => {
+                    for it in items {
+                        if let toml::Value::String(s) = it {
+                            *s = join(dir, s);
+                        }
                     }
                 }
+                _ => {}
             }
-            _ => {}
+        }
+        // A single file is accepted where a list is expected.
+        for key in ["osm", "buildings", "streets", "waterways"] {
+            if let Some(v @ toml::Value::String(_)) = city.get_mut(key) {
+                *v = toml::Value::Array(vec![v.clone()]);
+            }
         }
     }
-    // A single file is accepted where a list is expected.
-    for key in ["osm", "buildings", "streets", "waterways"] {
-        if let Some(v @ toml::Value::String(_)) = city.get_mut(key) {
-            *v = toml::Value::Array(vec![v.clone()]);
+    if let Some(toml::Value::Table(flood)) = table.get_mut("flood") {
+        if let Some(toml::Value::Array(inflows)) = flood.get_mut("inflows") {
+            for f in inflows {
+                if let Some(toml::Value::String(s)) = f.get_mut("hydrograph") {
+                    *s = join(dir, s);
+                }
+            }
         }
     }
 }
