@@ -79,8 +79,11 @@ pub struct FloodSection {
     pub flooded_depth_m: f64,
     /// Buildings count as flooded when water beside them exceeds this depth (m).
     pub building_depth_m: f64,
-    /// Road links close to cars above this depth (m).
+    /// Road links close to cars above this depth (m): 0.3 m, the threshold for cars (vehicles lose
+    /// stability from about this depth; Kramer et al. 2016).
     pub road_closure_depth_m: f64,
+    /// Footpath links close to people and robots above this depth (m): 0.1 m.
+    pub footpath_closure_depth_m: f64,
     /// Interval between depth rasters in the replay (`"5min"`).
     pub raster_interval: String,
     /// Levees (interventions).
@@ -112,6 +115,7 @@ impl Default for FloodSection {
             flooded_depth_m: 0.1,
             building_depth_m: 0.5,
             road_closure_depth_m: 0.3,
+            footpath_closure_depth_m: 0.1,
             raster_interval: "5min".into(),
             levees: Vec::new(),
             basins: Vec::new(),
@@ -151,6 +155,7 @@ impl FloodSection {
             ("flooded_depth_m", self.flooded_depth_m),
             ("building_depth_m", self.building_depth_m),
             ("road_closure_depth_m", self.road_closure_depth_m),
+            ("footpath_closure_depth_m", self.footpath_closure_depth_m),
         ] {
             positive(k, v)?;
         }
@@ -351,6 +356,52 @@ impl FloodState {
     }
 }
 
+/// Links under water now, published for the coupling: a road link is closed to cars when water on any
+/// of its points exceeds `road_closure_depth_m` (0.3 m); a footpath link to people and robots above
+/// `footpath_closure_depth_m` (0.1 m). Indexed like `City::roads` / `City::footpaths` links.
+#[derive(Resource, Clone, Debug, Default, PartialEq)]
+pub struct FloodedLinks {
+    /// Per road link: closed now.
+    pub roads: Vec<bool>,
+    /// Per footpath link: closed now.
+    pub footpaths: Vec<bool>,
+    /// Per road link: total time closed so far (s).
+    pub road_closed_s: Vec<f64>,
+}
+
+/// Whether any point along a link's geometry (sampled every cell) is deeper than `depth`.
+fn link_flooded(state: &FloodState, geometry: &[glam::Vec2], depth: f32) -> bool {
+    let step = state.grid.cell_m;
+    geometry.windows(2).any(|w| {
+        let n = (w[0].distance(w[1]) / step).ceil().max(1.0) as usize;
+        (0..=n).any(|k| {
+            let p = w[0].lerp(w[1], k as f32 / n as f32);
+            state.grid.cell_at(p).is_some_and(|c| state.solver.depths()[c] > depth)
+        })
+    })
+}
+
+fn publish_flooded_links(
+    clock: Res<SimClock>,
+    state: Res<FloodState>,
+    city: Res<crate::sim::CityRes>,
+    mut links: ResMut<FloodedLinks>,
+) {
+    let roads = city.0.roads.links();
+    let paths = city.0.footpaths.links();
+    let (r, f) = (state.settings.road_closure_depth_m as f32, state.settings.footpath_closure_depth_m as f32);
+    let links = &mut *links;
+    links.roads = roads.iter().map(|l| link_flooded(&state, &l.geometry, r)).collect();
+    links.footpaths = paths.iter().map(|l| link_flooded(&state, &l.geometry, f)).collect();
+    links.road_closed_s.resize(roads.len(), 0.0);
+    let step_s = clock.step_ms as f64 / 1000.0;
+    for (t, closed) in links.road_closed_s.iter_mut().zip(&links.roads) {
+        if *closed {
+            *t += step_s;
+        }
+    }
+}
+
 /// The plugin: needs a [`FloodState`] resource inserted by the caller.
 pub struct FloodPlugin;
 
@@ -358,7 +409,8 @@ impl Plugin for FloodPlugin {
     fn build(&self, app: &mut App) {
         let step = app.world().resource::<FloodState>().settings.step.clone();
         register_domain(app, DOMAIN, duration_ms(&step).unwrap_or(60_000));
-        app.add_systems(DomainTick(DOMAIN), advance_flood);
+        app.init_resource::<FloodedLinks>();
+        app.add_systems(DomainTick(DOMAIN), (advance_flood, publish_flooded_links).chain());
         app.add_systems(Observe, observe_flood);
         app.add_systems(Finalize, flood_kpis);
     }
@@ -412,7 +464,12 @@ fn observe_flood(clock: Res<SimClock>, mut state: ResMut<FloodState>, mut series
     series.record(now, "flood_rain_mm_per_h", state.settings.rain_mps(clock.clock_ms()) * 3.6e6);
 }
 
-fn flood_kpis(state: Res<FloodState>, city: Res<crate::sim::CityRes>, mut kpis: ResMut<Kpis>) {
+fn flood_kpis(
+    state: Res<FloodState>,
+    links: Res<FloodedLinks>,
+    city: Res<crate::sim::CityRes>,
+    mut kpis: ResMut<Kpis>,
+) {
     let d = DOMAIN;
     let s = &*state;
     let cell_area = (s.grid.cell_m as f64).powi(2);
@@ -429,16 +486,25 @@ fn flood_kpis(state: Res<FloodState>, city: Res<crate::sim::CityRes>, mut kpis: 
         .filter(|b| s.grid.cells_around(&b.footprint).iter().any(|&c| s.max_depth_m[c] > b_depth))
         .count();
     kpis.set(d, "buildings_with_water_over_threshold", wet_buildings as f64);
-    let closure = s.settings.road_closure_depth_m as f32;
     let closed_m: f64 = city
         .0
         .roads
         .links()
         .iter()
-        .filter(|l| l.geometry.iter().any(|p| s.grid.cell_at(*p).is_some_and(|c| s.max_depth_m[c] > closure)))
-        .map(|l| l.length_m as f64)
+        .zip(&links.road_closed_s)
+        .filter(|(_, t)| **t > 0.0)
+        .map(|(l, _)| l.length_m as f64)
         .sum();
     kpis.set(d, "road_km_closed_at_some_time", closed_m / 1000.0);
+    let km_h: f64 = city
+        .0
+        .roads
+        .links()
+        .iter()
+        .zip(&links.road_closed_s)
+        .map(|(l, t)| l.length_m as f64 / 1000.0 * t / 3600.0)
+        .sum();
+    kpis.set(d, "road_km_hours_closed", km_h);
     let b = s.solver.balance;
     kpis.set(d, "rain_on_ground_m3", b.sources_m3);
     kpis.set(d, "rain_on_roofs_m3", s.roof_rain_m3);
