@@ -130,20 +130,7 @@ impl Default for FloodSection {
 impl FloodSection {
     /// Checks values; on error returns (key below `flood.`, message).
     pub fn validate(&self) -> Result<(), (String, String)> {
-        let positive = |k: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err((k.to_string(), format!("{v} must be a positive number")))
-            }
-        };
-        let non_negative = |k: &str, v: f64| {
-            if v.is_finite() && v >= 0.0 {
-                Ok(())
-            } else {
-                Err((k.to_string(), format!("{v} must be zero or more")))
-            }
-        };
+        use crate::scenario::check::{non_negative, positive};
         positive("resolution_m", self.resolution_m as f64)?;
         positive("manning_n.road", self.manning_n.road)?;
         positive("manning_n.green", self.manning_n.green)?;

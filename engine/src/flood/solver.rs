@@ -332,7 +332,6 @@ impl<T: Real> FloodSolver<T> {
     fn momentum_x(&mut self, dt: f64) {
         let nx = self.nx;
         let k = self.face_consts(dt);
-        let dt_t = T::of(dt);
         let mut out = std::mem::take(&mut self.qx_next);
         let this = &*self;
         par_rows(&mut out, nx + 1, this.bands, |j, row| {
@@ -340,8 +339,8 @@ impl<T: Real> FloodSolver<T> {
             let c = j * nx;
             let (h, z, n2, blocked) =
                 (&this.h[c..c + nx], &this.z[c..c + nx], &this.n2[c..c + nx], &this.blocked[c..c + nx]);
-            row[0] = this.boundary_flux(this.boundaries.west, q[0], c, T::of(-1.0), dt_t);
-            row[nx] = this.boundary_flux(this.boundaries.east, q[nx], c + nx - 1, T::of(1.0), dt_t);
+            row[0] = this.boundary_flux(&k, this.boundaries.west, q[0], c, T::of(-1.0));
+            row[nx] = this.boundary_flux(&k, this.boundaries.east, q[nx], c + nx - 1, T::of(1.0));
             if !this.row_active(j) {
                 row[1..nx].fill(T::default());
                 return;
@@ -362,7 +361,6 @@ impl<T: Real> FloodSolver<T> {
     fn momentum_y(&mut self, dt: f64) {
         let (nx, ny) = (self.nx, self.ny);
         let k = self.face_consts(dt);
-        let dt_t = T::of(dt);
         let mut out = std::mem::take(&mut self.qy_next);
         let this = &*self;
         par_rows(&mut out, nx, this.bands, |j, row| {
@@ -373,7 +371,7 @@ impl<T: Real> FloodSolver<T> {
                     ((ny - 1) * nx, T::of(1.0), this.boundaries.north)
                 };
                 for (i, out) in row.iter_mut().enumerate() {
-                    *out = this.boundary_flux(b, this.qy[j * nx + i], base + i, outward, dt_t);
+                    *out = this.boundary_flux(&k, b, this.qy[j * nx + i], base + i, outward);
                 }
                 return;
             }
@@ -405,7 +403,7 @@ impl<T: Real> FloodSolver<T> {
     }
 
     /// Flux on a boundary face of `cell`; `outward` is +1 when leaving the domain is the + direction.
-    fn boundary_flux(&self, b: Boundary, q: T, cell: usize, outward: T, dt: T) -> T {
+    fn boundary_flux(&self, k: &FaceConsts<T>, b: Boundary, q: T, cell: usize, outward: T) -> T {
         if self.blocked[cell] {
             return T::default();
         }
@@ -417,14 +415,14 @@ impl<T: Real> FloodSolver<T> {
                 // Ghost cell beyond the edge: same bed lowered by slope·Δx, holding the same depth.
                 let drop = T::of(slope * dx);
                 let q_out = q * outward; // discharge in the outward direction
-                let f = face_flux(&self.face_consts(dt.f64()), q_out, q_out, h, z, h, z - drop, n2);
+                let f = face_flux(k, q_out, q_out, h, z, h, z - drop, n2);
                 f.max(T::default()) * outward
             }
             Boundary::FixedLevel { level_m } => {
                 let level = T::of(level_m);
                 let hg = (level - z).max(T::default());
                 let q_out = q * outward;
-                face_flux(&self.face_consts(dt.f64()), q_out, q_out, h, z, hg, z, n2) * outward
+                face_flux(k, q_out, q_out, h, z, hg, z, n2) * outward
             }
         }
     }

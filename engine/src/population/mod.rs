@@ -19,7 +19,7 @@
 use crate::city::{BuildingId, City};
 use crate::import::tags::BuildingUse;
 use crate::rng::{stream, Purpose};
-use crate::scenario::duration_ms;
+use crate::scenario::{check, duration_ms};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -180,13 +180,8 @@ struct Times {
 impl PopulationParams {
     /// Checks ranges; on error returns (key, message).
     pub fn validate(&self) -> Result<(), (String, String)> {
-        let share = |k: &str, v: f32| {
-            if (0.0..=1.0).contains(&v) {
-                Ok(())
-            } else {
-                Err((k.to_string(), format!("{v} is not a share between 0 and 1")))
-            }
-        };
+        let share = |k: &str, v: f32| check::share(k, v as f64);
+        let positive = |k: &str, v: f32| check::positive(k, v as f64);
         share("worker_share", self.worker_share)?;
         share("student_share", self.student_share)?;
         share("unknown_residential_share", self.unknown_residential_share)?;
@@ -195,13 +190,6 @@ impl PopulationParams {
         if self.worker_share + self.student_share > 1.0 {
             return Err(("student_share".into(), "worker_share + student_share exceeds 1".into()));
         }
-        let positive = |k: &str, v: f32| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err((k.to_string(), format!("{v} must be a positive number")))
-            }
-        };
         positive("floor_m2_per_resident", self.floor_m2_per_resident)?;
         positive("destination_distance_scale_m", self.destination_distance_scale_m)?;
         positive("walk_max_m", self.walk_max_m)?;

@@ -7,6 +7,7 @@
 //! the value (`duration = "24h"`, parsed by [`duration_ms`]). Paths in `[city]` are relative to the file
 //! that wrote them.
 
+pub mod check;
 mod duration;
 
 pub use duration::{duration_ms, format_duration};
