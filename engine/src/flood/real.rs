@@ -31,6 +31,8 @@ pub trait Real:
     fn powf(self, e: Self) -> Self;
     /// Cube root.
     fn cbrt(self) -> Self;
+    /// Cube root of a positive normal number, without special cases so that loops over it vectorise.
+    fn cbrt_pos(self) -> Self;
     /// Absolute value.
     fn abs(self) -> Self;
     /// The larger of two values.
@@ -40,7 +42,7 @@ pub trait Real:
 }
 
 macro_rules! real {
-    ($t:ty, $cbrt:expr) => {
+    ($t:ty, $cbrt:expr, $cbrt_pos:expr) => {
         impl Real for $t {
             #[inline(always)]
             fn of(v: f64) -> Self {
@@ -61,6 +63,10 @@ macro_rules! real {
             #[inline(always)]
             fn cbrt(self) -> Self {
                 $cbrt(self)
+            }
+            #[inline(always)]
+            fn cbrt_pos(self) -> Self {
+                $cbrt_pos(self)
             }
             #[inline(always)]
             fn abs(self) -> Self {
@@ -87,14 +93,20 @@ fn fast_cbrt_f32(x: f32) -> f32 {
     if x.is_nan() || x < f32::MIN_POSITIVE || x.is_infinite() {
         return x.cbrt();
     }
+    cbrt_pos_f32(x)
+}
+
+/// The estimate and Newton steps of [`fast_cbrt_f32`] alone, for positive normal `x`.
+#[inline(always)]
+fn cbrt_pos_f32(x: f32) -> f32 {
     let mut y = f32::from_bits(x.to_bits() / 3 + 709_921_077);
     y = (2.0 * y + x / (y * y)) * (1.0 / 3.0);
     y = (2.0 * y + x / (y * y)) * (1.0 / 3.0);
     y
 }
 
-real!(f32, fast_cbrt_f32);
-real!(f64, f64::cbrt);
+real!(f32, fast_cbrt_f32, cbrt_pos_f32);
+real!(f64, f64::cbrt, f64::cbrt);
 
 #[cfg(test)]
 mod tests {
