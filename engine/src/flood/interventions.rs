@@ -247,7 +247,7 @@ mod tests {
         let grid = flat();
         let run = |pump: bool| {
             let mut s = solver(&grid, Boundaries::all(Boundary::Closed));
-            s.source_mps = vec![50.0 / 3.6e6; grid.nx * grid.ny]; // 50 mm/h
+            s.source_rates_mut().fill(50.0 / 3.6e6); // 50 mm/h
             if pump {
                 let sump = cells_in_polygon(&grid, &[[0.0, 0.0], [200.0, 0.0], [200.0, 100.0], [0.0, 100.0]]);
                 s.pumps = vec![GridPump { sump, capacity_m3_per_s: 0.2, outlet: None }];

@@ -263,19 +263,18 @@ impl FloodState {
             Boundaries::all(edge),
         );
         let mm_h = |v: f64| (v / 1000.0 / 3600.0) as f32;
-        solver.loss_mps = grid
-            .cover
-            .iter()
-            .map(|c| match c {
+        let losses = solver.loss_rates_mut();
+        for (loss, cover) in losses.iter_mut().zip(&grid.cover) {
+            *loss = match cover {
                 LandCover::Green => mm_h(s.infiltration_green_mm_per_h),
                 LandCover::Road => mm_h(s.drainage_road_mm_per_h),
                 _ => 0.0,
-            })
-            .collect();
+            };
+        }
         for areas in [&s.permeable, &s.drainage] {
             for a in areas {
                 for c in interventions::cells_in_polygon(&grid, &a.polygon) {
-                    solver.loss_mps[c] = solver.loss_mps[c].max(mm_h(a.mm_per_h));
+                    losses[c] = losses[c].max(mm_h(a.mm_per_h));
                 }
             }
         }
@@ -407,7 +406,7 @@ fn advance_flood(clock: Res<SimClock>, mut state: ResMut<FloodState>) {
     let state = &mut *state;
     let rain = state.settings.rain_mps(clock.clock_ms()) as f32;
     // Rain on roofs goes down the buildings' pipes into the drains: booked, not put on the grid.
-    for (c, s) in state.solver.source_mps.iter_mut().enumerate() {
+    for (c, s) in state.solver.source_rates_mut().iter_mut().enumerate() {
         *s = if state.grid.is_blocked(c) { 0.0 } else { rain };
     }
     let step_s = clock.step_ms as f64 / 1000.0;

@@ -60,8 +60,8 @@ fn mass_balance_closes_to_round_off() {
     };
     let mut s = FloodSolver::<f64>::new(nx, ny, dx, &z, &vec![0.035; nx * ny], blocked, b);
     s.set_depths(&vec![0.0; nx * ny]);
-    s.source_mps = vec![50.0 / 1000.0 / 3600.0; nx * ny]; // 50 mm/h
-    s.loss_mps = vec![5.0 / 1000.0 / 3600.0; nx * ny]; // 5 mm/h infiltration capacity
+    s.source_rates_mut().fill(50.0 / 1000.0 / 3600.0); // 50 mm/h
+    s.loss_rates_mut().fill(5.0 / 1000.0 / 3600.0); // 5 mm/h infiltration capacity
     s.point_flows = vec![(5 * nx + 3, 2.0), (30 * nx + 40, -0.5)];
     s.advance_to(1800.0);
     let bal = s.balance;
@@ -142,7 +142,7 @@ fn results_do_not_depend_on_the_number_of_bands() {
         );
         s.bands = bands;
         s.set_depths(&vec![0.0; nx * ny]);
-        s.source_mps = vec![1e-5; nx * ny];
+        s.source_rates_mut().fill(1e-5);
         s.point_flows = vec![(nx * 18 + 25, 3.0)];
         s.advance_to(900.0);
         (s.depths().to_vec(), s.balance)
