@@ -46,10 +46,10 @@ pub enum LandCover {
 
 /// Width (m) of a traffic lane, to rasterise streets: 3.5 m (a common urban lane width; EU TEN-T design).
 const LANE_WIDTH_M: f32 = 3.5;
-/// Width (m) given to a river centre line when rasterising the channel (the Gran Valira through Andorra la
-/// Vella is 10–20 m wide). Every waterway line is painted, tunnel-tagged ones too: in OSMnx-merged files the
+/// Width (m) given to a river centre line when rasterising and carving the channel (the Gran Valira through
+/// Andorra la Vella is 10–20 m wide). Every waterway line is painted, tunnel-tagged ones too: in OSMnx-merged files the
 /// `tunnel` value of a merged line is that of one of its parts, so it cannot be trusted per segment.
-const RIVER_WIDTH_M: f32 = 12.0;
+pub const RIVER_WIDTH_M: f32 = 12.0;
 
 /// The raster the solver runs on.
 #[derive(Clone, Debug)]
@@ -66,6 +66,9 @@ pub struct FloodGrid {
     pub z_m: Vec<f64>,
     /// Land cover per cell.
     pub cover: Vec<LandCover>,
+    /// How far the bed was lowered below the terrain by [`FloodGrid::carve_channels`] (m; 0 off the river).
+    /// Water in a carved channel counts as flooding only above the banks: see [`FloodGrid::above_ground`].
+    pub carved_m: Vec<f32>,
 }
 
 impl FloodGrid {
@@ -75,8 +78,15 @@ impl FloodGrid {
         let (lo, hi) = terrain.extent();
         let nx = ((hi.x - lo.x) / cell_m).floor() as usize;
         let ny = ((hi.y - lo.y) / cell_m).floor() as usize;
-        let mut grid =
-            FloodGrid { nx, ny, cell_m, origin: lo, z_m: vec![0.0; nx * ny], cover: vec![LandCover::Green; nx * ny] };
+        let mut grid = FloodGrid {
+            nx,
+            ny,
+            cell_m,
+            origin: lo,
+            z_m: vec![0.0; nx * ny],
+            cover: vec![LandCover::Green; nx * ny],
+            carved_m: vec![0.0; nx * ny],
+        };
         let mut lowest = f64::INFINITY;
         for c in 0..nx * ny {
             match terrain.sample(grid.centre(c)) {
@@ -107,6 +117,65 @@ impl FloodGrid {
             grid.paint_polygon(&b.footprint, LandCover::Building);
         }
         Some(grid)
+    }
+
+    /// Carves the river channels into the bed ("stream burning", as in Hutchinson's ANUDEM drainage
+    /// enforcement, 1989): a terrain model at 25–30 m has no channel, so a river fed into it spreads over the
+    /// valley floor. Each waterway line is oriented downhill by the terrain at its two ends (lines from
+    /// OSMnx graphs come in both directions), sampled every half cell, and the cells within `width_m / 2`
+    /// of each sample get their bed lowered to the lowest terrain met so far along the centre line, less
+    /// `depth_m`, so the channel never climbs and is at least `depth_m` deep (a little more on steep reaches,
+    /// where a cell also takes the bed of samples just downstream of it). Cells outside the terrain are left
+    /// alone. `depth_m` ≤ 0 carves nothing.
+    pub fn carve_channels<'a>(&mut self, lines: impl IntoIterator<Item = &'a [Vec2]>, width_m: f32, depth_m: f64) {
+        if depth_m <= 0.0 {
+            return;
+        }
+        let terrain = self.z_m.clone();
+        let half = width_m / 2.0;
+        let step = self.cell_m / 2.0;
+        for line in lines {
+            let mut samples: Vec<Vec2> = Vec::new();
+            for seg in line.windows(2) {
+                let n = (seg[0].distance(seg[1]) / step).ceil().max(1.0) as usize;
+                samples.extend((0..n).map(|k| seg[0].lerp(seg[1], k as f32 / n as f32)));
+            }
+            samples.extend(line.last().copied());
+            // The terrain under the centre line, where there is terrain.
+            let mut profile: Vec<(Vec2, f64)> = samples
+                .iter()
+                .filter_map(|&p| {
+                    self.cell_at(p).filter(|&c| self.cover[c] != LandCover::NoData).map(|c| (p, terrain[c]))
+                })
+                .collect();
+            if let (Some(first), Some(last)) = (profile.first(), profile.last()) {
+                if first.1 < last.1 {
+                    profile.reverse();
+                }
+            }
+            let mut lowest = f64::INFINITY;
+            for (p, z) in profile {
+                lowest = lowest.min(z);
+                let bed = lowest - depth_m;
+                let (cols, rows) = self.cells_in(p - half, p + half);
+                for j in rows {
+                    for i in cols.clone() {
+                        let c = j * self.nx + i;
+                        if self.cover[c] != LandCover::NoData && self.centre(c).distance(p) <= half {
+                            self.z_m[c] = self.z_m[c].min(bed);
+                            self.carved_m[c] = (terrain[c] - self.z_m[c]) as f32;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Depth of water above the terrain (m) for a depth `h_m` on cell `c`: the depth itself off the river,
+    /// the depth over the banks in a carved channel (a river in its bed floods nothing; bridges and banks
+    /// go under only when it overtops).
+    pub fn above_ground(&self, c: usize, h_m: f32) -> f32 {
+        (h_m - self.carved_m[c]).max(0.0)
     }
 
     /// Centre of cell `c` (m).
@@ -203,5 +272,60 @@ impl FloodGrid {
     /// Whether each cell is blocked.
     pub fn blocked(&self) -> Vec<bool> {
         (0..self.cover.len()).map(|c| self.is_blocked(c)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A valley falling 1 m per 10 m towards +x with a 3 m hump at x = 100 m (a terrain artefact, a
+    /// bridge deck in the model), 5 m cells.
+    fn valley() -> FloodGrid {
+        let (nx, ny) = (60, 10);
+        let z_m = (0..nx * ny)
+            .map(|c| {
+                let x = ((c % nx) as f64 + 0.5) * 5.0;
+                100.0 - 0.1 * x + if (95.0..110.0).contains(&x) { 3.0 } else { 0.0 }
+            })
+            .collect();
+        FloodGrid {
+            nx,
+            ny,
+            cell_m: 5.0,
+            origin: Vec2::ZERO,
+            z_m,
+            cover: vec![LandCover::Green; nx * ny],
+            carved_m: vec![0.0; nx * ny],
+        }
+    }
+
+    #[test]
+    fn carved_channels_never_climb_and_follow_the_terrain_downhill_whatever_the_line_direction() {
+        let along = |g: &FloodGrid| (0..g.nx).map(|i| g.z_m[5 * g.nx + i]).collect::<Vec<_>>();
+        let terrain = valley();
+        // Drawn uphill (against the flow), as half of an OSMnx graph's lines are.
+        let line = [Vec2::new(297.0, 27.5), Vec2::new(3.0, 27.5)];
+        let mut g = valley();
+        g.carve_channels([&line[..]], 12.0, 2.0);
+        let bed = along(&g);
+        assert!(bed.windows(2).all(|w| w[1] <= w[0]), "the bed never climbs downstream: {bed:?}");
+        let ground = along(&terrain);
+        assert!(bed.iter().zip(&ground).all(|(b, z)| b <= &(z - 2.0 + 1e-9)), "at least 2 m below the terrain");
+        // Across the hump the channel stays at the level reached upstream of it, less 2 m.
+        let before_hump = ground[18];
+        assert!((bed[20] - (before_hump - 2.0)).abs() < 1e-9, "{} vs {}", bed[20], before_hump - 2.0);
+        assert_eq!(g.carved_m[5 * g.nx + 20], (ground[20] - bed[20]) as f32);
+        // Off the channel (more than 6 m from its centre line) nothing changes.
+        assert_eq!(g.z_m[0..g.nx], terrain.z_m[0..g.nx]);
+        let c = 5 * g.nx + 30;
+        let bank = g.carved_m[c];
+        assert!(bank >= 2.0, "{bank}");
+        assert_eq!(g.above_ground(c, bank - 0.5), 0.0, "a river in its bed floods nothing");
+        assert_eq!(g.above_ground(c, bank + 0.5), 0.5);
+        // Depth 0 carves nothing.
+        let mut flat = valley();
+        flat.carve_channels([&line[..]], 12.0, 0.0);
+        assert_eq!(flat.z_m, terrain.z_m);
     }
 }

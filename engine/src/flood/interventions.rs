@@ -203,6 +203,7 @@ mod tests {
             origin: Vec2::ZERO,
             z_m: vec![100.0; nx * ny],
             cover: vec![LandCover::Green; nx * ny],
+            carved_m: vec![0.0; nx * ny],
         }
     }
 

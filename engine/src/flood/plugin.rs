@@ -2,7 +2,7 @@
 //! solver every domain step (adaptive sub-steps land exactly on the sync point), gauges, maxima, time series,
 //! depth rasters into the replay, and the flood KPIs.
 
-use super::grid::{FloodGrid, LandCover, ManningTable};
+use super::grid::{FloodGrid, LandCover, ManningTable, RIVER_WIDTH_M};
 use super::interventions::{self, Basin, Hydrograph, Inflow, Levee, LossArea, Pump};
 use super::solver::{Boundaries, Boundary, FloodSolver, GridPump};
 use crate::city::City;
@@ -61,6 +61,10 @@ pub struct FloodSection {
     pub step: String,
     /// Manning's n overrides by land cover.
     pub manning_n: ManningTable,
+    /// Depth (m) of the river channel carved into the terrain along the waterways (0: not carved): 2 m, the
+    /// bankfull depth of a mountain river 10–20 m wide (hydraulic geometry of Leopold & Maddock 1953, depth
+    /// ≈ width/8 for gravel-bed rivers); the Gran Valira runs between walls 2–4 m high.
+    pub river_channel_depth_m: f64,
     /// Edges: `"free"` outflow (default) or `"closed"`.
     pub boundary: EdgeKind,
     /// Water-surface slope beyond free edges (m/m).
@@ -106,6 +110,7 @@ impl Default for FloodSection {
             resolution_m: 5.0,
             step: "60s".into(),
             manning_n: ManningTable::default(),
+            river_channel_depth_m: 2.0,
             boundary: EdgeKind::Free,
             boundary_slope: 0.01,
             infiltration_green_mm_per_h: 10.0,
@@ -136,6 +141,7 @@ impl FloodSection {
         positive("manning_n.green", self.manning_n.green)?;
         positive("manning_n.water", self.manning_n.water)?;
         non_negative("boundary_slope", self.boundary_slope)?;
+        non_negative("river_channel_depth_m", self.river_channel_depth_m)?;
         non_negative("infiltration_green_mm_per_h", self.infiltration_green_mm_per_h)?;
         non_negative("drainage_road_mm_per_h", self.drainage_road_mm_per_h)?;
         for (k, v) in [
@@ -246,6 +252,7 @@ impl FloodState {
         let key_err = |key: String, m: String| InputError::new(scenario, format!("key flood{key}"), m);
         let mut grid = FloodGrid::from_city(city, settings.resolution_m)
             .ok_or_else(|| key_err(String::new(), "the city has no terrain to flood (set [city] dem)".into()))?;
+        grid.carve_channels(city.waterways.iter().map(|w| &w.line[..]), RIVER_WIDTH_M, settings.river_channel_depth_m);
         interventions::apply_levees(&mut grid, &settings.levees);
         interventions::apply_basins(&mut grid, &settings.basins);
         let s = settings;
@@ -338,7 +345,8 @@ impl FloodState {
     /// Flooded area now (m²): cells deeper than the threshold.
     pub fn flooded_area_m2(&self) -> f64 {
         let t = self.settings.flooded_depth_m as f32;
-        self.solver.depths().iter().filter(|&&h| h > t).count() as f64 * (self.grid.cell_m as f64).powi(2)
+        let wet = self.solver.depths().iter().enumerate().filter(|&(c, &h)| self.grid.above_ground(c, h) > t).count();
+        wet as f64 * (self.grid.cell_m as f64).powi(2)
     }
 }
 
@@ -362,7 +370,7 @@ fn link_flooded(state: &FloodState, geometry: &[glam::Vec2], depth: f32) -> bool
         let n = (w[0].distance(w[1]) / step).ceil().max(1.0) as usize;
         (0..=n).any(|k| {
             let p = w[0].lerp(w[1], k as f32 / n as f32);
-            state.grid.cell_at(p).is_some_and(|c| state.solver.depths()[c] > depth)
+            state.grid.cell_at(p).is_some_and(|c| state.grid.above_ground(c, state.solver.depths()[c]) > depth)
         })
     })
 }
@@ -419,11 +427,13 @@ fn advance_flood(clock: Res<SimClock>, mut state: ResMut<FloodState>) {
     state.solver.point_flows = flows;
     state.solver.advance_to(t_end);
     let solver = &state.solver;
-    for (c, h) in solver.depths().iter().enumerate() {
-        if *h > state.max_depth_m[c] {
-            state.max_depth_m[c] = *h;
+    // Maxima of the water above the ground (over the banks in the river channel), as flood maps show it.
+    for (c, &h) in solver.depths().iter().enumerate() {
+        let h = state.grid.above_ground(c, h);
+        if h > state.max_depth_m[c] {
+            state.max_depth_m[c] = h;
         }
-        if *h as f64 > solver.params.min_flow_depth_m {
+        if h as f64 > solver.params.min_flow_depth_m {
             let v = solver.speed_mps(c) as f32;
             state.max_speed_mps[c] = state.max_speed_mps[c].max(v);
             state.max_hazard_m2ps[c] = state.max_hazard_m2ps[c].max(v * h);

@@ -203,7 +203,8 @@ fn record_flood(clock: Res<SimClock>, mut replay: ResMut<ReplaySettings>, flood:
         origin_x_m: g.origin.x,
         origin_y_m: g.origin.y,
         cell_m: g.cell_m,
-        values: flood.solver.depths().to_vec(),
+        // Water above the terrain the replay's city carries (over the banks in a carved river channel).
+        values: flood.solver.depths().iter().enumerate().map(|(c, &h)| g.above_ground(c, h)).collect(),
     };
     replay.send(ReplayMessage::Raster { stream: STREAM_FLOOD_DEPTH, raster });
 }
