@@ -79,3 +79,96 @@ fn andorra_storm_floods_the_valley_not_the_slopes() {
     assert_eq!(r.t_ms, 3_600_000);
     assert_eq!(r.values.len(), (r.width * r.height) as usize);
 }
+
+/// Runs `storm.toml` for a short window on a 10 m grid with `extra` TOML appended; returns the flood KPIs.
+fn short_storm(dir: &std::path::Path, name: &str, duration: &str, extra: &str) -> serde_json::Value {
+    let base = common::scenario("andorra/storm.toml");
+    let p = dir.join(format!("{name}.toml"));
+    let text = format!(
+        "extends = {:?}\nname = {name:?}\nstart = \"15:00\"\nduration = {duration:?}\n{extra}",
+        base.to_str().unwrap()
+    );
+    std::fs::write(&p, text).unwrap();
+    let scenario = Scenario::load(&p).unwrap();
+    let out = dir.join(name);
+    let summary = run(&scenario, &RunOptions { out_dir: out, threads: 2, seed: None }, |_, _| {}).unwrap();
+    summary.kpis["flood"].clone()
+}
+
+#[test]
+fn zoned_rain_falls_only_in_its_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let rain = |zone: &str| {
+        format!("[flood]\nresolution_m = 10.0\n[[flood.rain]]\nstart = \"15:00\"\ninterval = \"30min\"\nmm_per_h = [40.0]\n{zone}")
+    };
+    let everywhere = short_storm(dir.path(), "rain-everywhere", "30min", &rain(""));
+    // The western half of the town (x < 0 in the local frame), as a polygon well beyond the grid's edges.
+    let west = short_storm(
+        dir.path(),
+        "rain-west",
+        "30min",
+        &rain("zone = [[-5000.0, -5000.0], [0.0, -5000.0], [0.0, 5000.0], [-5000.0, 5000.0]]"),
+    );
+    let ground = |k: &serde_json::Value| k["rain_on_ground_m3"].as_f64().unwrap();
+    let roofs = |k: &serde_json::Value| k["rain_on_roofs_m3"].as_f64().unwrap();
+    let share = ground(&west) / ground(&everywhere);
+    eprintln!(
+        "zoned rain: {:.0} m³ on the western half vs {:.0} m³ everywhere ({share:.2})",
+        ground(&west),
+        ground(&everywhere)
+    );
+    assert!(share > 0.2 && share < 0.8, "a part, not all nor nothing: {share}");
+    assert!(roofs(&west) < roofs(&everywhere) && roofs(&west) > 0.0);
+    assert!(west["volume_balance_relative_error"].as_f64().unwrap() < 1e-6);
+}
+
+#[test]
+fn an_initial_depth_raster_puts_water_on_the_grid_and_a_depth_in_millimetres_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // A 1 m deep pool, 200 m square, centred on the city origin, as a WGS84 ESRI ASCII grid.
+    let scenario = Scenario::load(&common::scenario("andorra/storm.toml")).unwrap();
+    let city = machi::run::load_city(&scenario).unwrap();
+    let (lon, lat) = city.frame.origin_lon_lat();
+    let (dlon, dlat) = (100.0 / (111_320.0 * lat.to_radians().cos()), 100.0 / 110_540.0);
+    let write = |name: &str, value: f64| {
+        let n = 20;
+        let mut text = format!(
+            "ncols {n}\nnrows {n}\nxllcorner {}\nyllcorner {}\ncellsize {}\nNODATA_value -9999\n",
+            lon - dlon,
+            lat - dlat,
+            2.0 * dlat / n as f64
+        );
+        for _ in 0..n {
+            text += &vec![format!("{value}"); n].join(" ");
+            text += "\n";
+        }
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let pool = write("pool.asc", 1.0);
+    let extra = |path: &std::path::Path| {
+        format!(
+            "[flood]\nresolution_m = 10.0\nrain = []\ninitial_depth = {:?}\ninitial_depth_crs = \"WGS84\"\n",
+            path.to_str().unwrap()
+        )
+    };
+    let k = short_storm(dir.path(), "pool", "1min", &extra(&pool));
+    let water = k["stored_at_end_m3"].as_f64().unwrap()
+        + k["outflow_m3"].as_f64().unwrap()
+        + k["infiltrated_and_drained_m3"].as_f64().unwrap();
+    eprintln!("initial depth raster: {water:.0} m³ of water from a 1 m pool about 200 m × 150 m (open cells only)");
+    assert!(water > 10_000.0 && water < 40_000.0, "{k}");
+    assert_eq!(k["rain_on_ground_m3"].as_f64().unwrap(), 0.0);
+
+    // The same pool written in millimetres: refused, naming the file.
+    let mm = write("pool-mm.asc", 1000.0);
+    let p = dir.path().join("pool-mm.toml");
+    let base = common::scenario("andorra/storm.toml");
+    std::fs::write(&p, format!("extends = {:?}\nname = \"pool-mm\"\n{}", base.to_str().unwrap(), extra(&mm))).unwrap();
+    let scenario = Scenario::load(&p).unwrap();
+    let err = run(&scenario, &RunOptions { out_dir: dir.path().join("mm"), threads: 1, seed: None }, |_, _| {})
+        .expect_err("a depth of 1000 m is refused");
+    let msg = err.to_string();
+    assert!(msg.contains("pool-mm.asc") && msg.contains("not a depth in metres"), "{msg}");
+}

@@ -27,6 +27,21 @@ pub struct Rain {
     pub interval: String,
     /// Rain intensity in each interval (mm/h).
     pub mm_per_h: Vec<f64>,
+    /// Where it falls: a polygon in the local frame (m); everywhere when absent. Zones let a convective
+    /// cell rain on one part of town only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<Vec<interventions::Point>>,
+}
+
+impl Rain {
+    /// Intensity (m/s) at `clock_ms` (clock time of day since midnight of day 0).
+    pub fn intensity_mps(&self, clock_ms: u64) -> f64 {
+        let (Ok(start), Ok(interval)) = (duration_ms(&self.start), duration_ms(&self.interval)) else { return 0.0 };
+        if clock_ms < start || interval == 0 {
+            return 0.0;
+        }
+        self.mm_per_h.get(((clock_ms - start) / interval) as usize).copied().unwrap_or(0.0) / 1000.0 / 3600.0
+    }
 }
 
 /// A virtual gauge (like the river-level sensors cities deploy).
@@ -102,7 +117,16 @@ pub struct FloodSection {
     pub pumps: Vec<Pump>,
     /// Inflow hydrographs (e.g. the river entering the domain).
     pub inflows: Vec<Inflow>,
+    /// Initial water depths (m): a GeoTIFF or ESRI ASCII raster resampled onto the flood grid (path
+    /// relative to the scenario file), e.g. a reservoir for a dam-break study; dry when absent.
+    pub initial_depth: Option<std::path::PathBuf>,
+    /// CRS of `initial_depth` when its file does not say (as `[city] dem_crs`: `"EPSG:32631"`, …).
+    pub initial_depth_crs: Option<String>,
 }
+
+/// Initial depths beyond this (m) are refused as a likely unit error (a raster in mm or cm): deeper than any
+/// reservoir a city's dam-break study starts from.
+const MAX_INITIAL_DEPTH_M: f32 = 500.0;
 
 impl Default for FloodSection {
     fn default() -> Self {
@@ -128,6 +152,8 @@ impl Default for FloodSection {
             drainage: Vec::new(),
             pumps: Vec::new(),
             inflows: Vec::new(),
+            initial_depth: None,
+            initial_depth_crs: None,
         }
     }
 }
@@ -194,24 +220,16 @@ impl FloodSection {
             if let Some(v) = r.mm_per_h.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
                 return Err((format!("rain[{i}].mm_per_h"), format!("{v} is not a rain intensity in mm/h")));
             }
+            if r.zone.as_ref().is_some_and(|z| z.len() < 3) {
+                return Err((format!("rain[{i}].zone"), "needs at least three points".into()));
+            }
         }
         Ok(())
     }
 
     /// Rain intensity (m/s) at clock time `clock_ms`.
     pub fn rain_mps(&self, clock_ms: u64) -> f64 {
-        self.rain
-            .iter()
-            .map(|r| {
-                let (Ok(start), Ok(interval)) = (duration_ms(&r.start), duration_ms(&r.interval)) else { return 0.0 };
-                if clock_ms < start || interval == 0 {
-                    return 0.0;
-                }
-                r.mm_per_h.get(((clock_ms - start) / interval) as usize).copied().unwrap_or(0.0)
-            })
-            .sum::<f64>()
-            / 1000.0
-            / 3600.0
+        self.rain.iter().map(|r| r.intensity_mps(clock_ms)).sum()
     }
 }
 
@@ -238,7 +256,12 @@ pub struct FloodState {
     pub peak_flooded: (f64, u64),
     /// Rain volume that fell on roofs (m³): it leaves through the buildings' downpipes into the drains.
     pub roof_rain_m3: f64,
-    roof_area_m2: f64,
+    /// Roof area (m²) under each hyetograph.
+    roof_area_m2: Vec<f64>,
+    /// Cells under each hyetograph (None: everywhere).
+    rain_zones: Vec<Option<Vec<usize>>>,
+    /// Each hyetograph's intensity (m/s) as last put on the grid.
+    rain_now_mps: Vec<f64>,
     /// Interval between depth rasters in the replay (ms).
     pub raster_interval_ms: u64,
     /// Inflows placed on the grid: (cell, hydrograph).
@@ -306,7 +329,22 @@ impl FloodState {
             inflows.push((locate(format!(".inflows[{i}].at"), f.at)?, Hydrograph::read(&f.hydrograph)?));
         }
         let cells = grid.nx * grid.ny;
-        solver.set_depths(&vec![0.0; cells]);
+        let initial = match &s.initial_depth {
+            Some(path) => initial_depths(city, &grid, path, s.initial_depth_crs.as_deref(), scenario)?,
+            None => vec![0.0; cells],
+        };
+        solver.set_depths(&initial);
+        // Where each hyetograph falls: its zone's cells (roofs included, for the roof-rain book), or all.
+        let rain_zones: Vec<Option<Vec<usize>>> = s
+            .rain
+            .iter()
+            .map(|r| {
+                r.zone.as_ref().map(|zone| {
+                    let ring: Vec<glam::Vec2> = zone.iter().map(|p| glam::Vec2::new(p[0], p[1])).collect();
+                    (0..cells).filter(|&c| crate::geo::shapes::contains(&ring, grid.centre(c))).collect()
+                })
+            })
+            .collect();
         let mut gauge_cells = Vec::new();
         for (i, g) in s.gauges.iter().enumerate() {
             let cell = grid.cell_at(glam::Vec2::new(g.x_m, g.y_m));
@@ -324,7 +362,14 @@ impl FloodState {
             gauge_cells.push(cell);
         }
         let cell_area = (grid.cell_m as f64).powi(2);
-        let roof_area_m2 = grid.cover.iter().filter(|c| **c == LandCover::Building).count() as f64 * cell_area;
+        let is_roof = |c: usize| grid.cover[c] == LandCover::Building;
+        let roof_area_m2 = rain_zones
+            .iter()
+            .map(|zone| match zone {
+                Some(cells) => cells.iter().filter(|&&c| is_roof(c)).count() as f64 * cell_area,
+                None => (0..cells).filter(|&c| is_roof(c)).count() as f64 * cell_area,
+            })
+            .collect();
         Ok(FloodState {
             max_depth_m: vec![0.0; cells],
             max_speed_mps: vec![0.0; cells],
@@ -334,6 +379,8 @@ impl FloodState {
             peak_flooded: (0.0, 0),
             roof_rain_m3: 0.0,
             roof_area_m2,
+            rain_zones,
+            rain_now_mps: Vec::new(),
             raster_interval_ms: duration_ms(&s.raster_interval).unwrap_or(300_000).max(1),
             inflows,
             settings: settings.clone(),
@@ -348,6 +395,42 @@ impl FloodState {
         let wet = self.solver.depths().iter().enumerate().filter(|&(c, &h)| self.grid.above_ground(c, h) > t).count();
         wet as f64 * (self.grid.cell_m as f64).powi(2)
     }
+}
+
+/// The `[flood] initial_depth` raster resampled onto the flood grid (m; 0 where it has no data). Errors
+/// name the file (unreadable, wrong CRS, a negative or implausibly deep value) or the scenario key.
+fn initial_depths(
+    city: &City,
+    grid: &FloodGrid,
+    path: &Path,
+    crs: Option<&str>,
+    scenario: &Path,
+) -> InputResult<Vec<f64>> {
+    use crate::import::terrain::{read_terrain, resample_to_local};
+    let crs = match crs {
+        Some(text) => Some(crate::geo::Crs::parse(text).ok_or_else(|| {
+            InputError::new(scenario, "key flood.initial_depth_crs", format!("unknown CRS {text:?}"))
+        })?),
+        None => None,
+    };
+    let raster = read_terrain(path, crs)?;
+    let extent = glam::Vec2::new(grid.nx as f32, grid.ny as f32) * grid.cell_m;
+    let local = resample_to_local(&raster, &city.frame, grid.cell_m, Some((grid.origin, grid.origin + extent)))
+        .map_err(|e| InputError::new(path, "raster", e.to_string()))?;
+    (0..grid.nx * grid.ny)
+        .map(|c| match local.sample(grid.centre(c)).filter(|d| d.is_finite()) {
+            None => Ok(0.0),
+            Some(d) if (0.0..=MAX_INITIAL_DEPTH_M).contains(&d) => Ok(d as f64),
+            Some(d) => {
+                let p = grid.centre(c);
+                Err(InputError::new(
+                    path,
+                    format!("cell at ({:.0}, {:.0}) m", p.x, p.y),
+                    format!("initial depth {d} m is not a depth in metres (0 to {MAX_INITIAL_DEPTH_M} m)"),
+                ))
+            }
+        })
+        .collect()
 }
 
 /// Links under water now, published for the coupling: a road link is closed to cars when water on any
@@ -412,13 +495,28 @@ impl Plugin for FloodPlugin {
 
 fn advance_flood(clock: Res<SimClock>, mut state: ResMut<FloodState>) {
     let state = &mut *state;
-    let rain = state.settings.rain_mps(clock.clock_ms()) as f32;
-    // Rain on roofs goes down the buildings' pipes into the drains: booked, not put on the grid.
-    for (c, s) in state.solver.source_rates_mut().iter_mut().enumerate() {
-        *s = if state.grid.is_blocked(c) { 0.0 } else { rain };
+    let rain: Vec<f64> = state.settings.rain.iter().map(|r| r.intensity_mps(clock.clock_ms())).collect();
+    if rain != state.rain_now_mps {
+        let sources = state.solver.source_rates_mut();
+        sources.fill(0.0);
+        for (r, zone) in rain.iter().zip(&state.rain_zones) {
+            let r = *r as f32;
+            match zone {
+                Some(cells) => cells.iter().for_each(|&c| sources[c] += r),
+                None => sources.iter_mut().for_each(|s| *s += r),
+            }
+        }
+        // Rain on roofs goes down the buildings' pipes into the drains: booked, not put on the grid.
+        for (s, cover) in sources.iter_mut().zip(&state.grid.cover) {
+            if matches!(cover, LandCover::Building | LandCover::NoData) {
+                *s = 0.0;
+            }
+        }
+        state.rain_now_mps = rain;
     }
     let step_s = clock.step_ms as f64 / 1000.0;
-    state.roof_rain_m3 += rain as f64 * step_s * state.roof_area_m2;
+    state.roof_rain_m3 +=
+        state.rain_now_mps.iter().zip(&state.roof_area_m2).map(|(r, a)| *r as f32 as f64 * a).sum::<f64>() * step_s;
     let t_end = (clock.now_ms + clock.step_ms) as f64 / 1000.0;
     let t0 = clock.now_ms as f64 / 1000.0;
     // Each inflow enters at its mean rate over the step, so the step's volume is the hydrograph's exactly.

@@ -156,7 +156,7 @@ fn line_col(text: &str, offset: usize) -> String {
 }
 
 /// Makes file paths relative to the working directory, since each file's paths are relative to that file:
-/// `[city]` data files and `[[flood.inflows]]` hydrographs.
+/// `[city]` data files, `[flood] initial_depth` and `[[flood.inflows]]` hydrographs.
 fn rebase_paths(table: &mut toml::Table, dir: &Path) {
     if let Some(toml::Value::Table(city)) = table.get_mut("city") {
         for key in ["osm", "buildings", "streets", "waterways", "dem"] {
@@ -180,6 +180,9 @@ fn rebase_paths(table: &mut toml::Table, dir: &Path) {
         }
     }
     if let Some(toml::Value::Table(flood)) = table.get_mut("flood") {
+        if let Some(toml::Value::String(s)) = flood.get_mut("initial_depth") {
+            *s = join(dir, s);
+        }
         if let Some(toml::Value::Array(inflows)) = flood.get_mut("inflows") {
             for f in inflows {
                 if let Some(toml::Value::String(s)) = f.get_mut("hydrograph") {
