@@ -64,6 +64,9 @@ pub enum EdgeKind {
     Closed,
     /// Water leaves freely (normal-depth condition with `boundary_slope`).
     Free,
+    /// The water level beyond the edges is held at `boundary_level_m` (a lake or the sea): water enters
+    /// where the ground at the edge is below it and leaves where the water inside stands above it.
+    Fixed,
 }
 
 /// `[flood]`: the surface-flooding domain.
@@ -84,6 +87,8 @@ pub struct FloodSection {
     pub boundary: EdgeKind,
     /// Water-surface slope beyond free edges (m/m).
     pub boundary_slope: f64,
+    /// Water level beyond the edges (m above the terrain's datum) when `boundary = "fixed"`.
+    pub boundary_level_m: Option<f64>,
     /// Infiltration capacity of open ground (mm/h): 10 mm/h, the steady rate of a sandy loam (Rawls,
     /// Brakensiek & Saxton 1982); streets, buildings and water infiltrate nothing.
     pub infiltration_green_mm_per_h: f64,
@@ -137,6 +142,7 @@ impl Default for FloodSection {
             river_channel_depth_m: 2.0,
             boundary: EdgeKind::Free,
             boundary_slope: 0.01,
+            boundary_level_m: None,
             infiltration_green_mm_per_h: 10.0,
             drainage_road_mm_per_h: 20.0,
             rain: Vec::new(),
@@ -167,6 +173,15 @@ impl FloodSection {
         positive("manning_n.green", self.manning_n.green)?;
         positive("manning_n.water", self.manning_n.water)?;
         non_negative("boundary_slope", self.boundary_slope)?;
+        match (self.boundary, self.boundary_level_m) {
+            (EdgeKind::Fixed, None) => {
+                return Err(("boundary_level_m".into(), "is needed with boundary = \"fixed\"".into()))
+            }
+            (_, Some(level)) if !level.is_finite() => {
+                return Err(("boundary_level_m".into(), format!("{level} is not a water level in m")))
+            }
+            _ => {}
+        }
         non_negative("river_channel_depth_m", self.river_channel_depth_m)?;
         non_negative("infiltration_green_mm_per_h", self.infiltration_green_mm_per_h)?;
         non_negative("drainage_road_mm_per_h", self.drainage_road_mm_per_h)?;
@@ -227,6 +242,15 @@ impl FloodSection {
         Ok(())
     }
 
+    /// The solver's condition on the domain's edges.
+    pub fn edge_boundary(&self) -> Boundary {
+        match self.boundary {
+            EdgeKind::Closed => Boundary::Closed,
+            EdgeKind::Free => Boundary::FreeOutflow { slope: self.boundary_slope },
+            EdgeKind::Fixed => Boundary::FixedLevel { level_m: self.boundary_level_m.unwrap_or(0.0) },
+        }
+    }
+
     /// Rain intensity (m/s) at clock time `clock_ms`.
     pub fn rain_mps(&self, clock_ms: u64) -> f64 {
         self.rain.iter().map(|r| r.intensity_mps(clock_ms)).sum()
@@ -279,10 +303,7 @@ impl FloodState {
         interventions::apply_levees(&mut grid, &settings.levees);
         interventions::apply_basins(&mut grid, &settings.basins);
         let s = settings;
-        let edge = match s.boundary {
-            EdgeKind::Closed => Boundary::Closed,
-            EdgeKind::Free => Boundary::FreeOutflow { slope: s.boundary_slope },
-        };
+        let edge = s.edge_boundary();
         let mut solver = FloodSolver::new(
             grid.nx,
             grid.ny,
@@ -623,5 +644,21 @@ fn flood_kpis(
             kpis.set(d, &format!("gauge_{}_peak_level_m", gauge.name), peak.0);
             kpis.set(d, &format!("gauge_{}_time_to_peak_s", gauge.name), peak.1 as f64 / 1000.0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fixed_level_edge_needs_its_level() {
+        let mut f = FloodSection { boundary: EdgeKind::Fixed, ..FloodSection::default() };
+        assert_eq!(f.validate().unwrap_err().0, "boundary_level_m");
+        f.boundary_level_m = Some(1012.5);
+        assert!(f.validate().is_ok());
+        assert_eq!(f.edge_boundary(), Boundary::FixedLevel { level_m: 1012.5 });
+        let free = FloodSection::default();
+        assert_eq!(free.edge_boundary(), Boundary::FreeOutflow { slope: 0.01 });
     }
 }
