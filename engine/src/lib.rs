@@ -10,6 +10,7 @@ pub mod city;
 pub mod error;
 pub mod flood;
 pub mod geo;
+pub mod grid;
 pub mod import;
 pub mod mobility;
 pub mod observe;

@@ -1,0 +1,469 @@
+//! AC power flow: Newton–Raphson in polar coordinates (Tinney & Hart 1967, "Power flow solution by
+//! Newton's method", IEEE Trans. PAS 86) with the complex-matrix derivatives of MATPOWER (Zimmerman,
+//! "AC power flows, generalized OPF costs and their derivatives using complex matrix notation", MATPOWER
+//! Technical Note 2, 2010), on a sparse Jacobian factorised by faer's sparse LU.
+//!
+//! Unknowns: voltage angles at PV and PQ buses, magnitudes at PQ buses. Equations: the active power
+//! mismatch at PV and PQ buses and the reactive mismatch at PQ buses, ΔS = V·conj(Y·V) − S_spec. The
+//! Jacobian's sparsity follows the admittance matrix and the bus types only, so its symbolic LU is computed
+//! once in [`PowerFlow::new`] and reused by every iteration and every later [`PowerFlow::solve`] (a time
+//! series changes injections, not topology). Islands without a slack are either refused
+//! ([`Unsupplied::Error`]) or de-energised ([`Unsupplied::Deenergise`], for outages).
+
+use super::network::{BusKind, Network, Rating};
+use faer::linalg::solvers::Solve;
+use faer::sparse::linalg::solvers::{Lu, SymbolicLu};
+use faer::sparse::{Pair, SparseColMat, SymbolicSparseColMat};
+use num_complex::Complex64;
+use serde::Serialize;
+use std::f64::consts::PI;
+
+/// What to do with buses no slack can reach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unsupplied {
+    /// Refuse the case (a file with an island and no slack is usually a data error).
+    Error,
+    /// Leave them out: de-energised (voltage 0), their load unserved (outages).
+    Deenergise,
+}
+
+/// Convergence control.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PowerFlowOptions {
+    /// Largest power mismatch accepted at any bus (MVA): 1e-8, pandapower's default `tolerance_mva`.
+    pub tolerance_mva: f64,
+    /// Iterations before giving up: 10, MATPOWER's default `pf.nr.max_it`.
+    pub max_iterations: usize,
+    /// Islands without a slack.
+    pub unsupplied: Unsupplied,
+}
+
+impl Default for PowerFlowOptions {
+    fn default() -> Self {
+        PowerFlowOptions { tolerance_mva: 1e-8, max_iterations: 10, unsupplied: Unsupplied::Error }
+    }
+}
+
+/// Why a power flow has no solution.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PowerFlowError {
+    /// Buses carrying load or generation that no slack reaches.
+    #[error("{count} bus(es) with load or generation are not connected to any slack (external grid or reference generator), e.g. bus ids {examples:?}")]
+    IslandWithoutSlack {
+        /// How many buses.
+        count: usize,
+        /// Up to five of their source ids.
+        examples: Vec<i64>,
+    },
+    /// The network has no slack at all.
+    #[error("the network has no slack bus (external grid or reference generator)")]
+    NoSlack,
+    /// Newton–Raphson did not reach the tolerance.
+    #[error("the power flow did not converge in {iterations} iterations (largest mismatch {mismatch_mva:.3e} MVA at bus id {bus}); the case may be infeasible (too much load) or badly conditioned")]
+    Diverged {
+        /// Iterations taken.
+        iterations: usize,
+        /// Largest mismatch left (MVA).
+        mismatch_mva: f64,
+        /// Source id of the bus with that mismatch.
+        bus: i64,
+    },
+    /// The Jacobian could not be factorised (a singular network: e.g. a bus connected only through zero
+    /// impedance, or voltage collapse).
+    #[error("the Jacobian is singular at iteration {iteration}: {message}")]
+    Singular {
+        /// Iteration.
+        iteration: usize,
+        /// The factorisation's message.
+        message: String,
+    },
+}
+
+/// Results, in the network's bus and branch order; NaN where a bus or branch is out of service or
+/// de-energised.
+#[derive(Clone, Debug, Serialize)]
+pub struct Solution {
+    /// Iterations taken.
+    pub iterations: usize,
+    /// Largest remaining mismatch (MVA).
+    pub mismatch_mva: f64,
+    /// Voltage magnitude per bus (pu).
+    pub vm_pu: Vec<f64>,
+    /// Voltage angle per bus (degrees).
+    pub va_deg: Vec<f64>,
+    /// Net injection per bus, generator convention (MW): what flows from the bus into the branches.
+    pub p_mw: Vec<f64>,
+    /// Net reactive injection per bus (Mvar).
+    pub q_mvar: Vec<f64>,
+    /// Per branch: active power entering at the from end (MW).
+    pub p_from_mw: Vec<f64>,
+    /// Per branch: reactive power entering at the from end (Mvar).
+    pub q_from_mvar: Vec<f64>,
+    /// Per branch: active power entering at the to end (MW).
+    pub p_to_mw: Vec<f64>,
+    /// Per branch: reactive power entering at the to end (Mvar).
+    pub q_to_mvar: Vec<f64>,
+    /// Per branch: current magnitude at the from end (kA).
+    pub i_from_ka: Vec<f64>,
+    /// Per branch: current magnitude at the to end (kA).
+    pub i_to_ka: Vec<f64>,
+    /// Per branch: loading against its rating (%): the larger end current over `max_i_ka`, or the larger
+    /// end apparent power over the MVA rating; NaN without a rating.
+    pub loading_percent: Vec<f64>,
+    /// Active losses in the branches (MW).
+    pub losses_mw: f64,
+    /// Whether each bus is energised.
+    pub energised: Vec<bool>,
+}
+
+/// A prepared power flow: admittance matrix, bus types, Jacobian pattern and its symbolic factorisation.
+pub struct PowerFlow {
+    options: PowerFlowOptions,
+    /// Bus → position among the energised buses (usize::MAX: not in the power flow).
+    pos: Vec<usize>,
+    /// Energised buses in power-flow order (network bus indices).
+    buses: Vec<usize>,
+    kind: Vec<BusKind>,
+    /// Admittance matrix, CSR over power-flow positions.
+    y_start: Vec<usize>,
+    y_col: Vec<usize>,
+    y_val: Vec<Complex64>,
+    /// Angle unknowns (PV and PQ) and magnitude unknowns (PQ), as power-flow positions.
+    pvpq: Vec<usize>,
+    pq: Vec<usize>,
+    /// Per admittance entry: its positions in the Jacobian's value list (dP/dVa, dP/dVm, dQ/dVa, dQ/dVm).
+    jac_slots: Vec<[usize; 4]>,
+    jac_len: usize,
+    jac_symbolic: SymbolicSparseColMat<usize>,
+    jac_argsort: faer::sparse::Argsort<usize>,
+    lu_symbolic: SymbolicLu<usize>,
+    /// Set points: voltage magnitude (pu) and angle (rad) per power-flow bus (slack and PV).
+    vm_set: Vec<f64>,
+    va_set: Vec<f64>,
+}
+
+const NONE: usize = usize::MAX;
+
+impl PowerFlow {
+    /// Prepares the power flow of `net`: finds the energised buses and their types, builds the admittance
+    /// matrix and the Jacobian's pattern, and factorises that pattern symbolically.
+    pub fn new(net: &Network, options: PowerFlowOptions) -> Result<PowerFlow, PowerFlowError> {
+        let nb = net.buses.len();
+        // Bus types from the voltage controls: a slack wins over PV.
+        let mut kind = vec![BusKind::Pq; nb];
+        let mut vm_set = vec![1.0; nb];
+        let mut va_set = vec![0.0; nb];
+        for c in net.controls.iter().filter(|c| c.in_service && net.buses[c.bus].in_service) {
+            match (c.slack, kind[c.bus]) {
+                (true, BusKind::Slack) => {}
+                (true, _) => {
+                    kind[c.bus] = BusKind::Slack;
+                    vm_set[c.bus] = c.vm_pu;
+                    va_set[c.bus] = c.va_deg * PI / 180.0;
+                }
+                (false, BusKind::Pq) => {
+                    kind[c.bus] = BusKind::Pv;
+                    vm_set[c.bus] = c.vm_pu;
+                }
+                (false, _) => {}
+            }
+        }
+        if !kind.contains(&BusKind::Slack) {
+            return Err(PowerFlowError::NoSlack);
+        }
+        // Islands: breadth-first from the slacks over in-service branches.
+        let mut adjacency: Vec<Vec<usize>> = vec![Vec::new(); nb];
+        for b in net.branches.iter().filter(|b| b.in_service) {
+            if net.buses[b.from].in_service && net.buses[b.to].in_service {
+                adjacency[b.from].push(b.to);
+                adjacency[b.to].push(b.from);
+            }
+        }
+        let mut energised = vec![false; nb];
+        let mut queue: Vec<usize> = (0..nb).filter(|&i| kind[i] == BusKind::Slack).collect();
+        for &s in &queue {
+            energised[s] = true;
+        }
+        while let Some(i) = queue.pop() {
+            for &k in &adjacency[i] {
+                if !energised[k] {
+                    energised[k] = true;
+                    queue.push(k);
+                }
+            }
+        }
+        if options.unsupplied == Unsupplied::Error {
+            let mut active = vec![false; nb];
+            for inj in net.injections.iter().filter(|i| i.in_service && (i.p_mw != 0.0 || i.q_mvar != 0.0)) {
+                active[inj.bus] = true;
+            }
+            let stranded: Vec<usize> =
+                (0..nb).filter(|&i| net.buses[i].in_service && !energised[i] && active[i]).collect();
+            if !stranded.is_empty() {
+                return Err(PowerFlowError::IslandWithoutSlack {
+                    count: stranded.len(),
+                    examples: stranded.iter().take(5).map(|&i| net.buses[i].id).collect(),
+                });
+            }
+        }
+        let buses: Vec<usize> = (0..nb).filter(|&i| energised[i]).collect();
+        let mut pos = vec![NONE; nb];
+        for (p, &i) in buses.iter().enumerate() {
+            pos[i] = p;
+        }
+        let n = buses.len();
+        // Admittance matrix (Y = Yf/Yt stamps per branch, MATPOWER makeYbus), summed per (row, column).
+        let mut rows: Vec<Vec<(usize, Complex64)>> = vec![Vec::new(); n];
+        let mut stamp = |r: usize, c: usize, y: Complex64| rows[r].push((c, y));
+        for b in net.branches.iter().filter(|b| b.in_service) {
+            let (f, t) = (pos[b.from], pos[b.to]);
+            if f == NONE || t == NONE {
+                continue;
+            }
+            let tau = Complex64::from_polar(b.ratio, b.shift_deg * PI / 180.0);
+            let ys = b.y_series;
+            stamp(f, f, (ys + b.y_from) / (tau * tau.conj()));
+            stamp(f, t, -ys / tau.conj());
+            stamp(t, f, -ys / tau);
+            stamp(t, t, ys + b.y_to);
+        }
+        for s in net.shunts.iter().filter(|s| s.in_service) {
+            let p = pos[s.bus];
+            if p != NONE {
+                // Consumed S = V²·conj(Y) at 1 pu ⇒ Y = (P − jQ)/base.
+                stamp(p, p, Complex64::new(s.p_mw, -s.q_mvar) / net.base_mva);
+            }
+        }
+        for (p, row) in rows.iter_mut().enumerate() {
+            row.push((p, Complex64::new(0.0, 0.0))); // a structural diagonal
+        }
+        let (mut y_start, mut y_col, mut y_val) = (vec![0], Vec::new(), Vec::new());
+        for mut row in rows {
+            row.sort_by_key(|e| e.0);
+            for (c, y) in row {
+                if y_col.len() > *y_start.last().unwrap() && *y_col.last().unwrap() == c {
+                    *y_val.last_mut().unwrap() += y;
+                } else {
+                    y_col.push(c);
+                    y_val.push(y);
+                }
+            }
+            y_start.push(y_col.len());
+        }
+        let kind: Vec<BusKind> = buses.iter().map(|&i| kind[i]).collect();
+        let pvpq: Vec<usize> = (0..n).filter(|&p| kind[p] != BusKind::Slack).collect();
+        let pq: Vec<usize> = (0..n).filter(|&p| kind[p] == BusKind::Pq).collect();
+        let (mut ang, mut mag) = (vec![NONE; n], vec![NONE; n]);
+        for (k, &p) in pvpq.iter().enumerate() {
+            ang[p] = k;
+        }
+        for (k, &p) in pq.iter().enumerate() {
+            mag[p] = pvpq.len() + k;
+        }
+        // Jacobian entries: row (P eq of i at ang[i], Q eq at mag[i]) × column (Va_k at ang[k], Vm_k at mag[k]).
+        let mut pairs = Vec::new();
+        let mut jac_slots = Vec::with_capacity(y_col.len());
+        for i in 0..n {
+            for &k in &y_col[y_start[i]..y_start[i + 1]] {
+                let mut slots = [NONE; 4];
+                for (s, (r, c)) in
+                    [(ang[i], ang[k]), (ang[i], mag[k]), (mag[i], ang[k]), (mag[i], mag[k])].into_iter().enumerate()
+                {
+                    if r != NONE && c != NONE {
+                        slots[s] = pairs.len();
+                        pairs.push(Pair::new(r, c));
+                    }
+                }
+                jac_slots.push(slots);
+            }
+        }
+        let dim = pvpq.len() + pq.len();
+        let (jac_symbolic, jac_argsort) = SymbolicSparseColMat::try_new_from_indices(dim, dim, &pairs)
+            .map_err(|e| PowerFlowError::Singular { iteration: 0, message: format!("{e:?}") })?;
+        let lu_symbolic = SymbolicLu::try_new(jac_symbolic.as_ref())
+            .map_err(|e| PowerFlowError::Singular { iteration: 0, message: format!("{e:?}") })?;
+        let vm_set = buses.iter().map(|&i| vm_set[i]).collect();
+        let va_set = buses.iter().map(|&i| va_set[i]).collect();
+        Ok(PowerFlow {
+            options,
+            pos,
+            buses,
+            kind,
+            y_start,
+            y_col,
+            y_val,
+            pvpq,
+            pq,
+            jac_len: pairs.len(),
+            jac_slots,
+            jac_symbolic,
+            jac_argsort,
+            lu_symbolic,
+            vm_set,
+            va_set,
+        })
+    }
+
+    /// Number of buses in the power flow (energised).
+    pub fn bus_count(&self) -> usize {
+        self.buses.len()
+    }
+
+    /// Current injections I = Y·V.
+    fn currents(&self, v: &[Complex64]) -> Vec<Complex64> {
+        (0..v.len())
+            .map(|i| (self.y_start[i]..self.y_start[i + 1]).map(|e| self.y_val[e] * v[self.y_col[e]]).sum())
+            .collect()
+    }
+
+    /// Solves for `net`'s current injections (its topology must be the one given to [`PowerFlow::new`]),
+    /// from a flat start (set points at slack and PV buses, 1 pu elsewhere, the slack's angle everywhere).
+    pub fn solve(&mut self, net: &Network) -> Result<Solution, PowerFlowError> {
+        let n = self.buses.len();
+        let base = net.base_mva;
+        // Specified injections (pu), generator convention.
+        let mut s_spec = vec![Complex64::new(0.0, 0.0); n];
+        for inj in net.injections.iter().filter(|i| i.in_service) {
+            let p = self.pos[inj.bus];
+            if p != NONE {
+                s_spec[p] += Complex64::new(inj.p_mw, inj.q_mvar) / base;
+            }
+        }
+        let slack_angle = (0..n).find(|&p| self.kind[p] == BusKind::Slack).map_or(0.0, |p| self.va_set[p]);
+        let mut vm: Vec<f64> = (0..n).map(|p| if self.kind[p] == BusKind::Pq { 1.0 } else { self.vm_set[p] }).collect();
+        let mut va: Vec<f64> =
+            (0..n).map(|p| if self.kind[p] == BusKind::Slack { self.va_set[p] } else { slack_angle }).collect();
+        let tol = self.options.tolerance_mva / base;
+        let dim = self.pvpq.len() + self.pq.len();
+        let mut values = vec![0.0; self.jac_len];
+        let mut iterations = 0;
+        loop {
+            let v: Vec<Complex64> = (0..n).map(|p| Complex64::from_polar(vm[p], va[p])).collect();
+            let current = self.currents(&v);
+            let mis: Vec<Complex64> = (0..n).map(|p| v[p] * current[p].conj() - s_spec[p]).collect();
+            let mut f = vec![0.0; dim];
+            for (k, &p) in self.pvpq.iter().enumerate() {
+                f[k] = mis[p].re;
+            }
+            for (k, &p) in self.pq.iter().enumerate() {
+                f[self.pvpq.len() + k] = mis[p].im;
+            }
+            let (worst, at) =
+                f.iter().enumerate().fold((0.0f64, 0), |m, (k, x)| if x.abs() > m.0 { (x.abs(), k) } else { m });
+            if worst < tol {
+                return Ok(self.solution(net, &v, iterations, worst * base));
+            }
+            if iterations == self.options.max_iterations {
+                let p = if at < self.pvpq.len() { self.pvpq[at] } else { self.pq[at - self.pvpq.len()] };
+                return Err(PowerFlowError::Diverged {
+                    iterations,
+                    mismatch_mva: worst * base,
+                    bus: net.buses[self.buses[p]].id,
+                });
+            }
+            iterations += 1;
+            // dS/dVa and dS/dVm per admittance entry (MATPOWER dSbus_dV, polar).
+            let j = Complex64::i();
+            for i in 0..n {
+                for e in self.y_start[i]..self.y_start[i + 1] {
+                    let k = self.y_col[e];
+                    let yv = self.y_val[e] * v[k];
+                    let mut ds_dva = -j * v[i] * yv.conj();
+                    let mut ds_dvm = v[i] * (yv / vm[k]).conj();
+                    if k == i {
+                        ds_dva += j * v[i] * current[i].conj();
+                        ds_dvm += current[i].conj() * v[i] / vm[i];
+                    }
+                    let slots = self.jac_slots[e];
+                    for (s, x) in [ds_dva.re, ds_dvm.re, ds_dva.im, ds_dvm.im].into_iter().enumerate() {
+                        if slots[s] != NONE {
+                            values[slots[s]] = x;
+                        }
+                    }
+                }
+            }
+            let jac = SparseColMat::new_from_argsort(self.jac_symbolic.clone(), &self.jac_argsort, &values)
+                .map_err(|e| PowerFlowError::Singular { iteration: iterations, message: format!("{e:?}") })?;
+            let lu = Lu::try_new_with_symbolic(self.lu_symbolic.clone(), jac.as_ref())
+                .map_err(|e| PowerFlowError::Singular { iteration: iterations, message: format!("{e:?}") })?;
+            let mut dx = faer::Mat::from_fn(dim, 1, |r, _| -f[r]);
+            lu.solve_in_place(dx.as_mut());
+            if (0..dim).any(|r| !dx[(r, 0)].is_finite()) {
+                return Err(PowerFlowError::Singular { iteration: iterations, message: "non-finite step".into() });
+            }
+            for (k, &p) in self.pvpq.iter().enumerate() {
+                va[p] += dx[(k, 0)];
+            }
+            for (k, &p) in self.pq.iter().enumerate() {
+                vm[p] += dx[(self.pvpq.len() + k, 0)];
+            }
+        }
+    }
+
+    fn solution(&self, net: &Network, v: &[Complex64], iterations: usize, mismatch_mva: f64) -> Solution {
+        let nb = net.buses.len();
+        let base = net.base_mva;
+        let current = self.currents(v);
+        let mut sol = Solution {
+            iterations,
+            mismatch_mva,
+            vm_pu: vec![f64::NAN; nb],
+            va_deg: vec![f64::NAN; nb],
+            p_mw: vec![f64::NAN; nb],
+            q_mvar: vec![f64::NAN; nb],
+            p_from_mw: Vec::with_capacity(net.branches.len()),
+            q_from_mvar: Vec::with_capacity(net.branches.len()),
+            p_to_mw: Vec::with_capacity(net.branches.len()),
+            q_to_mvar: Vec::with_capacity(net.branches.len()),
+            i_from_ka: Vec::with_capacity(net.branches.len()),
+            i_to_ka: Vec::with_capacity(net.branches.len()),
+            loading_percent: Vec::with_capacity(net.branches.len()),
+            losses_mw: 0.0,
+            energised: self.pos.iter().map(|&p| p != NONE).collect(),
+        };
+        for (p, &i) in self.buses.iter().enumerate() {
+            sol.vm_pu[i] = v[p].norm();
+            sol.va_deg[i] = v[p].arg() * 180.0 / PI;
+            let s = v[p] * current[p].conj() * base;
+            sol.p_mw[i] = s.re;
+            sol.q_mvar[i] = s.im;
+        }
+        let i_base_ka = |bus: usize| base / (3f64.sqrt() * net.buses[bus].vn_kv);
+        for b in &net.branches {
+            let (f, t) = (self.pos[b.from], self.pos[b.to]);
+            if !b.in_service || f == NONE || t == NONE {
+                for list in [
+                    &mut sol.p_from_mw,
+                    &mut sol.q_from_mvar,
+                    &mut sol.p_to_mw,
+                    &mut sol.q_to_mvar,
+                    &mut sol.i_from_ka,
+                    &mut sol.i_to_ka,
+                    &mut sol.loading_percent,
+                ] {
+                    list.push(if b.in_service { 0.0 } else { f64::NAN });
+                }
+                continue;
+            }
+            let tau = Complex64::from_polar(b.ratio, b.shift_deg * PI / 180.0);
+            let ys = b.y_series;
+            let i_f = (ys + b.y_from) / (tau * tau.conj()) * v[f] - ys / tau.conj() * v[t];
+            let i_t = -ys / tau * v[f] + (ys + b.y_to) * v[t];
+            let (s_f, s_t) = (v[f] * i_f.conj() * base, v[t] * i_t.conj() * base);
+            let (ia, ib) = (i_f.norm() * i_base_ka(b.from), i_t.norm() * i_base_ka(b.to));
+            sol.p_from_mw.push(s_f.re);
+            sol.q_from_mvar.push(s_f.im);
+            sol.p_to_mw.push(s_t.re);
+            sol.q_to_mvar.push(s_t.im);
+            sol.i_from_ka.push(ia);
+            sol.i_to_ka.push(ib);
+            sol.losses_mw += s_f.re + s_t.re;
+            sol.loading_percent.push(match b.rating {
+                Rating::None => f64::NAN,
+                Rating::CurrentKa(max) => 100.0 * ia.max(ib) / max,
+                Rating::Mva(max) => 100.0 * s_f.norm().max(s_t.norm()) / max,
+            });
+        }
+        sol
+    }
+}
