@@ -8,6 +8,7 @@
 
 pub mod matpower;
 pub mod network;
+pub mod pandapower;
 pub mod powerflow;
 
 pub use network::Network;
@@ -20,6 +21,7 @@ use std::path::Path;
 pub fn read_case(path: &Path) -> InputResult<Network> {
     match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("m") => matpower::read(path),
+        Some("json") => pandapower::read(path),
         _ => Err(InputError::new(
             path,
             "file name",
