@@ -69,6 +69,9 @@ enum Command {
         /// Newton–Raphson iterations before giving up.
         #[arg(long, default_value_t = 10)]
         max_iterations: usize,
+        /// Use the backward/forward sweep (radial feeders with one slack) instead of Newton–Raphson.
+        #[arg(long)]
+        sweep: bool,
     },
 }
 
@@ -116,8 +119,8 @@ fn main() -> ExitCode {
         Command::Run { scenario, out, threads, seed } => run(scenario, out, threads, seed),
         Command::Import { files, json, dem_crs } => import(&files, json, dem_crs),
         Command::Inspect { scenario } => inspect(&scenario),
-        Command::Powerflow { file, json, tolerance_mva, max_iterations } => {
-            powerflow(&file, json, tolerance_mva, max_iterations)
+        Command::Powerflow { file, json, tolerance_mva, max_iterations, sweep } => {
+            powerflow(&file, json, tolerance_mva, max_iterations, sweep)
         }
     };
     match result {
@@ -236,12 +239,13 @@ fn inspect(path: &Path) -> Result<(), Failure> {
     print(&(header + &scenario.resolved_toml))
 }
 
-fn powerflow(file: &Path, json: bool, tolerance_mva: f64, max_iterations: usize) -> Result<(), Failure> {
-    use machi::grid::{PowerFlow, PowerFlowOptions};
+fn powerflow(file: &Path, json: bool, tolerance_mva: f64, max_iterations: usize, sweep: bool) -> Result<(), Failure> {
+    use machi::grid::{Algorithm, PowerFlow, PowerFlowOptions};
     let started = Instant::now();
     let net = machi::grid::read_case(file)?;
     let read_s = started.elapsed().as_secs_f64();
-    let options = PowerFlowOptions { tolerance_mva, max_iterations, ..PowerFlowOptions::default() };
+    let algorithm = if sweep { Algorithm::Sweep } else { Algorithm::Newton };
+    let options = PowerFlowOptions { algorithm, tolerance_mva, max_iterations, ..PowerFlowOptions::default() };
     let solved = Instant::now();
     let solution = PowerFlow::new(&net, options)
         .and_then(|mut pf| pf.solve(&net))

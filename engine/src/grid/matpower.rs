@@ -156,11 +156,12 @@ pub fn parse(text: &str, path: &Path) -> InputResult<Network> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// MATPOWER's case9 data (Chow 1982, via the MATPOWER distribution), written out here.
-    pub(crate) const CASE9: &str = "function mpc = case9
+    /// The WSCC 9-bus system (Anderson & Fouad, "Power System Control and Stability", 1977, example 2.6)
+    /// written as a MATPOWER case, with the textbook's generator voltages (1.04, 1.025, 1.025 pu).
+    pub const CASE9: &str = "function mpc = case9
 mpc.version = '2';
 mpc.baseMVA = 100;
 mpc.bus = [

@@ -12,7 +12,7 @@ pub mod pandapower;
 pub mod powerflow;
 
 pub use network::Network;
-pub use powerflow::{PowerFlow, PowerFlowError, PowerFlowOptions, Solution};
+pub use powerflow::{Algorithm, PowerFlow, PowerFlowError, PowerFlowOptions, Solution, Unsupplied};
 
 use crate::error::{InputError, InputResult};
 use std::path::Path;
