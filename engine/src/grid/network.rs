@@ -177,3 +177,119 @@ impl Network {
         self.injections.iter().filter(|i| i.in_service && i.kind == InjectionKind::Load).map(|i| -i.p_mw).sum()
     }
 }
+
+/// A cable or overhead line type, per km (pandapower's line table and standard types).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LineType {
+    /// Name (e.g. pandapower's standard type `NAYY 4x150 SE`).
+    pub name: String,
+    /// Series resistance (Ω/km).
+    pub r_ohm_per_km: f64,
+    /// Series reactance (Ω/km).
+    pub x_ohm_per_km: f64,
+    /// Capacitance (nF/km).
+    pub c_nf_per_km: f64,
+    /// Dielectric conductance (µS/km).
+    pub g_us_per_km: f64,
+    /// Thermal current limit (kA).
+    pub max_i_ka: f64,
+}
+
+/// A two-winding transformer type (pandapower's trafo table and standard types).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrafoType {
+    /// Name (e.g. `0.63 MVA 20/0.4 kV`).
+    pub name: String,
+    /// Rated power (MVA).
+    pub sn_mva: f64,
+    /// Rated HV voltage (kV).
+    pub vn_hv_kv: f64,
+    /// Rated LV voltage (kV).
+    pub vn_lv_kv: f64,
+    /// Short-circuit voltage (% of rated).
+    pub vk_percent: f64,
+    /// Its resistive part (%).
+    pub vkr_percent: f64,
+    /// Iron losses (kW).
+    pub pfe_kw: f64,
+    /// No-load current (% of rated).
+    pub i0_percent: f64,
+    /// Phase shift of the vector group (degrees).
+    pub shift_degree: f64,
+}
+
+impl Network {
+    /// A line of `length_km` between buses `from` and `to` as a π branch in per unit: R, X per km ×
+    /// length ÷ `parallel`, C and G × length × `parallel`, half the shunt at each end, on the from bus's
+    /// nominal voltage; rated `max_i_ka · df · parallel` (pandapower's conventions).
+    pub fn line_branch(&self, from: usize, to: usize, length_km: f64, t: &LineType, parallel: f64, df: f64) -> Branch {
+        let r = t.r_ohm_per_km * length_km / parallel;
+        let x = t.x_ohm_per_km * length_km / parallel;
+        let b = 2.0 * std::f64::consts::PI * self.f_hz * t.c_nf_per_km * 1e-9 * length_km * parallel;
+        let g = t.g_us_per_km * 1e-6 * length_km * parallel;
+        let zb = self.buses[from].vn_kv * self.buses[from].vn_kv / self.base_mva;
+        let half = Complex64::new(g, b) * zb / 2.0;
+        Branch {
+            kind: BranchKind::Line,
+            source_index: self.branches.len(),
+            from,
+            to,
+            y_series: Complex64::new(1.0, 0.0) / (Complex64::new(r, x) / zb),
+            y_from: half,
+            y_to: half,
+            ratio: 1.0,
+            shift_deg: 0.0,
+            rating: Rating::CurrentKa(t.max_i_ka * df * parallel),
+            in_service: true,
+        }
+    }
+
+    /// A transformer from bus `hv` to bus `lv` in pandapower's T model (half the short-circuit impedance
+    /// on each side of the magnetising branch), as the equivalent π branch. `ratio_hv_kv`/`ratio_lv_kv` are
+    /// the winding voltages with the tap applied; `shift_deg` the vector group's shift plus any tap shift.
+    #[allow(clippy::too_many_arguments)] // the type, the tapped ratio and the shift: all needed
+    pub fn transformer_branch(
+        &self,
+        hv: usize,
+        lv: usize,
+        t: &TrafoType,
+        ratio_hv_kv: f64,
+        ratio_lv_kv: f64,
+        shift_deg: f64,
+        parallel: f64,
+        df: f64,
+    ) -> Branch {
+        let (vb_hv, vb_lv) = (self.buses[hv].vn_kv, self.buses[lv].vn_kv);
+        let ratio = (ratio_hv_kv / ratio_lv_kv) / (vb_hv / vb_lv);
+        // Impedances on the system base, referred to the LV side's rated voltage against the LV bus.
+        let to_system = (t.vn_lv_kv / vb_lv).powi(2) * self.base_mva / t.sn_mva;
+        let (vk, vkr) = (t.vk_percent / 100.0, t.vkr_percent / 100.0);
+        let z_sc = Complex64::new(vkr, (vk * vk - vkr * vkr).max(0.0).sqrt()) * to_system / parallel;
+        let i0 = t.i0_percent / 100.0;
+        let g_m = t.pfe_kw / 1000.0 / t.sn_mva;
+        let b_m = (i0 * i0 - g_m * g_m).max(0.0).sqrt();
+        let y_m = Complex64::new(g_m, -b_m) / to_system * parallel;
+        let one = Complex64::new(1.0, 0.0);
+        let (y_series, y_from, y_to) = if y_m.norm() == 0.0 {
+            (one / z_sc, Complex64::new(0.0, 0.0), Complex64::new(0.0, 0.0))
+        } else {
+            // T (z/2, y_m, z/2) to π by the wye–delta transformation.
+            let (z1, z2, zm) = (z_sc / 2.0, z_sc / 2.0, one / y_m);
+            let sum = z1 * z2 + z2 * zm + zm * z1;
+            (one / (sum / zm), one / (sum / z2), one / (sum / z1))
+        };
+        Branch {
+            kind: BranchKind::Transformer,
+            source_index: self.branches.len(),
+            from: hv,
+            to: lv,
+            y_series,
+            y_from,
+            y_to,
+            ratio,
+            shift_deg,
+            rating: Rating::Mva(t.sn_mva * df * parallel),
+            in_service: true,
+        }
+    }
+}

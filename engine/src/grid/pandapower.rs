@@ -20,9 +20,8 @@
 //! transformers, impedances, DC lines, wards, SVC/SSC/VSC/TCSC, motors with nonzero power, and loads with
 //! voltage-dependent shares (`const_z_*`, `const_i_*` ≠ 0).
 
-use super::network::{Branch, BranchKind, Bus, Injection, InjectionKind, Network, Rating, Shunt, VoltageControl};
+use super::network::{Branch, Bus, Injection, InjectionKind, LineType, Network, Shunt, TrafoType, VoltageControl};
 use crate::error::{InputError, InputResult};
-use num_complex::Complex64;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
@@ -161,34 +160,28 @@ pub fn read(path: &Path) -> InputResult<Network> {
         Ok(merged[lookup(&bus_of, id, t, r, col, path)?])
     };
     let is_open = |kind: &str, id: i64| open_elements.iter().any(|(k, e)| k == kind && *e == id);
-    let z_base = |b: usize, net: &Network| net.buses[b].vn_kv * net.buses[b].vn_kv / sn_mva;
 
     if let Some(t) = table("line")? {
         for r in 0..t.len() {
             let (from, to) = (bus(&t, r, "from_bus")?, bus(&t, r, "to_bus")?);
             let length = t.f64(r, "length_km", path)?;
-            let parallel = t.f64_or(r, "parallel", 1.0);
-            let rr = t.f64(r, "r_ohm_per_km", path)? * length / parallel;
-            let x = t.f64(r, "x_ohm_per_km", path)? * length / parallel;
-            let b_s = 2.0 * std::f64::consts::PI * f_hz * t.f64_or(r, "c_nf_per_km", 0.0) * 1e-9 * length * parallel;
-            let g_s = t.f64_or(r, "g_us_per_km", 0.0) * 1e-6 * length * parallel;
-            let zb = z_base(from, &network);
-            if rr == 0.0 && x == 0.0 {
+            let lt = LineType {
+                name: t.str(r, "std_type").unwrap_or_default(),
+                r_ohm_per_km: t.f64(r, "r_ohm_per_km", path)?,
+                x_ohm_per_km: t.f64(r, "x_ohm_per_km", path)?,
+                c_nf_per_km: t.f64_or(r, "c_nf_per_km", 0.0),
+                g_us_per_km: t.f64_or(r, "g_us_per_km", 0.0),
+                max_i_ka: t.f64_or(r, "max_i_ka", f64::NAN),
+            };
+            if lt.r_ohm_per_km == 0.0 && lt.x_ohm_per_km == 0.0 || length <= 0.0 {
                 return Err(InputError::new(path, format!("line[{}]", t.index[r]), "zero impedance".to_string()));
             }
-            let half = Complex64::new(g_s, b_s) * zb / 2.0;
+            let branch =
+                network.line_branch(from, to, length, &lt, t.f64_or(r, "parallel", 1.0), t.f64_or(r, "df", 1.0));
             network.branches.push(Branch {
-                kind: BranchKind::Line,
                 source_index: r,
-                from,
-                to,
-                y_series: Complex64::new(1.0, 0.0) / (Complex64::new(rr, x) / zb),
-                y_from: half,
-                y_to: half,
-                ratio: 1.0,
-                shift_deg: 0.0,
-                rating: Rating::CurrentKa(t.f64_or(r, "max_i_ka", f64::NAN) * t.f64_or(r, "df", 1.0) * parallel),
                 in_service: t.bool_or(r, "in_service", true) && !is_open("line", t.index[r]),
+                ..branch
             });
         }
     }
@@ -343,22 +336,29 @@ fn lookup(bus_of: &HashMap<i64, usize>, id: i64, t: &Table, r: usize, col: &str,
         .ok_or_else(|| InputError::new(path, format!("{}[{}].{col}", t.name, t.index[r]), format!("no bus {id}")))
 }
 
-/// A two-winding transformer in pandapower's T model, as an equivalent π branch from HV to LV bus.
+/// A two-winding transformer row as a branch from its HV to its LV bus: the type from the row, the tap
+/// (position against neutral, on the HV or LV side; a ratio tap scales that winding's voltage, a phase tap
+/// adds `tap_step_degree` per step) and the vector group's shift.
 fn transformer(t: &Table, r: usize, hv: usize, lv: usize, net: &Network, path: &Path) -> InputResult<Branch> {
-    let sn = t.f64(r, "sn_mva", path)?;
-    let parallel = t.f64_or(r, "parallel", 1.0);
-    let (vn_hv, vn_lv) = (t.f64(r, "vn_hv_kv", path)?, t.f64(r, "vn_lv_kv", path)?);
-    let (vk, vkr) = (t.f64(r, "vk_percent", path)? / 100.0, t.f64(r, "vkr_percent", path)? / 100.0);
-    let (pfe_kw, i0) = (t.f64_or(r, "pfe_kw", 0.0), t.f64_or(r, "i0_percent", 0.0) / 100.0);
-    // Tap: position against neutral, on the HV or LV side; a ratio tap changes the voltage ratio.
+    let tt = TrafoType {
+        name: t.str(r, "std_type").unwrap_or_default(),
+        sn_mva: t.f64(r, "sn_mva", path)?,
+        vn_hv_kv: t.f64(r, "vn_hv_kv", path)?,
+        vn_lv_kv: t.f64(r, "vn_lv_kv", path)?,
+        vk_percent: t.f64(r, "vk_percent", path)?,
+        vkr_percent: t.f64(r, "vkr_percent", path)?,
+        pfe_kw: t.f64_or(r, "pfe_kw", 0.0),
+        i0_percent: t.f64_or(r, "i0_percent", 0.0),
+        shift_degree: t.f64_or(r, "shift_degree", 0.0),
+    };
     let tap_pos = t.f64_or(r, "tap_pos", f64::NAN);
     let tap_neutral = t.f64_or(r, "tap_neutral", f64::NAN);
     let step_percent = t.f64_or(r, "tap_step_percent", f64::NAN);
     let step_degree = t.f64_or(r, "tap_step_degree", 0.0);
     let tap_side = t.str(r, "tap_side").unwrap_or_default();
     let steps = if tap_pos.is_finite() && tap_neutral.is_finite() { tap_pos - tap_neutral } else { 0.0 };
-    let (mut ratio_hv, mut ratio_lv) = (vn_hv, vn_lv);
-    let mut shift = t.f64_or(r, "shift_degree", 0.0);
+    let (mut ratio_hv, mut ratio_lv) = (tt.vn_hv_kv, tt.vn_lv_kv);
+    let mut shift = tt.shift_degree;
     if steps != 0.0 && step_percent.is_finite() {
         let factor = 1.0 + steps * step_percent / 100.0;
         match tap_side.as_str() {
@@ -370,38 +370,17 @@ fn transformer(t: &Table, r: usize, hv: usize, lv: usize, net: &Network, path: &
     if steps != 0.0 && step_degree != 0.0 {
         shift += if tap_side == "lv" { -steps * step_degree } else { steps * step_degree };
     }
-    let (vb_hv, vb_lv) = (net.buses[hv].vn_kv, net.buses[lv].vn_kv);
-    let ratio = (ratio_hv / ratio_lv) / (vb_hv / vb_lv);
-    // Impedances on the system base, referred to the LV side's rated voltage vs the LV bus.
-    let base = net.base_mva;
-    let to_system = (vn_lv / vb_lv).powi(2) * base / sn;
-    let z_sc = Complex64::new(vkr, (vk * vk - vkr * vkr).max(0.0).sqrt()) * to_system / parallel;
-    let g_m = pfe_kw / 1000.0 / sn;
-    let b_m = (i0 * i0 - g_m * g_m).max(0.0).sqrt();
-    let y_m = Complex64::new(g_m, -b_m) / to_system * parallel;
-    // T model: half the impedance on each side of the magnetising branch, as an equivalent π.
-    let (z1, z2) = (z_sc / 2.0, z_sc / 2.0);
-    let (y_series, y_from, y_to) = if y_m.norm() == 0.0 {
-        (Complex64::new(1.0, 0.0) / z_sc, Complex64::new(0.0, 0.0), Complex64::new(0.0, 0.0))
-    } else {
-        let zm = Complex64::new(1.0, 0.0) / y_m;
-        let sum = z1 * z2 + z2 * zm + zm * z1;
-        let (za, zb, zc) = (sum / zm, sum / z2, sum / z1); // series, from-side shunt, to-side shunt
-        (Complex64::new(1.0, 0.0) / za, Complex64::new(1.0, 0.0) / zb, Complex64::new(1.0, 0.0) / zc)
-    };
-    Ok(Branch {
-        kind: BranchKind::Transformer,
-        source_index: r,
-        from: hv,
-        to: lv,
-        y_series,
-        y_from,
-        y_to,
-        ratio,
-        shift_deg: shift,
-        rating: Rating::Mva(sn * t.f64_or(r, "df", 1.0) * parallel),
-        in_service: t.bool_or(r, "in_service", true),
-    })
+    let branch = net.transformer_branch(
+        hv,
+        lv,
+        &tt,
+        ratio_hv,
+        ratio_lv,
+        shift,
+        t.f64_or(r, "parallel", 1.0),
+        t.f64_or(r, "df", 1.0),
+    );
+    Ok(Branch { source_index: r, in_service: t.bool_or(r, "in_service", true), ..branch })
 }
 
 /// Reads table `name` of the network object (None when absent or empty).
