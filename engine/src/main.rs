@@ -56,6 +56,15 @@ enum Command {
     },
     /// Print the fully resolved scenario (after `extends`).
     Inspect { scenario: PathBuf },
+    /// Synthesise the distribution grid of a scenario's city from its buildings and streets, solve its
+    /// power flow at every building's peak demand, and optionally write it as GeoJSON.
+    Grid {
+        /// Scenario TOML (default: the Andorra la Vella baseline).
+        scenario: Option<PathBuf>,
+        /// Write the grid (buses, cables, transformers) as GeoJSON here.
+        #[arg(long)]
+        geojson: Option<PathBuf>,
+    },
     /// Solve the AC power flow of one network (MATPOWER .m or pandapower .json) and print the result.
     Powerflow {
         /// The network file.
@@ -119,6 +128,7 @@ fn main() -> ExitCode {
         Command::Run { scenario, out, threads, seed } => run(scenario, out, threads, seed),
         Command::Import { files, json, dem_crs } => import(&files, json, dem_crs),
         Command::Inspect { scenario } => inspect(&scenario),
+        Command::Grid { scenario, geojson } => grid(scenario, geojson),
         Command::Powerflow { file, json, tolerance_mva, max_iterations, sweep } => {
             powerflow(&file, json, tolerance_mva, max_iterations, sweep)
         }
@@ -300,6 +310,69 @@ fn powerflow(file: &Path, json: bool, tolerance_mva: f64, max_iterations: usize,
             "  loading  {l:7.2} %  {:?} {} (bus {} → {})",
             b.kind, b.source_index, net.buses[b.from].id, net.buses[b.to].id
         );
+    }
+    print(&out)
+}
+
+fn grid(scenario: Option<PathBuf>, geojson: Option<PathBuf>) -> Result<(), Failure> {
+    use machi::grid::synthesis::{synthesise, SynthesisParams};
+    use machi::grid::{PowerFlow, PowerFlowOptions};
+    let path = scenario.unwrap_or_else(default_scenario);
+    let scenario = Scenario::load(&path)?;
+    let city = machi::run::load_city(&scenario)?;
+    let started = Instant::now();
+    let grid = synthesise(&city, &SynthesisParams::default())
+        .with_context(|| format!("{}: the city has no streets or no building with demand", path.display()))?;
+    let synth_s = started.elapsed().as_secs_f64();
+    let net = &grid.network;
+    let solved = Instant::now();
+    let sol = PowerFlow::new(net, PowerFlowOptions::default())
+        .and_then(|mut pf| pf.solve(net))
+        .context("power flow of the synthesised grid at peak demand")?;
+    let solve_s = solved.elapsed().as_secs_f64();
+    let cable_km = |kv: f64| -> f64 {
+        net.branches
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.kind == machi::grid::network::BranchKind::Line && net.buses[b.from].vn_kv == kv)
+            .map(|(k, _)| grid.branch_path[k].windows(2).map(|w| w[0].distance(w[1]) as f64).sum::<f64>())
+            .sum::<f64>()
+            / 1000.0
+    };
+    let vmin = sol.vm_pu.iter().copied().filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min);
+    let worst_trafo = grid.substations.iter().map(|&(_, t)| sol.loading_percent[t]).fold(0.0, f64::max);
+    let worst_line = net
+        .branches
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.kind == machi::grid::network::BranchKind::Line)
+        .map(|(k, _)| sol.loading_percent[k])
+        .fold(0.0, f64::max);
+    let mut out = String::new();
+    let _ =
+        writeln!(out, "{}: synthesised grid in {:.3} s, power flow at peak in {:.3} s", city.name, synth_s, solve_s);
+    let _ = writeln!(
+        out,
+        "  {} buses, {} branches, {} MV/LV substations, {:.1} km MV cable, {:.1} km LV cable",
+        net.buses.len(),
+        net.branches.len(),
+        grid.substations.len(),
+        cable_km(20.0),
+        cable_km(0.4)
+    );
+    let _ = writeln!(
+        out,
+        "  peak load {:.2} MW; losses {:.3} MW; lowest voltage {:.4} pu; highest transformer loading {:.1} %, cable {:.1} %",
+        net.total_load_mw(),
+        sol.losses_mw,
+        vmin,
+        worst_trafo,
+        worst_line
+    );
+    if let Some(file) = geojson {
+        let text = serde_json::to_string(&grid.to_geojson(&city)).context("serialising the grid")?;
+        machi::output::write_atomic(&file, text.as_bytes()).with_context(|| format!("writing {}", file.display()))?;
+        let _ = writeln!(out, "  wrote {}", file.display());
     }
     print(&out)
 }

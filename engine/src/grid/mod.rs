@@ -10,6 +10,7 @@ pub mod matpower;
 pub mod network;
 pub mod pandapower;
 pub mod powerflow;
+pub mod synthesis;
 
 pub use network::Network;
 pub use powerflow::{Algorithm, PowerFlow, PowerFlowError, PowerFlowOptions, Solution, Unsupplied};

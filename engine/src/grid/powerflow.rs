@@ -352,6 +352,39 @@ impl PowerFlow {
         })
     }
 
+    /// Initial angles (rad): each slack's angle carried through the branches, less each transformer's phase
+    /// shift on the way from its from side to its to side (a Dyn5 transformer puts its LV side 150° behind):
+    /// a flat start that ignored the shifts would start Newton–Raphson far from the solution.
+    fn initial_angles(&self, net: &Network) -> Vec<f64> {
+        let n = self.buses.len();
+        let mut va = vec![f64::NAN; n];
+        let mut adj: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
+        for b in net.branches.iter().filter(|b| b.in_service) {
+            let (f, t) = (self.pos[b.from], self.pos[b.to]);
+            if f != NONE && t != NONE {
+                let shift = b.shift_deg * PI / 180.0;
+                adj[f].push((t, -shift));
+                adj[t].push((f, shift));
+            }
+        }
+        let mut queue: Vec<usize> = (0..n).filter(|&p| self.kind[p] == BusKind::Slack).collect();
+        for &p in &queue {
+            va[p] = self.va_set[p];
+        }
+        let mut head = 0;
+        while head < queue.len() {
+            let u = queue[head];
+            head += 1;
+            for &(v, d) in &adj[u] {
+                if va[v].is_nan() {
+                    va[v] = va[u] + d;
+                    queue.push(v);
+                }
+            }
+        }
+        va.iter().map(|a| if a.is_nan() { 0.0 } else { *a }).collect()
+    }
+
     /// Number of buses in the power flow (energised).
     pub fn bus_count(&self) -> usize {
         self.buses.len()
@@ -377,10 +410,8 @@ impl PowerFlow {
                 s_spec[p] += Complex64::new(inj.p_mw, inj.q_mvar) / base;
             }
         }
-        let slack_angle = (0..n).find(|&p| self.kind[p] == BusKind::Slack).map_or(0.0, |p| self.va_set[p]);
         let mut vm: Vec<f64> = (0..n).map(|p| if self.kind[p] == BusKind::Pq { 1.0 } else { self.vm_set[p] }).collect();
-        let mut va: Vec<f64> =
-            (0..n).map(|p| if self.kind[p] == BusKind::Slack { self.va_set[p] } else { slack_angle }).collect();
+        let mut va = self.initial_angles(net);
         let tol = self.options.tolerance_mva / base;
         if let Some(tree) = &self.tree {
             return self.sweep(net, tree, &s_spec, Complex64::from_polar(vm[tree[0].bus], va[tree[0].bus]), tol);
