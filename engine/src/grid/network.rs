@@ -80,8 +80,18 @@ pub enum Rating {
     None,
     /// Maximum current (kA), pandapower lines (`max_i_ka`, times parallel lines and derating).
     CurrentKa(f64),
-    /// Maximum apparent power (MVA) through either end: MATPOWER `rateA`, pandapower transformer `sn_mva`.
+    /// Maximum apparent power (MVA) through either end: MATPOWER `rateA`.
     Mva(f64),
+    /// A transformer's rating as pandapower loads it: the larger of each side's current over its rated
+    /// current sn/(√3·vn) at the winding's rated voltage.
+    Transformer {
+        /// Rated power (MVA), times parallel units and derating.
+        sn_mva: f64,
+        /// Rated HV voltage (kV).
+        vn_hv_kv: f64,
+        /// Rated LV voltage (kV).
+        vn_lv_kv: f64,
+    },
 }
 
 /// What an injection is in the source.
@@ -288,7 +298,11 @@ impl Network {
             y_to,
             ratio,
             shift_deg,
-            rating: Rating::Mva(t.sn_mva * df * parallel),
+            rating: Rating::Transformer {
+                sn_mva: t.sn_mva * df * parallel,
+                vn_hv_kv: t.vn_hv_kv,
+                vn_lv_kv: t.vn_lv_kv,
+            },
             in_service: true,
         }
     }

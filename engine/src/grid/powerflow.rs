@@ -594,6 +594,9 @@ impl PowerFlow {
                 Rating::None => f64::NAN,
                 Rating::CurrentKa(max) => 100.0 * ia.max(ib) / max,
                 Rating::Mva(max) => 100.0 * s_f.norm().max(s_t.norm()) / max,
+                Rating::Transformer { sn_mva, vn_hv_kv, vn_lv_kv } => {
+                    100.0 * 3f64.sqrt() * (ia * vn_hv_kv).max(ib * vn_lv_kv) / sn_mva
+                }
             });
         }
         sol
