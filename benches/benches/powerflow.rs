@@ -1,7 +1,6 @@
 //! AC power flow (Newton–Raphson, sparse LU with the symbolic factorisation reused): one full solve from a
 //! flat start per iteration of the bench, on the shipped networks: the IEEE European LV feeder (pandapower
-//! JSON) and the MATPOWER cases from 9 to 9241 buses. `benches/peers/pandapower_reference.py` times
-//! pandapower on the same cases (`data/grid/reference/timings.json`) for the ratio.
+//! JSON) and the MATPOWER cases from 9 to 9241 buses as pandapower ships them.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use machi::grid::{PowerFlow, PowerFlowOptions};
@@ -11,10 +10,10 @@ fn powerflow(c: &mut Criterion) {
     g.sample_size(20);
     let cases = [
         "grid/ieee-european-lv.pandapower.json",
-        "grid/matpower/case9.m",
-        "grid/matpower/case118.m",
-        "grid/matpower/case1354pegase.m",
-        "grid/matpower/case9241pegase.m",
+        "grid/pandapower/case9.json",
+        "grid/pandapower/case118.json",
+        "grid/pandapower/case1354pegase.json",
+        "grid/pandapower/case9241pegase.json",
     ];
     for rel in cases {
         let path = machi_benches::data(rel);
