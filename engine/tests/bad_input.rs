@@ -102,3 +102,37 @@ fn a_gauge_outside_the_flood_grid_names_its_key() {
         "{err}"
     );
 }
+
+#[test]
+fn bad_network_files_name_the_place_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    // A MATPOWER case with a letter in a number, a pandapower network whose line names a missing bus, an
+    // unknown format: each names the file and where, exit code 2, no panic.
+    let m = dir.path().join("broken.m");
+    std::fs::write(
+        &m,
+        "mpc.baseMVA = 100;\nmpc.bus = [\n 1 3 0 0 0 0 1 1 0 20 1 1.1 0.9;\n 2 1 1O 0 0 0 1 1 0 20 1 1.1 0.9;\n];\n",
+    )
+    .unwrap();
+    let (code, err) = machi(&["powerflow", m.to_str().unwrap()], dir.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("broken.m") && err.contains("line 4") && err.contains("1O"), "{err}");
+    let text = std::fs::read_to_string(common::data("grid/pandapower/case9.json")).unwrap();
+    let j = dir.path().join("orphan.json");
+    let mut bad: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let line = bad["_object"]["line"]["_object"].as_str().unwrap().to_string();
+    let mut frame: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let col = frame["columns"].as_array().unwrap().iter().position(|c| c == "to_bus").unwrap();
+    frame["data"][0][col] = serde_json::json!(99);
+    bad["_object"]["line"]["_object"] = serde_json::Value::String(frame.to_string());
+    std::fs::write(&j, bad.to_string()).unwrap();
+    let (code, err) = machi(&["powerflow", j.to_str().unwrap()], dir.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("orphan.json") && err.contains("line[0].to_bus") && err.contains("no bus 99"), "{err}");
+    let x = dir.path().join("net.xml");
+    std::fs::write(&x, "<net/>").unwrap();
+    let (code, err) = machi(&["powerflow", x.to_str().unwrap()], dir.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("net.xml") && err.contains("unknown network format"), "{err}");
+    assert!(!err.contains("panicked"));
+}
