@@ -10,6 +10,7 @@ pub mod matpower;
 pub mod network;
 pub mod pandapower;
 pub mod powerflow;
+pub mod profiles;
 pub mod solar;
 pub mod synthesis;
 
