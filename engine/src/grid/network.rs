@@ -174,6 +174,9 @@ pub struct Network {
     pub controls: Vec<VoltageControl>,
     /// Shunts.
     pub shunts: Vec<Shunt>,
+    /// Buses joined to another by a closed bus–bus switch, as (bus, the bus it was merged into): the
+    /// merged bus is out of the power flow and reports the voltage of the bus it was merged into.
+    pub merged_buses: Vec<(usize, usize)>,
 }
 
 impl Network {

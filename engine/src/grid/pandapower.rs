@@ -13,7 +13,10 @@
 //! - loads, static generators and storage at constant power (`p_mw · scaling`, load convention for loads
 //!   and storage), asymmetric loads and static generators as the sum of their phases;
 //! - external grids are slacks; generators are PV buses;
-//! - closed bus–bus switches merge their buses; open line and transformer switches disconnect the element;
+//! - closed bus–bus switches merge their buses (the merged bus reports its group's voltage); a line open
+//!   at one end stays energised from the other, as in pandapower: its floating end is reduced away (Kron)
+//!   into a shunt at the connected bus, so its charging current flows; a line open at both ends and a
+//!   transformer with an open switch are disconnected (the transformer's no-load current is left out);
 //! - out-of-service elements are left out.
 //!
 //! What the balanced model cannot represent is refused with an error naming the table: three-winding
@@ -134,7 +137,8 @@ pub fn read(path: &Path) -> InputResult<Network> {
         i
     }
     let switches = table("switch")?;
-    let mut open_elements: Vec<(String, i64)> = Vec::new();
+    // Open element switches: (element kind, element index, the bus the switch sits at).
+    let mut open_elements: Vec<(String, i64, i64)> = Vec::new();
     if let Some(sw) = &switches {
         for r in 0..sw.len() {
             let closed = sw.bool_or(r, "closed", true);
@@ -148,8 +152,8 @@ pub fn read(path: &Path) -> InputResult<Network> {
                     let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
                     parent[rb] = ra;
                 }
-                ("l", false) => open_elements.push(("line".into(), element)),
-                ("t", false) => open_elements.push(("trafo".into(), element)),
+                ("l", false) => open_elements.push(("line".into(), element, bus)),
+                ("t", false) => open_elements.push(("trafo".into(), element, bus)),
                 _ => {}
             }
         }
@@ -159,7 +163,9 @@ pub fn read(path: &Path) -> InputResult<Network> {
         let id = t.f64(r, col, path)? as i64;
         Ok(merged[lookup(&bus_of, id, t, r, col, path)?])
     };
-    let is_open = |kind: &str, id: i64| open_elements.iter().any(|(k, e)| k == kind && *e == id);
+    let is_open = |kind: &str, id: i64| open_elements.iter().any(|(k, e, _)| k == kind && *e == id);
+    let is_open_at =
+        |kind: &str, id: i64, at: i64| open_elements.iter().any(|(k, e, b)| k == kind && *e == id && *b == at);
 
     if let Some(t) = table("line")? {
         for r in 0..t.len() {
@@ -178,9 +184,28 @@ pub fn read(path: &Path) -> InputResult<Network> {
             }
             let branch =
                 network.line_branch(from, to, length, &lt, t.f64_or(r, "parallel", 1.0), t.f64_or(r, "df", 1.0));
+            let in_service = t.bool_or(r, "in_service", true);
+            let id = t.index[r];
+            let (from_open, to_open) = (
+                is_open_at("line", id, t.f64(r, "from_bus", path)? as i64),
+                is_open_at("line", id, t.f64(r, "to_bus", path)? as i64),
+            );
+            // A line open at one end stays energised from the other: its charging current flows. The
+            // floating end is eliminated (Kron reduction), leaving a shunt at the connected end.
+            if in_service && from_open != to_open {
+                let (bus, y_near, y_far) =
+                    if to_open { (from, branch.y_from, branch.y_to) } else { (to, branch.y_to, branch.y_from) };
+                let y = y_near + branch.y_series * y_far / (branch.y_series + y_far);
+                network.shunts.push(Shunt {
+                    bus,
+                    p_mw: y.re * network.base_mva,
+                    q_mvar: -y.im * network.base_mva,
+                    in_service: true,
+                });
+            }
             network.branches.push(Branch {
                 source_index: r,
-                in_service: t.bool_or(r, "in_service", true) && !is_open("line", t.index[r]),
+                in_service: in_service && !from_open && !to_open,
                 ..branch
             });
         }
@@ -324,6 +349,7 @@ pub fn read(path: &Path) -> InputResult<Network> {
     for (i, &m) in merged.iter().enumerate() {
         if m != i {
             network.buses[i].in_service = false;
+            network.merged_buses.push((i, m));
         }
     }
     Ok(network)

@@ -587,6 +587,14 @@ impl PowerFlow {
             sol.p_mw[i] = s.re;
             sol.q_mvar[i] = s.im;
         }
+        for &(merged, into) in &net.merged_buses {
+            sol.vm_pu[merged] = sol.vm_pu[into];
+            sol.va_deg[merged] = sol.va_deg[into];
+            sol.energised[merged] = sol.energised[into];
+            if sol.energised[merged] {
+                (sol.p_mw[merged], sol.q_mvar[merged]) = (0.0, 0.0);
+            }
+        }
         let i_base_ka = |bus: usize| base / (3f64.sqrt() * net.buses[bus].vn_kv);
         for b in &net.branches {
             let (f, t) = (self.pos[b.from], self.pos[b.to]);
