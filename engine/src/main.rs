@@ -81,6 +81,9 @@ enum Command {
         /// Use the backward/forward sweep (radial feeders with one slack) instead of Newton–Raphson.
         #[arg(long)]
         sweep: bool,
+        /// Solve this many times from a flat start and report the median solve time (for benchmarks).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: u32,
     },
 }
 
@@ -129,8 +132,8 @@ fn main() -> ExitCode {
         Command::Import { files, json, dem_crs } => import(&files, json, dem_crs),
         Command::Inspect { scenario } => inspect(&scenario),
         Command::Grid { scenario, geojson } => grid(scenario, geojson),
-        Command::Powerflow { file, json, tolerance_mva, max_iterations, sweep } => {
-            powerflow(&file, json, tolerance_mva, max_iterations, sweep)
+        Command::Powerflow { file, json, tolerance_mva, max_iterations, sweep, repeat } => {
+            powerflow(&file, json, PowerflowRun { tolerance_mva, max_iterations, sweep, repeat })
         }
     };
     match result {
@@ -249,30 +252,108 @@ fn inspect(path: &Path) -> Result<(), Failure> {
     print(&(header + &scenario.resolved_toml))
 }
 
-fn powerflow(file: &Path, json: bool, tolerance_mva: f64, max_iterations: usize, sweep: bool) -> Result<(), Failure> {
-    use machi::grid::{Algorithm, PowerFlow, PowerFlowOptions};
+/// How `machi powerflow` solves.
+struct PowerflowRun {
+    tolerance_mva: f64,
+    max_iterations: usize,
+    sweep: bool,
+    repeat: u32,
+}
+
+fn powerflow(file: &Path, json: bool, run: PowerflowRun) -> Result<(), Failure> {
+    use machi::grid::{Algorithm, PowerFlow, PowerFlowError, PowerFlowOptions};
     let started = Instant::now();
     let net = machi::grid::read_case(file)?;
     let read_s = started.elapsed().as_secs_f64();
-    let algorithm = if sweep { Algorithm::Sweep } else { Algorithm::Newton };
-    let options = PowerFlowOptions { algorithm, tolerance_mva, max_iterations, ..PowerFlowOptions::default() };
-    let solved = Instant::now();
-    let solution = PowerFlow::new(&net, options)
-        .and_then(|mut pf| pf.solve(&net))
-        .with_context(|| format!("power flow of {}", file.display()))?;
-    let solve_s = solved.elapsed().as_secs_f64();
+    let algorithm = if run.sweep { Algorithm::Sweep } else { Algorithm::Newton };
+    let options = PowerFlowOptions {
+        algorithm,
+        tolerance_mva: run.tolerance_mva,
+        max_iterations: run.max_iterations,
+        ..PowerFlowOptions::default()
+    };
+    let prepared = Instant::now();
+    let mut pf = PowerFlow::new(&net, options).with_context(|| format!("power flow of {}", file.display()))?;
+    let prepare_s = prepared.elapsed().as_secs_f64();
+    let mut times = Vec::with_capacity(run.repeat as usize);
+    let mut result = Err(PowerFlowError::NoSlack);
+    for _ in 0..run.repeat {
+        let solved = Instant::now();
+        result = pf.solve(&net);
+        times.push(solved.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    let solve_s = times[times.len() / 2];
     if json {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "file": file.display().to_string(),
             "name": net.name,
             "base_mva": net.base_mva,
             "read_seconds": read_s,
+            "prepare_seconds": prepare_s,
             "solve_seconds": solve_s,
-            "bus_ids": net.buses.iter().map(|b| b.id).collect::<Vec<_>>(),
-            "solution": solution,
+            "solves": run.repeat,
         });
-        return print(&(serde_json::to_string(&v).context("serialising the solution")? + "\n"));
+        match &result {
+            Ok(solution) => {
+                v["converged"] = true.into();
+                v["iterations"] = solution.iterations.into();
+                v["mismatch_mva"] = solution.mismatch_mva.into();
+                v["losses_mw"] = solution.losses_mw.into();
+                v["buses"] = net
+                    .buses
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| {
+                        serde_json::json!({
+                            "id": b.id,
+                            "name": b.name.clone().unwrap_or_else(|| b.id.to_string()),
+                            "vm_pu": finite(solution.vm_pu[i]),
+                            "va_degree": finite(solution.va_deg[i]),
+                            "p_mw": finite(solution.p_mw[i]),
+                            "q_mvar": finite(solution.q_mvar[i]),
+                        })
+                    })
+                    .collect();
+                v["branches"] = net
+                    .branches
+                    .iter()
+                    .enumerate()
+                    .map(|(k, b)| {
+                        serde_json::json!({
+                            "kind": b.kind,
+                            "index": b.source_index,
+                            "from_bus": net.buses[b.from].id,
+                            "to_bus": net.buses[b.to].id,
+                            "p_from_mw": finite(solution.p_from_mw[k]),
+                            "q_from_mvar": finite(solution.q_from_mvar[k]),
+                            "p_to_mw": finite(solution.p_to_mw[k]),
+                            "q_to_mvar": finite(solution.q_to_mvar[k]),
+                            "loading_percent": finite(solution.loading_percent[k]),
+                        })
+                    })
+                    .collect();
+            }
+            Err(e) => {
+                v["converged"] = false.into();
+                v["iterations"] = match e {
+                    PowerFlowError::Diverged { iterations, .. } => (*iterations).into(),
+                    _ => 0.into(),
+                };
+                v["error"] = e.to_string().into();
+                v["buses"] = serde_json::Value::Array(Vec::new());
+            }
+        }
+        print(&(serde_json::to_string(&v).context("serialising the solution")? + "\n"))?;
+        return match result {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Failure {
+                code: 1,
+                error: anyhow::Error::new(e).context(format!("power flow of {}", file.display())),
+            }),
+        };
     }
+    let solution = result.with_context(|| format!("power flow of {}", file.display()))?;
     let (mut lo, mut hi) = ((f64::INFINITY, 0), (f64::NEG_INFINITY, 0));
     for (i, &v) in solution.vm_pu.iter().enumerate().filter(|(_, v)| v.is_finite()) {
         if v < lo.0 {
@@ -293,7 +374,14 @@ fn powerflow(file: &Path, json: bool, tolerance_mva: f64, max_iterations: usize,
         solution.iterations,
         solution.mismatch_mva
     );
-    let _ = writeln!(out, "  read {:.3} ms, prepared and solved {:.3} ms", read_s * 1e3, solve_s * 1e3);
+    let _ = writeln!(
+        out,
+        "  read {:.3} ms, prepared {:.3} ms, solved {:.3} ms{}",
+        read_s * 1e3,
+        prepare_s * 1e3,
+        solve_s * 1e3,
+        if run.repeat > 1 { format!(" (median of {})", run.repeat) } else { String::new() }
+    );
     let _ = writeln!(
         out,
         "  voltage  min {:.6} pu at bus {}, max {:.6} pu at bus {}",
@@ -312,6 +400,15 @@ fn powerflow(file: &Path, json: bool, tolerance_mva: f64, max_iterations: usize,
         );
     }
     print(&out)
+}
+
+/// A number for JSON: null where it is not finite (de-energised buses, branches without a rating).
+fn finite(x: f64) -> serde_json::Value {
+    if x.is_finite() {
+        x.into()
+    } else {
+        serde_json::Value::Null
+    }
 }
 
 fn grid(scenario: Option<PathBuf>, geojson: Option<PathBuf>) -> Result<(), Failure> {

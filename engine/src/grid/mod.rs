@@ -12,6 +12,7 @@ pub mod pandapower;
 pub mod powerflow;
 pub mod profiles;
 pub mod solar;
+pub mod sparse_lu;
 pub mod synthesis;
 
 pub use network::Network;

@@ -73,6 +73,17 @@ pub struct Branch {
     pub in_service: bool,
 }
 
+impl Branch {
+    /// The branch's two-port admittances (pu) `[y_ff, y_ft, y_tf, y_tt]`: the currents into it are
+    /// I_f = y_ff·V_f + y_ft·V_t and I_t = y_tf·V_f + y_tt·V_t, with the ideal transformer τ = t·e^{jθ} at
+    /// the from end (MATPOWER's branch model).
+    pub fn two_port(&self) -> [Complex64; 4] {
+        let tau = Complex64::from_polar(self.ratio, self.shift_deg.to_radians());
+        let ys = self.y_series;
+        [(ys + self.y_from) / (tau * tau.conj()), -ys / tau.conj(), -ys / tau, ys + self.y_to]
+    }
+}
+
 /// A branch's thermal limit.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub enum Rating {
