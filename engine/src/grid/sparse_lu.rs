@@ -240,6 +240,7 @@ impl RefactorLu {
             self.u_start.push(self.u_row.len());
         }
         self.fresh_factorisations += 1;
+
         if let Some(j) = self.u_diag.iter().position(|d| !(d.abs() > 0.0 && d.is_finite())) {
             self.has_pivots = false;
             return Err(LuError(format!("the matrix is numerically singular (zero pivot at step {j} of {n})")));
