@@ -14,6 +14,7 @@ pub mod profiles;
 pub mod solar;
 pub mod sparse_lu;
 pub mod synthesis;
+pub mod timeseries;
 
 pub use network::Network;
 pub use powerflow::{Algorithm, PowerFlow, PowerFlowError, PowerFlowOptions, Solution, Unsupplied};
