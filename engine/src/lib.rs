@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod city;
+pub mod coupling;
 pub mod error;
 pub mod flood;
 pub mod geo;

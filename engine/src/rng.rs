@@ -17,6 +17,8 @@ pub enum Purpose {
     PopulationAssignment = 1,
     /// Activity chains and departure times.
     ActivityPlan = 2,
+    /// Which buildings get rooftop PV and batteries.
+    GridAssets = 3,
 }
 
 fn splitmix64(mut z: u64) -> u64 {

@@ -3,8 +3,10 @@
 //! then write `kpis.json`, `timeseries.csv` and `replay.machi` into the run folder (each atomically).
 
 use crate::city::City;
+use crate::coupling::CouplingPlugin;
 use crate::error::InputError;
 use crate::flood::plugin::{FloodPlugin, FloodState};
+use crate::grid::plugin::{GridPlugin, GridState};
 use crate::mobility::teleport::{TeleportMobilityPlugin, TeleportSettings};
 use crate::observe::replay::{ReplayObserverPlugin, ReplaySettings};
 use crate::output::write_atomic;
@@ -88,10 +90,18 @@ pub fn run(
         Some(section) => Some(FloodState::new(&city, section, &scenario.path)?),
         None => None,
     };
+    let grid = match &scenario.file.grid {
+        Some(section) => Some(GridState::new(&city, section, seed, &scenario.path)?),
+        None => None,
+    };
     let mut plugins = vec![Sim::plugin(TeleportMobilityPlugin), Sim::plugin(ReplayObserverPlugin)];
     if flood.is_some() {
         plugins.push(Sim::plugin(FloodPlugin));
     }
+    if grid.is_some() {
+        plugins.push(Sim::plugin(GridPlugin));
+    }
+    plugins.push(Sim::plugin(CouplingPlugin));
     let (c, p) = (city.clone(), population.clone());
     let mut sim = Sim::new(
         config,
@@ -102,6 +112,9 @@ pub fn run(
             world.insert_resource(replay);
             if let Some(flood) = flood {
                 world.insert_resource(flood);
+            }
+            if let Some(grid) = grid {
+                world.insert_resource(grid);
             }
         },
         plugins,

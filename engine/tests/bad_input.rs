@@ -136,3 +136,24 @@ fn bad_network_files_name_the_place_and_exit_2() {
     assert!(err.contains("net.xml") && err.contains("unknown network format"), "{err}");
     assert!(!err.contains("panicked"));
 }
+
+#[test]
+fn bad_grid_keys_name_the_key_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = common::scenario("andorra/baseline.toml");
+    for (body, key) in [
+        ("[grid]\ndate = \"2026-02-30\"\n", "key grid.date"),
+        ("[grid]\npv_share = 1.5\n", "key grid.pv_share"),
+        ("[grid.battery]\ndispatch = \"arbitrage\"\n", "grid.battery.dispatch"),
+        ("[grid]\ncloud_factor = [0.5, 0.6]\n", "key grid.cloud_factor"),
+        ("[grid]\npv_shares = 0.1\n", "pv_shares"),
+    ] {
+        let p = dir.path().join("grid.toml");
+        std::fs::write(&p, format!("extends = {:?}\nname = \"grid\"\n{body}", base.to_str().unwrap())).unwrap();
+        let out = dir.path().join("out");
+        let (code, err) = machi(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap()], dir.path());
+        assert_eq!(code, 2, "{body}: {err}");
+        assert!(err.contains("grid.toml") && err.contains(key), "{body}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

@@ -9,6 +9,7 @@
 pub mod matpower;
 pub mod network;
 pub mod pandapower;
+pub mod plugin;
 pub mod powerflow;
 pub mod profiles;
 pub mod solar;

@@ -31,8 +31,8 @@ fn season_index(name: &str) -> Option<usize> {
     ["winter", "summer", "transition"].iter().position(|s| *s == name)
 }
 
-/// Days from 1 January of `year` to `month`/`day` (0-based), and whether `year` is a leap year.
-fn day_of_year(year: i32, month: u32, day: u32) -> usize {
+/// Days from 1 January of `year` to `month`/`day` (0-based).
+pub(crate) fn day_of_year(year: i32, month: u32, day: u32) -> usize {
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
     let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     days[..(month - 1) as usize].iter().sum::<u32>() as usize + (day - 1) as usize
@@ -48,6 +48,17 @@ impl BdewProfiles {
     /// Reads `bdew-slp.csv` (columns `season,weekday,minute,H0,…`). Errors name the file and line.
     pub fn read(path: &Path) -> InputResult<BdewProfiles> {
         let text = std::fs::read_to_string(path).map_err(|e| InputError::new(path, "file", e.to_string()))?;
+        BdewProfiles::parse(&text, path)
+    }
+
+    /// The profiles shipped in `data/profiles/bdew-slp.csv`, compiled into the program.
+    pub fn shipped() -> BdewProfiles {
+        const SHIPPED: &str = include_str!("../../../data/profiles/bdew-slp.csv");
+        BdewProfiles::parse(SHIPPED, Path::new("data/profiles/bdew-slp.csv")).expect("the shipped profiles parse")
+    }
+
+    /// Parses the text of a profile table; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> InputResult<BdewProfiles> {
         let mut lines = text.lines();
         let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
         if header.len() < 4 || header[..3] != ["season", "weekday", "minute"] {

@@ -491,10 +491,6 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    fn profiles() -> BdewProfiles {
-        BdewProfiles::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/profiles/bdew-slp.csv")).unwrap()
-    }
-
     fn params() -> SeriesParams {
         SeriesParams {
             lat_lon_deg: (48.0, 11.0),
@@ -515,7 +511,7 @@ mod tests {
             .into_iter()
             .map(|c| Consumer { pv_roof_m2, battery: battery.clone(), ..c })
             .collect();
-        GridSeries::new(net, consumers, Vec::new(), profiles(), params())
+        GridSeries::new(net, consumers, Vec::new(), BdewProfiles::shipped(), params())
     }
 
     fn day(series: &mut GridSeries, day_of_year: u32, dt_s: f64) {

@@ -9,6 +9,7 @@
 use crate::city::City;
 use crate::error::InputError;
 use crate::flood::plugin::FloodState;
+use crate::grid::plugin::{GridState, SiteState};
 use crate::mobility::teleport::{Itinerary, Mode, PersonId, PersonState};
 use crate::population::Population;
 use crate::replay::RasterFrame;
@@ -30,6 +31,10 @@ pub const STREAM_POPULATION: u16 = 1;
 pub const STREAM_PERSONS: u16 = 2;
 /// Stream of flood depth rasters (m).
 pub const STREAM_FLOOD_DEPTH: u16 = 3;
+/// Static stream of the grid (JSON: the synthesised grid as GeoJSON and its flood sites).
+pub const STREAM_GRID_NETWORK: u16 = 4;
+/// Custom stream of grid states, one chunk per power flow: see [`encode_grid_frame`].
+pub const STREAM_GRID: u16 = 5;
 
 /// Agent state code of a person driving. Persons at an activity carry `ActivityKind as u8` (0 home, 1 work,
 /// 2 school, 3 shop).
@@ -44,6 +49,8 @@ pub struct ReplaySettings {
     /// Interval between frames (ms).
     pub frame_interval_ms: u64,
     error: Option<ReplayError>,
+    /// Start (ms) of the last grid step written.
+    grid_written_ms: Option<u64>,
 }
 
 fn round2(v: f32) -> f64 {
@@ -100,7 +107,8 @@ impl ReplaySettings {
             agent_kinds: vec!["person".into()],
             extra: json!({
                 "start_of_day_ms": scenario.start_ms,
-                "streams": {"0": "city (JSON)", "1": "population (JSON)", "2": "persons away from home", "3": "flood depth (m)"},
+                "streams": {"0": "city (JSON)", "1": "population (JSON)", "2": "persons away from home", "3": "flood depth (m)",
+                            "4": "grid network (JSON)", "5": "grid state per power flow (custom, see docs/replay-format.md)"},
                 "person_states": {"1": "at work", "2": "at school", "3": "shopping", "4": "driving", "5": "walking"},
             }),
         };
@@ -116,7 +124,12 @@ impl ReplaySettings {
             stream: STREAM_POPULATION,
             payload: serde_json::to_vec(&pop).unwrap_or_default(),
         })?;
-        Ok(ReplaySettings { sink: Some(sink), frame_interval_ms: scenario.frame_interval_ms, error: None })
+        Ok(ReplaySettings {
+            sink: Some(sink),
+            frame_interval_ms: scenario.frame_interval_ms,
+            error: None,
+            grid_written_ms: None,
+        })
     }
 
     /// Closes the replay (index, checksum, rename into place) and reports what it holds.
@@ -152,7 +165,7 @@ pub struct ReplayObserverPlugin;
 
 impl Plugin for ReplayObserverPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Observe, (record_persons, record_flood));
+        app.add_systems(Observe, (record_persons, record_flood, record_grid));
     }
 }
 
@@ -207,4 +220,83 @@ fn record_flood(clock: Res<SimClock>, mut replay: ResMut<ReplaySettings>, flood:
         values: flood.solver.depths().iter().enumerate().map(|(c, &h)| g.above_ground(c, h)).collect(),
     };
     replay.send(ReplayMessage::Raster { stream: STREAM_FLOOD_DEPTH, raster });
+}
+
+/// A grid frame: `u32` bus count B, `u32` branch count R, `u32` site count S (little-endian), then B `f32`
+/// bus voltages (pu; NaN where de-energised), R `f32` branch loadings (%; NaN without a rating or out of
+/// service), S `u8` site states (0 in service, 1 flooded, 2 repairing).
+pub fn encode_grid_frame(vm_pu: &[f64], loading_percent: &[f64], sites: &[SiteState]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(12 + 4 * (vm_pu.len() + loading_percent.len()) + sites.len());
+    for n in [vm_pu.len(), loading_percent.len(), sites.len()] {
+        out.extend_from_slice(&(n as u32).to_le_bytes());
+    }
+    for &v in vm_pu.iter().chain(loading_percent) {
+        out.extend_from_slice(&(v as f32).to_le_bytes());
+    }
+    out.extend(sites.iter().map(|s| match s {
+        SiteState::InService => 0u8,
+        SiteState::Flooded => 1,
+        SiteState::Repairing { .. } => 2,
+    }));
+    out
+}
+
+/// A decoded grid frame (see [`encode_grid_frame`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GridFrame {
+    /// Bus voltages (pu; NaN where de-energised).
+    pub vm_pu: Vec<f32>,
+    /// Branch loadings (%; NaN without a rating or out of service).
+    pub loading_percent: Vec<f32>,
+    /// Site states: 0 in service, 1 flooded, 2 repairing.
+    pub sites: Vec<u8>,
+}
+
+/// Decodes a payload of [`STREAM_GRID`]; the error says what is wrong.
+pub fn decode_grid_frame(payload: &[u8]) -> Result<GridFrame, String> {
+    let word = |k: usize| -> Result<usize, String> {
+        payload
+            .get(4 * k..4 * k + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            .ok_or_else(|| "a grid frame shorter than its header".to_string())
+    };
+    let (buses, branches, sites) = (word(0)?, word(1)?, word(2)?);
+    if payload.len() != 12 + 4 * (buses + branches) + sites {
+        return Err(format!(
+            "a grid frame of {} bytes for {buses} buses, {branches} branches, {sites} sites",
+            payload.len()
+        ));
+    }
+    let floats: Vec<f32> = payload[12..12 + 4 * (buses + branches)]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    Ok(GridFrame {
+        vm_pu: floats[..buses].to_vec(),
+        loading_percent: floats[buses..].to_vec(),
+        sites: payload[12 + 4 * (buses + branches)..].to_vec(),
+    })
+}
+
+fn record_grid(mut replay: ResMut<ReplaySettings>, city: Res<crate::sim::CityRes>, grid: Option<Res<GridState>>) {
+    let Some(grid) = grid else { return };
+    let (Some(step_ms), Some(report)) = (grid.last_step_ms, &grid.last) else { return };
+    if replay.grid_written_ms == Some(step_ms) {
+        return;
+    }
+    if replay.grid_written_ms.is_none() {
+        let sites: Vec<_> = grid
+            .sites
+            .iter()
+            .map(|s| json!({"name": s.name, "x_m": round2(s.pos.x), "y_m": round2(s.pos.y), "consumers": s.consumers}))
+            .collect();
+        let doc = json!({"geojson": grid.grid.to_geojson(&city.0), "sites": sites});
+        replay.send(ReplayMessage::Static {
+            stream: STREAM_GRID_NETWORK,
+            payload: serde_json::to_vec(&doc).unwrap_or_default(),
+        });
+    }
+    let payload = encode_grid_frame(&report.solution.vm_pu, &report.solution.loading_percent, &grid.site_state);
+    replay.send(ReplayMessage::Custom { stream: STREAM_GRID, t_first_ms: step_ms, t_last_ms: step_ms, payload });
+    replay.grid_written_ms = Some(step_ms);
 }

@@ -46,6 +46,9 @@ pub struct ScenarioFile {
     /// Surface flooding; absent = no flood domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flood: Option<crate::flood::plugin::FloodSection>,
+    /// The electricity grid; absent = no grid domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid: Option<crate::grid::plugin::GridSection>,
     /// Resolved from `extends`; not a key users write after resolution.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extends: Option<String>,
@@ -239,9 +242,13 @@ impl Scenario {
     pub fn load(path: &Path) -> InputResult<Scenario> {
         let table = load_table(path, 0)?;
         let resolved_toml = toml::to_string(&table).map_err(|e| InputError::file(path, e.to_string()))?;
-        let file: ScenarioFile = ScenarioFile::deserialize(toml::Value::Table(table)).map_err(|e| {
-            let message = e.message().to_string();
-            let key = unknown_key_path(&resolved_toml, &message).unwrap_or_default();
+        // serde_path_to_error names the key of a wrong value; for an unknown key it names the table, and
+        // the key is found in the resolved text.
+        let file: ScenarioFile = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let at = e.path().to_string();
+            let message = e.inner().message().to_string();
+            let key =
+                unknown_key_path(&resolved_toml, &message).or_else(|| (at != ".").then_some(at)).unwrap_or_default();
             InputError::new(path, if key.is_empty() { "file".to_string() } else { format!("key {key}") }, message)
         })?;
         let dur = |key: &str, v: &str| duration_ms(v).map_err(|m| InputError::new(path, format!("key {key}"), m));
@@ -268,6 +275,9 @@ impl Scenario {
             if file.city.dem.is_none() {
                 return Err(InputError::new(path, "key flood", "the flood domain needs a terrain: set [city] dem"));
             }
+        }
+        if let Some(grid) = &file.grid {
+            grid.validate().map_err(|(key, m)| InputError::new(path, format!("key grid.{key}"), m))?;
         }
         let c = &file.city;
         if c.osm.is_empty() && c.buildings.is_empty() && c.streets.is_empty() {
