@@ -78,8 +78,7 @@ pub fn run(
         .map_err(|source| RunError::Output { path: options.out_dir.clone(), source })?;
     let observe_interval = gcd(scenario.frame_interval_ms, scenario.timeseries_interval_ms);
     let replay = ReplaySettings::open(&replay_path, scenario, seed, &city, &population)?;
-    let settings =
-        TeleportSettings { params, threads: options.threads, timeseries_interval_ms: scenario.timeseries_interval_ms };
+    let settings = TeleportSettings { params, threads: options.threads };
     let config = SimConfig {
         threads: options.threads,
         duration_ms: scenario.duration_ms,
@@ -103,12 +102,14 @@ pub fn run(
     }
     plugins.push(Sim::plugin(CouplingPlugin));
     let (c, p) = (city.clone(), population.clone());
+    let timeseries_interval_ms = scenario.timeseries_interval_ms;
     let mut sim = Sim::new(
         config,
         move |world| {
             world.insert_resource(CityRes(c));
             world.insert_resource(PopulationRes(p));
             world.insert_resource(settings);
+            world.insert_resource(TimeSeries { interval_ms: timeseries_interval_ms, ..TimeSeries::default() });
             world.insert_resource(replay);
             if let Some(flood) = flood {
                 world.insert_resource(flood);

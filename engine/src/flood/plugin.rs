@@ -574,6 +574,9 @@ fn observe_flood(clock: Res<SimClock>, mut state: ResMut<FloodState>, mut series
         .filter_map(|(g, c)| c.map(|c| (now, g, depths[c] as f64, (depths[c] + state.solver.bed()[c]) as f64)))
         .collect();
     state.gauge_rows.extend(rows);
+    if !series.due(now, clock.end_ms) {
+        return;
+    }
     series.record(now, "flood_flooded_area_m2", area);
     series.record(now, "flood_volume_m3", state.solver.volume_m3());
     series.record(now, "flood_rain_mm_per_h", state.settings.rain_mps(clock.clock_ms()) * 3.6e6);

@@ -552,6 +552,9 @@ fn advance_grid(clock: Res<SimClock>, demand: Res<ChargerDemand>, mut state: Res
 fn observe_grid(clock: Res<SimClock>, state: Res<GridState>, mut series: ResMut<TimeSeries>) {
     let Some(r) = &state.last else { return };
     let now = clock.now_ms;
+    if !series.due(now, clock.end_ms) {
+        return;
+    }
     series.record(now, "grid_load_kw", r.load_kw);
     series.record(now, "grid_pv_kw", r.pv_kw);
     series.record(now, "grid_import_kw", r.import_kw);

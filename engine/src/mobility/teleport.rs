@@ -103,8 +103,6 @@ pub struct TeleportSettings {
     pub params: PopulationParams,
     /// Threads for the up-front route evaluation.
     pub threads: usize,
-    /// Time-series sampling interval (ms).
-    pub timeseries_interval_ms: u64,
 }
 
 /// The plugin: spawns persons with evaluated itineraries, ticks them, observes them.
@@ -339,12 +337,11 @@ pub fn advance(trips: &[PlannedTrip], state: &mut PersonState, log: &mut Vec<Tri
 /// Time-series sample: persons by what they are doing, trips completed so far.
 fn sample_states(
     clock: Res<SimClock>,
-    settings: Res<TeleportSettings>,
     mut series: ResMut<TimeSeries>,
     persons: Query<(&Itinerary, &PersonState, &TripLog)>,
 ) {
     let now = clock.now_ms;
-    if !now.is_multiple_of(settings.timeseries_interval_ms) && now != clock.end_ms {
+    if !series.due(now, clock.end_ms) {
         return;
     }
     let mut counts = [0u64; 6];

@@ -84,9 +84,16 @@ pub fn register_domain(app: &mut App, name: &'static str, step_ms: u64) {
 pub struct TimeSeries {
     /// (time since start, ms) → column → value.
     pub rows: BTreeMap<u64, BTreeMap<String, f64>>,
+    /// Interval between rows (ms; the scenario's `output.timeseries_interval`); 0 = every observation.
+    pub interval_ms: u64,
 }
 
 impl TimeSeries {
+    /// Whether observers should record a row at `now_ms`: on the interval, and at the run's end `end_ms`.
+    pub fn due(&self, now_ms: u64, end_ms: u64) -> bool {
+        self.interval_ms == 0 || now_ms.is_multiple_of(self.interval_ms) || now_ms == end_ms
+    }
+
     /// Records `value` in column `column` at `t_ms`.
     pub fn record(&mut self, t_ms: u64, column: &str, value: f64) {
         self.rows.entry(t_ms).or_default().insert(column.to_string(), value);
