@@ -19,6 +19,7 @@ pub mod output;
 pub mod population;
 pub mod replay;
 pub mod rng;
+pub mod robots;
 pub mod run;
 pub mod scenario;
 pub mod sim;

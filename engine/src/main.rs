@@ -85,6 +85,21 @@ enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         repeat: u32,
     },
+    /// Solve a capacitated vehicle routing instance (CVRPLIB format, EUC_2D) with the robots' dispatcher and
+    /// print the total distance and the routes.
+    Dispatch {
+        /// The instance file (`.vrp`).
+        file: PathBuf,
+        /// Print `{"distance": …, "routes": [[node, …], …], "seconds": …}` (the file's node numbers).
+        #[arg(long)]
+        json: bool,
+        /// Ruin-and-recreate rounds (more: better routes, longer).
+        #[arg(long, default_value_t = machi::robots::dispatch::DispatchParams::default().rounds)]
+        rounds: usize,
+        /// Seed of the dispatcher's random choices.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 /// An error and the exit code it deserves.
@@ -132,6 +147,7 @@ fn main() -> ExitCode {
         Command::Import { files, json, dem_crs } => import(&files, json, dem_crs),
         Command::Inspect { scenario } => inspect(&scenario),
         Command::Grid { scenario, geojson } => grid(scenario, geojson),
+        Command::Dispatch { file, json, rounds, seed } => dispatch(&file, json, rounds, seed),
         Command::Powerflow { file, json, tolerance_mva, max_iterations, sweep, repeat } => {
             powerflow(&file, json, PowerflowRun { tolerance_mva, max_iterations, sweep, repeat })
         }
@@ -398,6 +414,42 @@ fn powerflow(file: &Path, json: bool, run: PowerflowRun) -> Result<(), Failure> 
             "  loading  {l:7.2} %  {:?} {} (bus {} → {})",
             b.kind, b.source_index, net.buses[b.from].id, net.buses[b.to].id
         );
+    }
+    print(&out)
+}
+
+fn dispatch(file: &Path, json: bool, rounds: usize, seed: u64) -> Result<(), Failure> {
+    use machi::robots::dispatch::{solve, DispatchParams};
+    use machi::robots::vrp::Cvrp;
+    let problem = Cvrp::read(file)?;
+    let started = Instant::now();
+    let routes = solve(&problem, &DispatchParams { rounds, seed, ..DispatchParams::default() });
+    let seconds = started.elapsed().as_secs_f64();
+    let ids: Vec<Vec<u32>> = routes.routes.iter().map(|r| r.iter().map(|&c| problem.node_ids[c]).collect()).collect();
+    if json {
+        let v = serde_json::json!({
+            "file": file.display().to_string(),
+            "name": problem.name,
+            "customers": problem.len() - 1,
+            "capacity": problem.capacity,
+            "distance": routes.distance,
+            "routes": ids,
+            "seconds": seconds,
+        });
+        return print(&(serde_json::to_string(&v).context("serialising the routes")? + "\n"));
+    }
+    let mut out = format!(
+        "{}: {} customers, capacity {}: distance {} on {} routes ({:.3} s)\n",
+        problem.name,
+        problem.len() - 1,
+        problem.capacity,
+        routes.distance,
+        routes.routes.len(),
+        seconds
+    );
+    for (k, r) in ids.iter().enumerate() {
+        let stops: Vec<String> = r.iter().map(u32::to_string).collect();
+        let _ = writeln!(out, "Route #{}: {}", k + 1, stops.join(" "));
     }
     print(&out)
 }

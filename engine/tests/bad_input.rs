@@ -157,3 +157,14 @@ fn bad_grid_keys_name_the_key_and_exit_2() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn a_bad_vrp_file_names_the_line_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(common::data("vrp/random-n100-s1.vrp")).unwrap();
+    let p = dir.path().join("bad.vrp");
+    std::fs::write(&p, text.replace("EUC_2D", "GEO")).unwrap();
+    let (code, err) = machi(&["dispatch", p.to_str().unwrap()], dir.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bad.vrp") && err.contains("line 5") && err.contains("EUC_2D"), "{err}");
+}
