@@ -6,7 +6,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use machi::grid::profiles::BdewProfiles;
 use machi::grid::solar::RooftopPv;
-use machi::grid::timeseries::{Consumer, GridSeries, SeriesParams, StepTime};
+use machi::grid::timeseries::{Consumer, GridSeries, SeriesParams, StepInputs, StepTime};
 use machi::grid::{PowerFlow, PowerFlowOptions};
 
 fn powerflow(c: &mut Criterion) {
@@ -66,7 +66,7 @@ fn year_of_hourly_steps(c: &mut Criterion) {
                     local_hours: (hour % 24) as f64,
                     utc_offset_h: 0.0,
                 };
-                series.step(&time, 3600.0, &[], &[]).expect("converges");
+                series.step(&time, 3600.0, &StepInputs::default()).expect("converges");
             }
             series.totals.load_kwh
         })

@@ -6,12 +6,20 @@
 //! - **flood → grid sites**: the water above the ground at each substation site (the flood raster's cell
 //!   under the site, over the banks in a river channel) becomes [`GridState::site_depth_m`]; the grid trips
 //!   and restores its sites from it (`crate::grid::plugin`).
+//! - **mobility → grid home charging**: when a person whose car is electric (a `[grid.ev] share` of the
+//!   drivers, drawn from the seed) arrives home by car, the energy of the car legs since they last left home
+//!   (length × `kwh_per_km`) becomes a charging session at their home's grid connection
+//!   ([`GridState::ev_arrived`]).
 
 use crate::flood::plugin::FloodState;
 use crate::grid::plugin::{GridState, GridSystems, DOMAIN as GRID};
-use crate::sim::DomainTick;
+use crate::mobility::teleport::{Mode, PersonId, TripLog};
+use crate::population::ActivityKind;
+use crate::rng::{stream, Purpose};
+use crate::sim::{DomainTick, PopulationRes, SimClock};
 use bevy_app::{App, Plugin};
 use bevy_ecs::prelude::*;
+use rand::Rng;
 
 /// Adds the coupling rules of the domains present. Add it after the domains' plugins.
 pub struct CouplingPlugin;
@@ -19,7 +27,10 @@ pub struct CouplingPlugin;
 impl Plugin for CouplingPlugin {
     fn build(&self, app: &mut App) {
         if app.world().contains_resource::<GridState>() {
-            app.add_systems(DomainTick(GRID), flood_depth_at_grid_sites.before(GridSystems::Advance));
+            app.add_systems(
+                DomainTick(GRID),
+                (flood_depth_at_grid_sites, ev_arrivals_to_home_charging).before(GridSystems::Advance),
+            );
         }
     }
 }
@@ -34,5 +45,49 @@ pub fn flood_depth_at_grid_sites(flood: Option<Res<FloodState>>, mut grid: ResMu
             Some(c) => flood.grid.above_ground(c, depths[c]) as f64,
             None => 0.0,
         };
+    }
+}
+
+/// The seed the run's random streams come from, for the coupling's own draws.
+#[derive(Resource, Clone, Copy, Debug)]
+pub struct CouplingSeed(pub u64);
+
+/// Mobility → grid: electric cars that arrived home since the last grid step start charging there.
+pub fn ev_arrivals_to_home_charging(
+    clock: Res<SimClock>,
+    seed: Option<Res<CouplingSeed>>,
+    population: Option<Res<PopulationRes>>,
+    persons: Query<(&PersonId, &TripLog)>,
+    mut grid: ResMut<GridState>,
+    mut scanned_to: Local<u64>,
+) {
+    let (Some(seed), Some(population)) = (seed, population) else { return };
+    let ev = grid.settings.ev.clone();
+    let now = clock.clock_ms();
+    let since = *scanned_to;
+    *scanned_to = now;
+    if ev.share <= 0.0 {
+        return;
+    }
+    let mut arrivals: Vec<(u64, u32, usize, f64)> = Vec::new();
+    for (id, log) in &persons {
+        for (k, r) in log.0.iter().enumerate() {
+            if r.purpose != ActivityKind::Home || r.mode != Mode::Car || r.arrive_ms < since || r.arrive_ms >= now {
+                continue;
+            }
+            if stream(seed.0, Purpose::EvOwnership, id.0 as u64, 0).random::<f64>() >= ev.share {
+                continue;
+            }
+            // The car legs since the person last left home.
+            let start = log.0[..k].iter().rposition(|x| x.purpose == ActivityKind::Home).map_or(0, |h| h + 1);
+            let km: f64 =
+                log.0[start..=k].iter().filter(|x| x.mode == Mode::Car).map(|x| x.length_m as f64 / 1000.0).sum();
+            let home = population.0.persons[id.0 as usize].home as usize;
+            arrivals.push((r.arrive_ms, id.0, home, km * ev.kwh_per_km));
+        }
+    }
+    arrivals.sort_by_key(|a| (a.0, a.1));
+    for (_, _, home, kwh) in arrivals {
+        grid.ev_arrived(home, kwh);
     }
 }

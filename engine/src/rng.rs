@@ -19,6 +19,8 @@ pub enum Purpose {
     ActivityPlan = 2,
     /// Which buildings get rooftop PV and batteries.
     GridAssets = 3,
+    /// Whose car is electric.
+    EvOwnership = 4,
 }
 
 fn splitmix64(mut z: u64) -> u64 {

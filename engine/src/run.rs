@@ -3,7 +3,7 @@
 //! then write `kpis.json`, `timeseries.csv` and `replay.machi` into the run folder (each atomically).
 
 use crate::city::City;
-use crate::coupling::CouplingPlugin;
+use crate::coupling::{CouplingPlugin, CouplingSeed};
 use crate::error::InputError;
 use crate::flood::plugin::{FloodPlugin, FloodState};
 use crate::grid::plugin::{GridPlugin, GridState};
@@ -110,6 +110,7 @@ pub fn run(
             world.insert_resource(PopulationRes(p));
             world.insert_resource(settings);
             world.insert_resource(TimeSeries { interval_ms: timeseries_interval_ms, ..TimeSeries::default() });
+            world.insert_resource(CouplingSeed(seed));
             world.insert_resource(replay);
             if let Some(flood) = flood {
                 world.insert_resource(flood);

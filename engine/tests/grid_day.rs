@@ -22,7 +22,12 @@ fn grid_frames(replay: &ReplayReader) -> Vec<(u64, machi::observe::replay::GridF
 #[test]
 fn andorra_grid_day_balances_and_stays_in_band() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = Scenario::load(&common::scenario("andorra/baseline.toml")).unwrap();
+    // The baseline with half the drivers in electric cars that charge at home.
+    let p = dir.path().join("ev.toml");
+    let base = common::scenario("andorra/baseline.toml");
+    std::fs::write(&p, format!("extends = {:?}\nname = \"ev\"\n[grid.ev]\nshare = 0.5\n", base.to_str().unwrap()))
+        .unwrap();
+    let scenario = Scenario::load(&p).unwrap();
     let out = dir.path().join("out");
     let summary = run(&scenario, &RunOptions { out_dir: out.clone(), threads: 2, seed: None }, |_, _| {}).unwrap();
     let g = &summary.kpis["grid"];
@@ -45,6 +50,12 @@ fn andorra_grid_day_balances_and_stays_in_band() {
     assert!(kpi("min_voltage_pu") > 0.9 && kpi("max_voltage_pu") < 1.1);
     assert_eq!(kpi("buses_failing_en50160"), 0.0);
     assert!(kpi("co2_kg") > 0.0);
+    // Home charging: every electric car's home arrival asks for the energy of its car legs; the grid delivers
+    // it (part of the load), at most what all the day's car-km would need.
+    let ev_kwh = kpi("ev_home_charging_kwh");
+    let car_km = summary.kpis["mobility"]["vehicle_km"].as_f64().unwrap();
+    assert!(kpi("ev_arrivals_charging") > 100.0, "{g}");
+    assert!(ev_kwh > 0.1 * 0.5 * car_km * 0.18 && ev_kwh < car_km * 0.18, "{ev_kwh} kWh for {car_km} car-km");
 
     // The replay carries the network once and a frame per power flow: at noon PV lifts voltages above
     // those of the evening peak.

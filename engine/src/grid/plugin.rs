@@ -5,7 +5,10 @@
 //! Every building with demand is a consumer: its annual consumption is its floor area times a specific
 //! consumption by use ([`ConsumptionParams`]), spread over the day by the BDEW profile of its use. A share
 //! of the buildings (drawn from the seed) gets rooftop PV on its footprint, and a share of those a battery
-//! sized to the PV. Chargers (scenario sites) draw what the other domains write into [`ChargerDemand`].
+//! sized to the PV. Chargers (scenario sites) draw what the other domains write into [`ChargerDemand`];
+//! electric cars arriving home start charging sessions there ([`GridState::ev_arrived`], called by the
+//! coupling), each drawing up to `[grid.ev] charger_kw` until its energy is in; a charger without supply
+//! waits.
 //!
 //! Outages: every substation site (MV/LV substations and the primary substation) has a flood depth written
 //! into [`GridState::site_depth_m`] by the coupling (`crate::coupling`). Water above `flood_trip_depth_m`
@@ -16,7 +19,9 @@ use super::network::{Injection, InjectionKind};
 use super::profiles::{day_of_year, BdewProfiles};
 use super::solar::RooftopPv;
 use super::synthesis::{building_peak_mw, synthesise, SiteKind, SynthesisParams, SynthesisedGrid};
-use super::timeseries::{Battery, Charger, Consumer, Dispatch, GridSeries, SeriesParams, StepReport, StepTime};
+use super::timeseries::{
+    Battery, Charger, Consumer, Dispatch, GridSeries, SeriesParams, StepInputs, StepReport, StepTime,
+};
 use crate::city::City;
 use crate::error::{InputError, InputResult};
 use crate::import::tags::BuildingUse;
@@ -142,6 +147,26 @@ impl Default for BatteryParams {
     }
 }
 
+/// `[grid.ev]`: electric cars charging at home after their trips.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvParams {
+    /// Share of the persons who drive whose car is electric (drawn from the seed): 0.
+    pub share: f64,
+    /// Energy per km driven (kWh/km): 0.18, the real-world consumption of current compact battery-electric
+    /// cars (ADAC Ecotest: about 15–20 kWh per 100 km).
+    pub kwh_per_km: f64,
+    /// Home charger power (kW): 11, the three-phase 16 A wallbox that is the usual home installation in
+    /// Europe.
+    pub charger_kw: f64,
+}
+
+impl Default for EvParams {
+    fn default() -> Self {
+        EvParams { share: 0.0, kwh_per_km: 0.18, charger_kw: 11.0 }
+    }
+}
+
 /// A charging site (`[[grid.chargers]]`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -191,6 +216,8 @@ pub struct GridSection {
     pub repair_delay: String,
     /// Charging sites whose load the other domains drive.
     pub chargers: Vec<ChargerSite>,
+    /// Electric cars charging at home.
+    pub ev: EvParams,
 }
 
 impl Default for GridSection {
@@ -209,6 +236,7 @@ impl Default for GridSection {
             flood_trip_depth_m: 0.3,
             repair_delay: "4h".into(),
             chargers: Vec::new(),
+            ev: EvParams::default(),
         }
     }
 }
@@ -248,6 +276,9 @@ impl GridSection {
         check::share("battery.peak_shaving_share", b.peak_shaving_share)?;
         check::non_negative("co2_g_per_kwh", self.co2_g_per_kwh)?;
         check::positive("flood_trip_depth_m", self.flood_trip_depth_m)?;
+        check::share("ev.share", self.ev.share)?;
+        check::positive("ev.kwh_per_km", self.ev.kwh_per_km)?;
+        check::positive("ev.charger_kw", self.ev.charger_kw)?;
         for (k, c) in self.chargers.iter().enumerate() {
             check::positive(&format!("chargers[{k}].power_kw"), c.power_kw)?;
             if !(c.x_m.is_finite() && c.y_m.is_finite()) {
@@ -344,6 +375,12 @@ pub struct GridState {
     pub last_step_ms: Option<u64>,
     /// Why the power flow failed, if it did (the run continues with the grid stopped).
     pub failure: Option<String>,
+    /// Consumer of each building (index into the series' consumers), if it has demand.
+    pub consumer_of_building: Vec<Option<usize>>,
+    /// Electric cars charging: (consumer, energy still to charge kWh), in arrival order.
+    pub ev_sessions: Vec<(usize, f64)>,
+    /// Electric-car arrivals home that asked for a charge.
+    pub ev_arrivals: u64,
     year: i32,
     first_day: u32,
     repair_ms: u64,
@@ -414,6 +451,10 @@ impl GridState {
             });
         }
         let sites = flood_sites(&grid);
+        let mut consumer_of_building = vec![None; city.buildings.len()];
+        for (k, &(_, b)) in grid.load_building.iter().enumerate() {
+            consumer_of_building[b] = Some(k);
+        }
         let params = SeriesParams {
             lat_lon_deg: {
                 let (lon, lat) = city.frame.origin_lon_lat();
@@ -439,6 +480,9 @@ impl GridState {
             last: None,
             last_step_ms: None,
             failure: None,
+            consumer_of_building,
+            ev_sessions: Vec::new(),
+            ev_arrivals: 0,
             year,
             first_day,
             repair_ms,
@@ -455,6 +499,32 @@ impl GridState {
             }
             *state = next;
         }
+    }
+
+    /// An electric car arrived home at `building` needing `kwh`: a charging session starts there.
+    pub fn ev_arrived(&mut self, building: usize, kwh: f64) {
+        if let Some(Some(consumer)) = self.consumer_of_building.get(building) {
+            self.ev_sessions.push((*consumer, kwh));
+            self.ev_arrivals += 1;
+        }
+    }
+
+    /// Home-charging power per consumer over the next `dt_h` hours (kW); takes the energy off the sessions
+    /// and ends those that are full. Chargers at de-energised buses do not charge (their energy waits).
+    fn ev_charging_kw(&mut self, dt_h: f64, energised: Option<&[bool]>) -> Vec<f64> {
+        let mut kw = vec![0.0; self.series.consumers.len()];
+        let charger = self.settings.ev.charger_kw;
+        for (consumer, remaining) in &mut self.ev_sessions {
+            let bus = self.series.network.injections[self.series.consumers[*consumer].injection].bus;
+            if energised.is_some_and(|e| !e[bus]) {
+                continue;
+            }
+            let p = charger.min(*remaining / dt_h);
+            kw[*consumer] += p;
+            *remaining -= p * dt_h;
+        }
+        self.ev_sessions.retain(|(_, r)| *r > 1e-9);
+        kw
     }
 
     /// Branches out of service now.
@@ -540,7 +610,11 @@ fn advance_grid(clock: Res<SimClock>, demand: Res<ChargerDemand>, mut state: Res
     let tripped = state.tripped_branches();
     let time = state.step_time(clock.clock_ms());
     let dt_s = clock.step_ms as f64 / 1000.0;
-    match state.series.step(&time, dt_s, &demand.0, &tripped) {
+    // Supply as of the last step decides which home chargers can charge now.
+    let energised = state.last.as_ref().map(|r| r.solution.energised.clone());
+    let ev_kw = state.ev_charging_kw(dt_s / 3600.0, energised.as_deref());
+    let inputs = StepInputs { charger_kw: &demand.0, consumer_extra_kw: &ev_kw, tripped: &tripped };
+    match state.series.step(&time, dt_s, &inputs) {
         Ok(report) => {
             state.last = Some(report);
             state.last_step_ms = Some(now);
@@ -597,6 +671,8 @@ fn grid_kpis(state: Res<GridState>, mut kpis: ResMut<Kpis>) {
     kpis.set(d, "pv_kwh", t.pv_kwh);
     kpis.set(d, "pv_self_consumption_share", if t.pv_kwh > 0.0 { t.pv_self_consumed_kwh / t.pv_kwh } else { 0.0 });
     kpis.set(d, "charger_kwh", t.charger_kwh);
+    kpis.set(d, "ev_home_charging_kwh", t.consumer_extra_kwh);
+    kpis.set(d, "ev_arrivals_charging", state.ev_arrivals as f64);
     kpis.set(d, "co2_kg", state.series.co2_kg());
     kpis.set(d, "energy_balance_max_error_kw", t.max_balance_error_kw);
     kpis.set(d, "power_flow_iterations", t.iterations as f64);

@@ -126,6 +126,17 @@ pub struct Charger {
     pub rated_kw: f64,
 }
 
+/// What the other domains ask of the grid in a step.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StepInputs<'a> {
+    /// Power per charger (kW, clamped to its rating), in the series' charger order.
+    pub charger_kw: &'a [f64],
+    /// Extra load per consumer (kW), in consumer order (e.g. electric cars charging at home).
+    pub consumer_extra_kw: &'a [f64],
+    /// Branches out of service for outages (indices into the network's branches).
+    pub tripped: &'a [usize],
+}
+
 /// When a step is, for profiles and the sun.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepTime {
@@ -175,6 +186,9 @@ pub struct SeriesTotals {
     pub pv_self_consumed_kwh: f64,
     /// Energy drawn by chargers (kWh).
     pub charger_kwh: f64,
+    /// Extra load placed on consumers by other domains, e.g. home charging of electric cars (kWh; part of
+    /// `load_kwh`).
+    pub consumer_extra_kwh: f64,
     /// Import from the external grid (kWh).
     pub import_kwh: f64,
     /// Export to the external grid (kWh).
@@ -317,23 +331,19 @@ impl GridSeries {
         ghi * cloud
     }
 
-    /// Runs one step of `dt_s` seconds at `time`: `charger_kw` per charger (clamped to its rating),
-    /// `tripped` the branches out of service for outages (indices into the network's branches).
-    pub fn step(
-        &mut self,
-        time: &StepTime,
-        dt_s: f64,
-        charger_kw: &[f64],
-        tripped: &[usize],
-    ) -> Result<StepReport, PowerFlowError> {
+    /// Runs one step of `dt_s` seconds at `time` with what the other domains ask of the grid.
+    pub fn step(&mut self, time: &StepTime, dt_s: f64, inputs: &StepInputs) -> Result<StepReport, PowerFlowError> {
+        let StepInputs { charger_kw, consumer_extra_kw, tripped } = *inputs;
         let dt_h = dt_s / 3600.0;
         let tan_phi = (1.0 / (self.params.power_factor * self.params.power_factor) - 1.0).sqrt();
         let ghi = self.irradiance(time, dt_h);
-        let (mut load_kw, mut pv_kw, mut export_kw) = (0.0, 0.0, 0.0);
+        let (mut load_kw, mut pv_kw, mut export_kw, mut extra_kw) = (0.0, 0.0, 0.0, 0.0);
         let mut consumer_load = Vec::with_capacity(self.consumers.len());
         for c in 0..self.consumers.len() {
             let (profile, annual) = (self.consumers[c].profile.clone(), self.consumers[c].annual_kwh);
-            let load = annual * self.unit_load(&profile, time, dt_h);
+            let extra = consumer_extra_kw.get(c).copied().unwrap_or(0.0).max(0.0);
+            extra_kw += extra;
+            let load = annual * self.unit_load(&profile, time, dt_h) + extra;
             let consumer = &mut self.consumers[c];
             let pv = self.params.pv.output_kw(consumer.pv_roof_m2, ghi, 1.0);
             let draw = match &mut consumer.battery {
@@ -378,6 +388,7 @@ impl GridSeries {
         }
         let pf = &mut self.flow.as_mut().expect("built above").1;
         let solution = pf.solve_warm(&self.network)?;
+        self.totals.consumer_extra_kwh += extra_kw * dt_h;
         self.account(&solution, &consumer_load, dt_h, load_kw, pv_kw, export_kw, charging_kw)
     }
 
@@ -518,7 +529,7 @@ mod tests {
         let steps = (86_400.0 / dt_s) as usize;
         for s in 0..steps {
             let time = StepTime { year: 2026, day_of_year, local_hours: s as f64 * dt_s / 3600.0, utc_offset_h: 1.0 };
-            series.step(&time, dt_s, &[], &[]).unwrap();
+            series.step(&time, dt_s, &StepInputs::default()).unwrap();
         }
     }
 
@@ -579,12 +590,12 @@ mod tests {
         let mut s = feeder(3500.0, 0.0, None);
         let trafo = s.network.branches.iter().position(|b| b.kind == BranchKind::Transformer).unwrap();
         let time = StepTime { year: 2026, day_of_year: 15, local_hours: 18.0, utc_offset_h: 1.0 };
-        let report = s.step(&time, 900.0, &[], &[trafo]).unwrap();
+        let report = s.step(&time, 900.0, &StepInputs { tripped: &[trafo], ..StepInputs::default() }).unwrap();
         assert_eq!(report.consumers_interrupted, s.consumers.len());
         assert!((s.totals.energy_not_served_kwh - report.load_kw * 0.25).abs() < 1e-9);
         assert!((s.totals.customer_minutes_interrupted - 15.0 * s.consumers.len() as f64).abs() < 1e-9);
         // Restored: the next step is supplied again.
         let later = StepTime { local_hours: 18.25, ..time };
-        assert_eq!(s.step(&later, 900.0, &[], &[]).unwrap().consumers_interrupted, 0);
+        assert_eq!(s.step(&later, 900.0, &StepInputs::default()).unwrap().consumers_interrupted, 0);
     }
 }
