@@ -16,7 +16,7 @@
 //! under the threshold the site returns to service after `repair_delay`.
 
 use super::network::{Injection, InjectionKind};
-use super::profiles::{day_of_year, BdewProfiles};
+use super::profiles::{day_of_year, month_lengths, BdewProfiles};
 use super::solar::RooftopPv;
 use super::synthesis::{building_peak_mw, synthesise, SiteKind, SynthesisParams, SynthesisedGrid};
 use super::timeseries::{
@@ -299,9 +299,7 @@ fn parse_date(text: &str) -> Result<(i32, u32), String> {
     let year: i32 = parts[0].parse().map_err(|_| bad())?;
     let month: u32 = parts[1].parse().map_err(|_| bad())?;
     let day: u32 = parts[2].parse().map_err(|_| bad())?;
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    if !(1..=12).contains(&month) || day == 0 || day > days[month as usize - 1] {
+    if !(1..=12).contains(&month) || day == 0 || day > month_lengths(year)[month as usize - 1] {
         return Err(bad());
     }
     Ok((year, day_of_year(year, month, day) as u32 + 1))

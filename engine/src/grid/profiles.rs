@@ -31,11 +31,15 @@ fn season_index(name: &str) -> Option<usize> {
     ["winter", "summer", "transition"].iter().position(|s| *s == name)
 }
 
+/// Days in each month of `year` (Gregorian).
+pub(crate) fn month_lengths(year: i32) -> [u32; 12] {
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+}
+
 /// Days from 1 January of `year` to `month`/`day` (0-based).
 pub(crate) fn day_of_year(year: i32, month: u32, day: u32) -> usize {
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    days[..(month - 1) as usize].iter().sum::<u32>() as usize + (day - 1) as usize
+    month_lengths(year)[..(month - 1) as usize].iter().sum::<u32>() as usize + (day - 1) as usize
 }
 
 /// Weekday of 1 January of `year`, 0 = Monday (Gauss's algorithm).

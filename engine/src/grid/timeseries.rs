@@ -339,12 +339,21 @@ impl GridSeries {
         let ghi = self.irradiance(time, dt_h);
         let (mut load_kw, mut pv_kw, mut export_kw, mut extra_kw) = (0.0, 0.0, 0.0, 0.0);
         let mut consumer_load = Vec::with_capacity(self.consumers.len());
+        // The step's load per kWh/a of each profile in use (a handful), then each consumer's.
+        let mut unit: Vec<(String, f64)> = Vec::new();
         for c in 0..self.consumers.len() {
-            let (profile, annual) = (self.consumers[c].profile.clone(), self.consumers[c].annual_kwh);
+            if !unit.iter().any(|(p, _)| *p == self.consumers[c].profile) {
+                let profile = self.consumers[c].profile.clone();
+                let u = self.unit_load(&profile, time, dt_h);
+                unit.push((profile, u));
+            }
+        }
+        for c in 0..self.consumers.len() {
+            let consumer = &mut self.consumers[c];
+            let per_kwh = unit.iter().find(|(p, _)| *p == consumer.profile).map_or(0.0, |u| u.1);
             let extra = consumer_extra_kw.get(c).copied().unwrap_or(0.0).max(0.0);
             extra_kw += extra;
-            let load = annual * self.unit_load(&profile, time, dt_h) + extra;
-            let consumer = &mut self.consumers[c];
+            let load = consumer.annual_kwh * per_kwh + extra;
             let pv = self.params.pv.output_kw(consumer.pv_roof_m2, ghi, 1.0);
             let draw = match &mut consumer.battery {
                 Some(b) => b.dispatch(load - pv, dt_h),
