@@ -1,9 +1,10 @@
 //! Spatial index and routing throughput on Monaco: nearest-link queries, buildings within a distance, and
-//! point-to-point routes (10^5 queries should take well under a second).
+//! point-to-point routes: A* per query, and 10^5 queries on the contraction hierarchy split over the two
+//! threads of the machine (the target: 10^5 routes in well under a second).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use machi::city::graph::NodeId;
-use machi::city::routing::{Router, Weight};
+use machi::city::routing::{ContractedRouter, Router, Weight};
 use machi_benches::data;
 use std::hint::black_box;
 
@@ -49,6 +50,29 @@ fn index(c: &mut Criterion) {
         let mut router = Router::new(&city.roads);
         b.iter(|| pairs.iter().filter_map(|&(a, z)| router.route(a, z, Weight::TravelTime)).count())
     });
+    let many: Vec<(NodeId, NodeId)> =
+        sequence(100_000).map(|r| (NodeId((r % nodes) as u32), NodeId(((r >> 32) % nodes) as u32))).collect();
+    let ch = ContractedRouter::new(&city.roads, Weight::TravelTime);
+    g.throughput(Throughput::Elements(many.len() as u64));
+    g.sample_size(10);
+    g.bench_function("monaco_ch_travel_time_x100000_2_threads", |b| {
+        b.iter(|| {
+            std::thread::scope(|s| {
+                let halves: Vec<_> = many
+                    .chunks(many.len() / 2)
+                    .map(|part| {
+                        let ch = &ch;
+                        s.spawn(move || {
+                            let mut calc = ch.calculator();
+                            part.iter().filter_map(|&(a, z)| ch.route(&mut calc, a, z)).count()
+                        })
+                    })
+                    .collect();
+                halves.into_iter().map(|h| h.join().expect("a routing thread")).sum::<usize>()
+            })
+        })
+    });
+    g.throughput(Throughput::Elements(1));
     g.bench_function("monaco_dijkstra_tree", |b| {
         let mut router = Router::new(&city.roads);
         let mut out = Vec::new();

@@ -21,7 +21,8 @@ pub enum Weight {
 }
 
 impl Weight {
-    fn of(self, graph: &Graph, link: LinkId) -> f32 {
+    /// The weight of `link` (s or m).
+    pub fn of(self, graph: &Graph, link: LinkId) -> f32 {
         let l = graph.link(link);
         match self {
             Weight::TravelTime => l.length_m / l.speed_mps,
@@ -214,6 +215,69 @@ impl<'g> Router<'g> {
     }
 }
 
+/// Link costs in integer units for [`ContractedRouter`]: milliseconds or millimetres.
+const CH_UNITS_PER_WEIGHT: f32 = 1000.0;
+
+/// Point-to-point routes by contraction hierarchies (Geisberger, Sanders, Schultes & Delling 2008,
+/// "Contraction hierarchies: faster and simpler hierarchical routing in road networks", WEA), prepared once
+/// per weighting by the `fast_paths` crate. The hierarchy is built over the *link* graph — a vertex per
+/// link, an edge per allowed turn, weighted by the cost of the link turned into — so turn restrictions hold
+/// exactly, as in [`Router`]. Costs are rounded to whole ms (or mm) per link, so where two routes tie to
+/// within that, either may be returned. Rebuild it when link costs change (closures, congestion).
+pub struct ContractedRouter<'g> {
+    graph: &'g Graph,
+    weight: Weight,
+    fast: fast_paths::FastGraph,
+    /// Links into each node.
+    into: Vec<Vec<LinkId>>,
+}
+
+impl<'g> ContractedRouter<'g> {
+    /// Prepares the hierarchy of `graph` for `weight`.
+    pub fn new(graph: &'g Graph, weight: Weight) -> ContractedRouter<'g> {
+        let units = |l: LinkId| ((weight.of(graph, l) * CH_UNITS_PER_WEIGHT).round() as usize).max(1);
+        let mut input = fast_paths::InputGraph::new();
+        let mut into = vec![Vec::new(); graph.nodes().len()];
+        for (k, link) in graph.links().iter().enumerate() {
+            let a = LinkId(k as u32);
+            into[link.to.0 as usize].push(a);
+            for &b in graph.out_links(link.to) {
+                if graph.turn_allowed(a, b) {
+                    input.add_edge(k, b.0 as usize, units(b));
+                }
+            }
+        }
+        input.freeze();
+        let fast = fast_paths::prepare(&input);
+        ContractedRouter { graph, weight, fast, into }
+    }
+
+    /// A query workspace; one per thread.
+    pub fn calculator(&self) -> fast_paths::PathCalculator {
+        fast_paths::create_calculator(&self.fast)
+    }
+
+    /// Best route from `from` to `to` (as [`Router::route`]), or `None` if unreachable.
+    pub fn route(&self, calc: &mut fast_paths::PathCalculator, from: NodeId, to: NodeId) -> Option<Route> {
+        if from == to {
+            return Some(Route { links: Vec::new(), cost: 0.0, length_m: 0.0, time_s: 0.0 });
+        }
+        let g = self.graph;
+        let units = |l: LinkId| ((self.weight.of(g, l) * CH_UNITS_PER_WEIGHT).round() as usize).max(1);
+        let sources: Vec<(usize, usize)> = g.out_links(from).iter().map(|&l| (l.0 as usize, units(l))).collect();
+        let targets: Vec<(usize, usize)> = self.into[to.0 as usize].iter().map(|&l| (l.0 as usize, 0)).collect();
+        if sources.is_empty() || targets.is_empty() {
+            return None;
+        }
+        let path = calc.calc_path_multiple_sources_and_targets(&self.fast, sources, targets)?;
+        let links: Vec<LinkId> = path.get_nodes().iter().map(|&l| LinkId(l as u32)).collect();
+        let cost = links.iter().map(|&l| self.weight.of(g, l)).sum();
+        let length_m = links.iter().map(|&l| g.link(l).length_m).sum();
+        let time_s = links.iter().map(|&l| g.link(l).free_flow_time_s()).sum();
+        Some(Route { links, cost, length_m, time_s })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::graph::tests::grid3;
@@ -270,5 +334,52 @@ mod tests {
         b.restriction(TurnRestriction { from: l01, to: l14, rule: TurnRule::Only });
         let g = b.build();
         assert!(g.turn_allowed(l01, l14) && !g.turn_allowed(l01, l12));
+    }
+    /// Every pair of nodes: the contracted router finds a route of the cost A* finds, along allowed turns.
+    fn contracted_matches_astar(g: &Graph) {
+        let ch = ContractedRouter::new(g, Weight::TravelTime);
+        let mut calc = ch.calculator();
+        let mut astar = Router::new(g);
+        let n = g.nodes().len() as u32;
+        for a in 0..n {
+            for z in 0..n {
+                let x = astar.route(NodeId(a), NodeId(z), Weight::TravelTime);
+                let y = ch.route(&mut calc, NodeId(a), NodeId(z));
+                let (Some(x), Some(y)) = (&x, &y) else {
+                    assert!(x.is_none() && y.is_none(), "{a}→{z}: A* {x:?} vs CH {y:?}");
+                    continue;
+                };
+                assert!((x.cost - y.cost).abs() <= 1e-3 * y.links.len().max(1) as f32, "{a}→{z}: {x:?} vs {y:?}");
+                if let (Some(f), Some(l)) = (y.links.first(), y.links.last()) {
+                    assert_eq!((g.link(*f).from, g.link(*l).to), (NodeId(a), NodeId(z)));
+                }
+                for w in y.links.windows(2) {
+                    assert_eq!(g.link(w[0]).to, g.link(w[1]).from);
+                    assert!(g.turn_allowed(w[0], w[1]), "{a}→{z} takes a banned turn");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn contracted_routes_cost_what_a_star_finds_and_keep_turn_bans() {
+        let base = grid3();
+        contracted_matches_astar(&base);
+        let find = |a: u32, b: u32| {
+            LinkId(base.links().iter().position(|l| l.from == NodeId(a) && l.to == NodeId(b)).unwrap() as u32)
+        };
+        let mut b = GraphBuilder::new();
+        for n in base.nodes() {
+            b.node(n.source_id, n.pos, n.signal);
+        }
+        for l in base.links() {
+            b.link(l.clone());
+        }
+        b.restriction(TurnRestriction { from: find(0, 1), to: find(1, 2), rule: TurnRule::Banned });
+        let banned = b.build();
+        contracted_matches_astar(&banned);
+        let ch = ContractedRouter::new(&banned, Weight::Length);
+        let route = ch.route(&mut ch.calculator(), NodeId(0), NodeId(2)).unwrap();
+        assert!((route.length_m - 400.0).abs() < 1e-3, "the ban forces the 400 m detour: {route:?}");
     }
 }
