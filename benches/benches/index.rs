@@ -73,6 +73,7 @@ fn index(c: &mut Criterion) {
         })
     });
     g.throughput(Throughput::Elements(1));
+    g.bench_function("monaco_ch_prepare", |b| b.iter(|| ContractedRouter::new(&city.roads, Weight::TravelTime)));
     g.bench_function("monaco_dijkstra_tree", |b| {
         let mut router = Router::new(&city.roads);
         let mut out = Vec::new();
