@@ -18,7 +18,7 @@
 use super::network::{Injection, InjectionKind};
 use super::profiles::{day_of_year, month_lengths, BdewProfiles};
 use super::solar::RooftopPv;
-use super::synthesis::{building_peak_mw, synthesise, SiteKind, SynthesisParams, SynthesisedGrid};
+use super::synthesis::{synthesise, SiteKind, SynthesisParams, SynthesisedGrid};
 use super::timeseries::{
     Battery, Charger, Consumer, Dispatch, GridSeries, SeriesParams, StepInputs, StepReport, StepTime,
 };
@@ -110,7 +110,7 @@ impl ConsumptionParams {
 pub enum DispatchRule {
     /// See [`Dispatch::SelfConsumption`].
     SelfConsumption,
-    /// See [`Dispatch::PeakShaving`]; the limit is `peak_shaving_share` of the building's planning peak.
+    /// See [`Dispatch::PeakShaving`]; the limit is `peak_shaving_share` of the building's profile peak.
     PeakShaving,
 }
 
@@ -130,7 +130,8 @@ pub struct BatteryParams {
     pub round_trip_efficiency: f64,
     /// Dispatch rule.
     pub dispatch: DispatchRule,
-    /// Peak shaving keeps the draw under this share of the building's planning peak: 0.5.
+    /// Peak shaving keeps the draw under this share of the building's highest quarter-hour load of the
+    /// year (its annual consumption on its profile): 0.5.
     pub peak_shaving_share: f64,
 }
 
@@ -395,6 +396,9 @@ impl GridState {
         let repair_ms = duration_ms(&settings.repair_delay).map_err(|m| err("repair_delay", m))?;
         let mut network = grid.network.clone();
         let mut consumers = Vec::with_capacity(grid.load_building.len());
+        // Highest quarter-hour load of the year per kWh/a, per profile (for peak-shaving limits).
+        let profiles = BdewProfiles::shipped();
+        let mut profile_peak: Vec<(&str, f64)> = Vec::new();
         for &(injection, b) in &grid.load_building {
             let building = &city.buildings[b];
             let (kwh_per_m2, profile) = settings.consumption.of(building.building_use);
@@ -402,11 +406,20 @@ impl GridState {
             let has_pv = rng.random::<f64>() < settings.pv_share;
             let has_battery = has_pv && rng.random::<f64>() < settings.battery.share;
             let pv_roof_m2 = if has_pv { building.footprint_m2 as f64 } else { 0.0 };
+            let annual_kwh = kwh_per_m2 * building.floor_area_m2 as f64;
+            let per_kwh_peak = match profile_peak.iter().find(|(p, _)| *p == profile) {
+                Some(&(_, peak)) => peak,
+                None => {
+                    let series = profiles.year_kw(profile, year, 1.0, &[]).unwrap_or_default();
+                    let peak = series.iter().copied().fold(0.0, f64::max);
+                    profile_peak.push((profile, peak));
+                    peak
+                }
+            };
             let battery = has_battery.then(|| {
                 let b = &settings.battery;
                 let capacity_kwh = settings.pv.peak_kw(pv_roof_m2) * b.kwh_per_kwp;
-                let peak_kw = 1000.0
-                    * building_peak_mw(&settings.synthesis, building.floor_area_m2 as f64, building.building_use);
+                let peak_kw = annual_kwh * per_kwh_peak;
                 Battery {
                     capacity_kwh,
                     power_kw: capacity_kwh * b.kw_per_kwh,
@@ -418,13 +431,7 @@ impl GridState {
                     },
                 }
             });
-            consumers.push(Consumer {
-                injection,
-                profile: profile.into(),
-                annual_kwh: kwh_per_m2 * building.floor_area_m2 as f64,
-                pv_roof_m2,
-                battery,
-            });
+            consumers.push(Consumer { injection, profile: profile.into(), annual_kwh, pv_roof_m2, battery });
         }
         // Chargers: a load at the LV bus (building connection or LV junction) nearest each site.
         let mut chargers = Vec::new();
@@ -465,7 +472,7 @@ impl GridState {
             voltage_band_pu: EN50160_BAND_PU,
             holidays: Vec::new(),
         };
-        let series = GridSeries::new(network, consumers, chargers, BdewProfiles::shipped(), params);
+        let series = GridSeries::new(network, consumers, chargers, profiles, params);
         let n_sites = sites.len();
         Ok(GridState {
             settings: settings.clone(),

@@ -10,7 +10,8 @@
 //! Procedia 46):
 //! - **self-consumption**: a PV surplus charges the battery, a deficit discharges it;
 //! - **peak shaving**: the battery discharges what the consumer's draw exceeds a limit, and recharges from
-//!   the grid while the draw is under the limit, never lifting it over.
+//!   PV surplus only (batteries recharging from the grid all at once would make a coincident peak of
+//!   their own).
 //!
 //! Energy bookkeeping (per step of length Δt): PV self-consumption = PV − export; grid import and export are
 //! the slack's positive and negative power; energy not served is the load of consumers on de-energised
@@ -31,7 +32,7 @@ const QUARTERS_PER_DAY: usize = 96;
 pub enum Dispatch {
     /// Store PV surplus, cover deficits (see the module doc).
     SelfConsumption,
-    /// Keep the consumer's grid draw at or under `limit_kw` where the battery can.
+    /// Keep the consumer's grid draw at or under `limit_kw` where the battery can; recharge from PV surplus.
     PeakShaving {
         /// Draw limit (kW).
         limit_kw: f64,
@@ -60,6 +61,8 @@ impl Battery {
         let eta = self.round_trip_efficiency.sqrt();
         let room_kw = (self.capacity_kwh - self.soc_kwh).max(0.0) / (eta * dt_h);
         let stored_kw = self.soc_kwh.max(0.0) * eta / dt_h;
+        // Discharge what the draw exceeds the target by; charge from PV surplus only (a fleet of batteries
+        // recharging from the grid at once would make a new peak of its own).
         let target_kw = match self.dispatch {
             Dispatch::SelfConsumption => 0.0,
             Dispatch::PeakShaving { limit_kw } => limit_kw,
@@ -67,8 +70,10 @@ impl Battery {
         // Positive: charge (kW at the terminals); negative: discharge.
         let battery_kw = if net_kw > target_kw {
             -(net_kw - target_kw).min(self.power_kw).min(stored_kw)
+        } else if net_kw < 0.0 {
+            (-net_kw).min(self.power_kw).min(room_kw)
         } else {
-            (target_kw - net_kw).min(self.power_kw).min(room_kw)
+            0.0
         };
         if battery_kw > 0.0 {
             self.soc_kwh += battery_kw * eta * dt_h;
@@ -589,7 +594,11 @@ mod tests {
         };
         assert!((b.dispatch(4.0, 1.0) - 2.0).abs() < 1e-12, "2 kW shaved");
         assert!((b.soc_kwh - (10.0 - 2.0 / 0.9)).abs() < 1e-12, "losses on the way out");
-        assert!((b.dispatch(1.0, 1.0) - 2.0).abs() < 1e-12, "recharges up to the limit, not over it");
+        let soc = b.soc_kwh;
+        assert_eq!(b.dispatch(1.0, 1.0), 1.0, "under the limit: no grid recharging");
+        assert_eq!(b.soc_kwh, soc);
+        assert!(b.dispatch(-1.0, 1.0).abs() < 1e-12, "PV surplus recharges it");
+        assert!((b.soc_kwh - (soc + 0.9)).abs() < 1e-12, "losses on the way in");
         let mut empty = Battery { soc_kwh: 0.0, ..b };
         assert_eq!(empty.dispatch(4.0, 1.0), 4.0, "an empty battery shaves nothing");
     }
