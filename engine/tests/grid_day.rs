@@ -111,3 +111,25 @@ fn flooded_substations_trip_and_return_after_the_repair_delay() {
     let most = out_at.iter().map(|x| x.1).max().unwrap();
     assert!(out_at.last().unwrap().1 < most, "some sites restored by the end: {out_at:?}");
 }
+
+#[test]
+fn substation_batteries_lower_the_peak_transformer_loading() {
+    // The Andorra day's most loaded transformer carries a PV back-feed plateau at noon; community batteries
+    // of 2 kWh per kVA at every substation absorb it.
+    let dir = tempfile::tempdir().unwrap();
+    let base = common::scenario("andorra/baseline.toml");
+    let peak = |extra: &str, name: &str| {
+        let p = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&p, format!("extends = {:?}\nname = \"{name}\"\n{extra}", base.to_str().unwrap())).unwrap();
+        let scenario = Scenario::load(&p).unwrap();
+        let out = dir.path().join(name);
+        let summary = run(&scenario, &RunOptions { out_dir: out, threads: 2, seed: None }, |_, _| {}).unwrap();
+        let g = &summary.kpis["grid"];
+        assert!(g["energy_balance_max_error_kw"].as_f64().unwrap() < 1e-3);
+        g["peak_transformer_loading_percent"].as_f64().unwrap()
+    };
+    let without = peak("", "without");
+    let with = peak("[grid.substation_battery]\nshare = 1.0\nkwh_per_kva = 2.0\n", "with");
+    eprintln!("peak transformer loading {without:.2} % without, {with:.2} % with substation batteries");
+    assert!(with < without - 5.0, "{with} vs {without}");
+}

@@ -168,6 +168,43 @@ impl Default for EvParams {
     }
 }
 
+/// `[grid.substation_battery]`: community batteries at the substations' LV busbars, shaving the peaks each
+/// transformer carries (draw and PV back-feed).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubstationBatteryParams {
+    /// Share of the substations that get one (drawn from the seed): 0.
+    pub share: f64,
+    /// Capacity per kVA of transformer rating (kWh/kVA): 0.5, i.e. 315 kWh at a 630 kVA substation (the
+    /// order of the community batteries German and British DSOs trial at secondary substations).
+    pub kwh_per_kva: f64,
+    /// Power per kWh of capacity (kW/kWh): 0.5 (C/2).
+    pub kw_per_kwh: f64,
+    /// Round-trip efficiency: 0.85 (NREL Annual Technology Baseline 2023, lithium-ion).
+    pub round_trip_efficiency: f64,
+    /// Act while the district's draw or back-feed exceeds this share of the transformer's rating: 0.4.
+    pub limit_share: f64,
+    /// Recharge from the grid while the draw is under this share of the rating: 0.25.
+    pub recharge_below_share: f64,
+    /// Recharge from the grid only up to this share of the capacity, keeping the rest free to absorb PV
+    /// back-feed: 0.5.
+    pub recharge_to_share: f64,
+}
+
+impl Default for SubstationBatteryParams {
+    fn default() -> Self {
+        SubstationBatteryParams {
+            share: 0.0,
+            kwh_per_kva: 0.5,
+            kw_per_kwh: 0.5,
+            round_trip_efficiency: 0.85,
+            limit_share: 0.4,
+            recharge_below_share: 0.25,
+            recharge_to_share: 0.5,
+        }
+    }
+}
+
 /// A charging site (`[[grid.chargers]]`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -219,6 +256,8 @@ pub struct GridSection {
     pub chargers: Vec<ChargerSite>,
     /// Electric cars charging at home.
     pub ev: EvParams,
+    /// Community batteries at substations.
+    pub substation_battery: SubstationBatteryParams,
 }
 
 impl Default for GridSection {
@@ -238,6 +277,7 @@ impl Default for GridSection {
             repair_delay: "4h".into(),
             chargers: Vec::new(),
             ev: EvParams::default(),
+            substation_battery: SubstationBatteryParams::default(),
         }
     }
 }
@@ -278,6 +318,21 @@ impl GridSection {
         check::non_negative("co2_g_per_kwh", self.co2_g_per_kwh)?;
         check::positive("flood_trip_depth_m", self.flood_trip_depth_m)?;
         check::share("ev.share", self.ev.share)?;
+        let sb = &self.substation_battery;
+        check::share("substation_battery.share", sb.share)?;
+        check::positive("substation_battery.kwh_per_kva", sb.kwh_per_kva)?;
+        check::positive("substation_battery.kw_per_kwh", sb.kw_per_kwh)?;
+        check::positive("substation_battery.round_trip_efficiency", sb.round_trip_efficiency)?;
+        check::share("substation_battery.round_trip_efficiency", sb.round_trip_efficiency)?;
+        check::share("substation_battery.limit_share", sb.limit_share)?;
+        check::share("substation_battery.recharge_below_share", sb.recharge_below_share)?;
+        check::share("substation_battery.recharge_to_share", sb.recharge_to_share)?;
+        if sb.recharge_below_share > sb.limit_share {
+            return Err((
+                "substation_battery.recharge_below_share".into(),
+                "must not exceed limit_share (the battery would recharge into its own peak)".into(),
+            ));
+        }
         check::positive("ev.kwh_per_km", self.ev.kwh_per_km)?;
         check::positive("ev.charger_kw", self.ev.charger_kw)?;
         for (k, c) in self.chargers.iter().enumerate() {
@@ -472,7 +527,53 @@ impl GridState {
             voltage_band_pu: EN50160_BAND_PU,
             holidays: Vec::new(),
         };
-        let series = GridSeries::new(network, consumers, chargers, profiles, params);
+        // Community batteries: a storage injection at the LV busbar of a seeded share of the substations.
+        let mut feeder = Vec::new();
+        let sb = &settings.substation_battery;
+        for (d, &(lv_bus, trafo)) in grid.substations.iter().enumerate() {
+            if stream(seed, Purpose::GridAssets, (city.buildings.len() + d) as u64, 0).random::<f64>() >= sb.share {
+                continue;
+            }
+            let kva = match grid.network.branches[trafo].rating {
+                super::network::Rating::Transformer { sn_mva, .. } | super::network::Rating::Mva(sn_mva) => {
+                    sn_mva * 1000.0
+                }
+                _ => continue,
+            };
+            let kw_rating = kva * settings.synthesis.power_factor;
+            network.injections.push(Injection {
+                kind: InjectionKind::Storage,
+                source_index: d,
+                bus: lv_bus,
+                p_mw: 0.0,
+                q_mvar: 0.0,
+                in_service: true,
+            });
+            let members = grid
+                .load_building
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, b))| grid.building_district[*b] == Some(d))
+                .map(|(k, _)| k)
+                .collect();
+            let capacity_kwh = kva * sb.kwh_per_kva;
+            feeder.push(super::timeseries::FeederBattery {
+                injection: network.injections.len() - 1,
+                members,
+                limit_kw: sb.limit_share * kw_rating,
+                recharge_below_kw: sb.recharge_below_share * kw_rating,
+                recharge_to_kwh: sb.recharge_to_share * capacity_kwh,
+                battery: Battery {
+                    capacity_kwh,
+                    power_kw: capacity_kwh * sb.kw_per_kwh,
+                    round_trip_efficiency: sb.round_trip_efficiency,
+                    soc_kwh: capacity_kwh / 2.0,
+                    dispatch: Dispatch::SelfConsumption,
+                },
+            });
+        }
+        let mut series = GridSeries::new(network, consumers, chargers, profiles, params);
+        series.feeder_batteries = feeder;
         let n_sites = sites.len();
         Ok(GridState {
             settings: settings.clone(),
@@ -677,6 +778,8 @@ fn grid_kpis(state: Res<GridState>, mut kpis: ResMut<Kpis>) {
     kpis.set(d, "pv_self_consumption_share", if t.pv_kwh > 0.0 { t.pv_self_consumed_kwh / t.pv_kwh } else { 0.0 });
     kpis.set(d, "charger_kwh", t.charger_kwh);
     kpis.set(d, "ev_home_charging_kwh", t.consumer_extra_kwh);
+    kpis.set(d, "substation_batteries", state.series.feeder_batteries.len() as f64);
+    kpis.set(d, "substation_battery_discharged_kwh", t.feeder_battery_discharged_kwh);
     kpis.set(d, "ev_arrivals_charging", state.ev_arrivals as f64);
     kpis.set(d, "co2_kg", state.series.co2_kg());
     kpis.set(d, "energy_balance_max_error_kw", t.max_balance_error_kw);

@@ -85,6 +85,49 @@ impl Battery {
     }
 }
 
+/// A battery at a substation's LV busbar that shaves the peaks its transformer carries, both ways: it
+/// discharges what the district's draw exceeds `limit_kw` by, absorbs what a PV back-feed exceeds it by,
+/// and recharges from the grid while the draw is under `recharge_below_kw`, never lifting it over and only
+/// up to `recharge_to_kwh` (the room above is kept for back-feed).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FeederBattery {
+    /// Its storage injection in the network (generator convention: negative while charging).
+    pub injection: usize,
+    /// The consumers its transformer supplies (indices into the series' consumers).
+    pub members: Vec<usize>,
+    /// Draw or back-feed (kW) beyond which it acts.
+    pub limit_kw: f64,
+    /// Draw (kW) under which it recharges from the grid.
+    pub recharge_below_kw: f64,
+    /// Energy (kWh) up to which it recharges from the grid.
+    pub recharge_to_kwh: f64,
+    /// The battery (its own `dispatch` is not used).
+    pub battery: Battery,
+}
+
+impl FeederBattery {
+    /// The battery's power (kW, positive charging) for a district draw of `district_kw` (negative:
+    /// back-feed) over `dt_h` hours; updates the state of charge.
+    pub fn dispatch(&mut self, district_kw: f64, dt_h: f64) -> f64 {
+        let b = &mut self.battery;
+        let eta = b.round_trip_efficiency.sqrt();
+        let room_kw = (b.capacity_kwh - b.soc_kwh).max(0.0) / (eta * dt_h);
+        let stored_kw = b.soc_kwh.max(0.0) * eta / dt_h;
+        let kw = if district_kw > self.limit_kw {
+            -(district_kw - self.limit_kw).min(b.power_kw).min(stored_kw)
+        } else if district_kw < -self.limit_kw {
+            (-self.limit_kw - district_kw).min(b.power_kw).min(room_kw)
+        } else if district_kw < self.recharge_below_kw && b.soc_kwh < self.recharge_to_kwh {
+            let to_target_kw = (self.recharge_to_kwh - b.soc_kwh) / (eta * dt_h);
+            (self.recharge_below_kw - district_kw).min(b.power_kw).min(to_target_kw)
+        } else {
+            0.0
+        };
+        b.soc_kwh = (b.soc_kwh + if kw > 0.0 { kw * eta * dt_h } else { kw / eta * dt_h }).clamp(0.0, b.capacity_kwh);
+        kw
+    }
+}
+
 /// One consumer: a building, or a load of an imported network.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Consumer {
@@ -191,6 +234,10 @@ pub struct SeriesTotals {
     pub pv_self_consumed_kwh: f64,
     /// Energy drawn by chargers (kWh).
     pub charger_kwh: f64,
+    /// Energy into substation batteries (kWh, at their terminals).
+    pub feeder_battery_charged_kwh: f64,
+    /// Energy out of substation batteries (kWh).
+    pub feeder_battery_discharged_kwh: f64,
     /// Extra load placed on consumers by other domains, e.g. home charging of electric cars (kWh; part of
     /// `load_kwh`).
     pub consumer_extra_kwh: f64,
@@ -241,6 +288,8 @@ pub struct GridSeries {
     pub consumers: Vec<Consumer>,
     /// The chargers.
     pub chargers: Vec<Charger>,
+    /// Batteries at substations.
+    pub feeder_batteries: Vec<FeederBattery>,
     /// Settings.
     pub params: SeriesParams,
     /// Sums so far.
@@ -291,6 +340,7 @@ impl GridSeries {
             network,
             consumers,
             chargers,
+            feeder_batteries: Vec::new(),
             params,
             totals: SeriesTotals { min_voltage_pu: f64::INFINITY, ..SeriesTotals::default() },
             bus_violations: vec![(0, 0); buses],
@@ -344,6 +394,7 @@ impl GridSeries {
         let ghi = self.irradiance(time, dt_h);
         let (mut load_kw, mut pv_kw, mut export_kw, mut extra_kw) = (0.0, 0.0, 0.0, 0.0);
         let mut consumer_load = Vec::with_capacity(self.consumers.len());
+        let mut draws = Vec::with_capacity(self.consumers.len());
         // The step's load per kWh/a of each profile in use (a handful), then each consumer's.
         let mut unit: Vec<(String, f64)> = Vec::new();
         for c in 0..self.consumers.len() {
@@ -374,7 +425,15 @@ impl GridSeries {
             load_kw += load;
             pv_kw += pv;
             export_kw += (-draw).max(0.0);
+            draws.push(draw);
             consumer_load.push((consumer.injection, load));
+        }
+        for f in &mut self.feeder_batteries {
+            let district_kw: f64 = f.members.iter().map(|&c| draws[c]).sum();
+            let kw = f.dispatch(district_kw, dt_h);
+            self.network.injections[f.injection].p_mw = -kw / 1000.0;
+            self.totals.feeder_battery_charged_kwh += kw.max(0.0) * dt_h;
+            self.totals.feeder_battery_discharged_kwh += (-kw).max(0.0) * dt_h;
         }
         let mut charging_kw = 0.0;
         for (k, ch) in self.chargers.iter().enumerate() {
@@ -601,6 +660,35 @@ mod tests {
         assert!((b.soc_kwh - (soc + 0.9)).abs() < 1e-12, "losses on the way in");
         let mut empty = Battery { soc_kwh: 0.0, ..b };
         assert_eq!(empty.dispatch(4.0, 1.0), 4.0, "an empty battery shaves nothing");
+    }
+
+    #[test]
+    fn a_substation_battery_shaves_draw_and_back_feed_and_refills_to_its_target() {
+        let battery = Battery {
+            capacity_kwh: 100.0,
+            power_kw: 50.0,
+            round_trip_efficiency: 0.81,
+            soc_kwh: 40.0,
+            dispatch: Dispatch::SelfConsumption,
+        };
+        let mut f = FeederBattery {
+            injection: 0,
+            members: Vec::new(),
+            limit_kw: 100.0,
+            recharge_below_kw: 60.0,
+            recharge_to_kwh: 50.0,
+            battery,
+        };
+        assert!((f.dispatch(130.0, 1.0) + 30.0).abs() < 1e-12, "30 kW over the limit discharged");
+        assert!((f.battery.soc_kwh - (40.0 - 30.0 / 0.9)).abs() < 1e-9);
+        let soc = f.battery.soc_kwh;
+        assert!((f.dispatch(-120.0, 1.0) - 20.0).abs() < 1e-12, "20 kW of back-feed over the limit absorbed");
+        assert!((f.battery.soc_kwh - (soc + 18.0)).abs() < 1e-9);
+        assert_eq!(f.dispatch(80.0, 1.0), 0.0, "between the thresholds: idle");
+        // Under the recharge threshold it refills from the grid, only up to its target.
+        let kw = f.dispatch(10.0, 1.0);
+        assert!(kw > 0.0 && (f.battery.soc_kwh - 50.0).abs() < 1e-9, "{kw} kW, soc {}", f.battery.soc_kwh);
+        assert_eq!(f.dispatch(10.0, 1.0), 0.0, "at its target: no more grid charging");
     }
 
     #[test]
