@@ -58,7 +58,8 @@ fn year_of_hourly_steps(c: &mut Criterion) {
     g.bench_function("ieee_european_lv_year_hourly", |b| {
         b.iter(|| {
             let mut series =
-                GridSeries::new(net.clone(), consumers.clone(), Vec::new(), profiles.clone(), params.clone());
+                GridSeries::new(net.clone(), consumers.clone(), Vec::new(), profiles.clone(), params.clone())
+                    .expect("H0 is in the table");
             for hour in 0..8760u32 {
                 let time = StepTime {
                     year: 2026,

@@ -21,6 +21,8 @@ pub enum Purpose {
     GridAssets = 3,
     /// Whose car is electric.
     EvOwnership = 4,
+    /// Which substations get a community battery.
+    SubstationAssets = 5,
 }
 
 fn splitmix64(mut z: u64) -> u64 {

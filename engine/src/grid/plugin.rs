@@ -20,7 +20,7 @@ use super::profiles::{day_of_year, month_lengths, BdewProfiles};
 use super::solar::RooftopPv;
 use super::synthesis::{synthesise, SiteKind, SynthesisParams, SynthesisedGrid};
 use super::timeseries::{
-    Battery, Charger, Consumer, Dispatch, GridSeries, SeriesParams, StepInputs, StepReport, StepTime,
+    Battery, Charger, Consumer, Dispatch, GridSeries, SeriesParams, StepInputs, StepReport, StepTime, Storage,
 };
 use crate::city::City;
 use crate::error::{InputError, InputResult};
@@ -476,10 +476,12 @@ impl GridState {
                 let capacity_kwh = settings.pv.peak_kw(pv_roof_m2) * b.kwh_per_kwp;
                 let peak_kw = annual_kwh * per_kwh_peak;
                 Battery {
-                    capacity_kwh,
-                    power_kw: capacity_kwh * b.kw_per_kwh,
-                    round_trip_efficiency: b.round_trip_efficiency,
-                    soc_kwh: capacity_kwh / 2.0,
+                    storage: Storage {
+                        capacity_kwh,
+                        power_kw: capacity_kwh * b.kw_per_kwh,
+                        round_trip_efficiency: b.round_trip_efficiency,
+                        soc_kwh: capacity_kwh * INITIAL_SOC_SHARE,
+                    },
                     dispatch: match b.dispatch {
                         DispatchRule::SelfConsumption => Dispatch::SelfConsumption,
                         DispatchRule::PeakShaving => Dispatch::PeakShaving { limit_kw: peak_kw * b.peak_shaving_share },
@@ -531,7 +533,7 @@ impl GridState {
         let mut feeder = Vec::new();
         let sb = &settings.substation_battery;
         for (d, &(lv_bus, trafo)) in grid.substations.iter().enumerate() {
-            if stream(seed, Purpose::GridAssets, (city.buildings.len() + d) as u64, 0).random::<f64>() >= sb.share {
+            if stream(seed, Purpose::SubstationAssets, d as u64, 0).random::<f64>() >= sb.share {
                 continue;
             }
             let kva = match grid.network.branches[trafo].rating {
@@ -563,16 +565,16 @@ impl GridState {
                 limit_kw: sb.limit_share * kw_rating,
                 recharge_below_kw: sb.recharge_below_share * kw_rating,
                 recharge_to_kwh: sb.recharge_to_share * capacity_kwh,
-                battery: Battery {
+                storage: Storage {
                     capacity_kwh,
                     power_kw: capacity_kwh * sb.kw_per_kwh,
                     round_trip_efficiency: sb.round_trip_efficiency,
-                    soc_kwh: capacity_kwh / 2.0,
-                    dispatch: Dispatch::SelfConsumption,
+                    soc_kwh: capacity_kwh * INITIAL_SOC_SHARE,
                 },
             });
         }
-        let mut series = GridSeries::new(network, consumers, chargers, profiles, params);
+        let mut series =
+            GridSeries::new(network, consumers, chargers, profiles, params).map_err(|m| err("consumption", m))?;
         series.feeder_batteries = feeder;
         let n_sites = sites.len();
         Ok(GridState {
@@ -655,6 +657,10 @@ impl GridState {
         }
     }
 }
+
+/// State of charge every battery starts the run with, as a share of its capacity: half full (an
+/// assumption; a run starting at midnight knows nothing of the day before).
+pub const INITIAL_SOC_SHARE: f64 = 0.5;
 
 /// The voltage band of EN 50160 for 10-minute means at the supply point: nominal ± 10 %.
 pub const EN50160_BAND_PU: (f64, f64) = (0.9, 1.1);

@@ -39,9 +39,9 @@ pub enum Dispatch {
     },
 }
 
-/// A battery behind a consumer's meter.
+/// Energy storage: what a battery holds and how fast it can move energy.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Battery {
+pub struct Storage {
     /// Usable capacity (kWh).
     pub capacity_kwh: f64,
     /// Largest charge or discharge power at the terminals (kW).
@@ -50,38 +50,55 @@ pub struct Battery {
     pub round_trip_efficiency: f64,
     /// Energy stored (kWh).
     pub soc_kwh: f64,
+}
+
+impl Storage {
+    /// Moves up to `request_kw` (positive: charge, negative: discharge; at the terminals) for `dt_h` hours,
+    /// within the power rating, the energy stored, and (charging) the room up to `fill_to_kwh`; updates the
+    /// state of charge and returns the power moved (kW).
+    pub fn exchange(&mut self, request_kw: f64, dt_h: f64, fill_to_kwh: f64) -> f64 {
+        let eta = self.round_trip_efficiency.sqrt();
+        let kw = if request_kw > 0.0 {
+            request_kw.min(self.power_kw).min((fill_to_kwh - self.soc_kwh).max(0.0) / (eta * dt_h))
+        } else if request_kw < 0.0 {
+            -(-request_kw).min(self.power_kw).min(self.soc_kwh.max(0.0) * eta / dt_h)
+        } else {
+            0.0
+        };
+        let stored = if kw > 0.0 { kw * eta * dt_h } else { kw / eta * dt_h };
+        self.soc_kwh = (self.soc_kwh + stored).clamp(0.0, self.capacity_kwh);
+        kw
+    }
+}
+
+/// A battery behind a consumer's meter.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Battery {
+    /// Its storage.
+    pub storage: Storage,
     /// The dispatch rule.
     pub dispatch: Dispatch,
 }
 
 impl Battery {
     /// Grid draw (kW, positive = import) after the battery acts on a draw of `net_kw` for `dt_h` hours;
-    /// updates the state of charge.
+    /// updates the state of charge. It discharges what the draw exceeds the rule's target by, and charges
+    /// from PV surplus only (a fleet of batteries recharging from the grid at once would make a new peak of
+    /// its own).
     pub fn dispatch(&mut self, net_kw: f64, dt_h: f64) -> f64 {
-        let eta = self.round_trip_efficiency.sqrt();
-        let room_kw = (self.capacity_kwh - self.soc_kwh).max(0.0) / (eta * dt_h);
-        let stored_kw = self.soc_kwh.max(0.0) * eta / dt_h;
-        // Discharge what the draw exceeds the target by; charge from PV surplus only (a fleet of batteries
-        // recharging from the grid at once would make a new peak of its own).
         let target_kw = match self.dispatch {
             Dispatch::SelfConsumption => 0.0,
             Dispatch::PeakShaving { limit_kw } => limit_kw,
         };
-        // Positive: charge (kW at the terminals); negative: discharge.
-        let battery_kw = if net_kw > target_kw {
-            -(net_kw - target_kw).min(self.power_kw).min(stored_kw)
+        let request_kw = if net_kw > target_kw {
+            -(net_kw - target_kw)
         } else if net_kw < 0.0 {
-            (-net_kw).min(self.power_kw).min(room_kw)
+            -net_kw
         } else {
             0.0
         };
-        if battery_kw > 0.0 {
-            self.soc_kwh += battery_kw * eta * dt_h;
-        } else {
-            self.soc_kwh += battery_kw / eta * dt_h;
-        }
-        self.soc_kwh = self.soc_kwh.clamp(0.0, self.capacity_kwh);
-        net_kw + battery_kw
+        let capacity = self.storage.capacity_kwh;
+        net_kw + self.storage.exchange(request_kw, dt_h, capacity)
     }
 }
 
@@ -101,30 +118,24 @@ pub struct FeederBattery {
     pub recharge_below_kw: f64,
     /// Energy (kWh) up to which it recharges from the grid.
     pub recharge_to_kwh: f64,
-    /// The battery (its own `dispatch` is not used).
-    pub battery: Battery,
+    /// Its storage.
+    pub storage: Storage,
 }
 
 impl FeederBattery {
     /// The battery's power (kW, positive charging) for a district draw of `district_kw` (negative:
     /// back-feed) over `dt_h` hours; updates the state of charge.
     pub fn dispatch(&mut self, district_kw: f64, dt_h: f64) -> f64 {
-        let b = &mut self.battery;
-        let eta = b.round_trip_efficiency.sqrt();
-        let room_kw = (b.capacity_kwh - b.soc_kwh).max(0.0) / (eta * dt_h);
-        let stored_kw = b.soc_kwh.max(0.0) * eta / dt_h;
-        let kw = if district_kw > self.limit_kw {
-            -(district_kw - self.limit_kw).min(b.power_kw).min(stored_kw)
+        let capacity = self.storage.capacity_kwh;
+        if district_kw > self.limit_kw {
+            self.storage.exchange(-(district_kw - self.limit_kw), dt_h, capacity)
         } else if district_kw < -self.limit_kw {
-            (-self.limit_kw - district_kw).min(b.power_kw).min(room_kw)
-        } else if district_kw < self.recharge_below_kw && b.soc_kwh < self.recharge_to_kwh {
-            let to_target_kw = (self.recharge_to_kwh - b.soc_kwh) / (eta * dt_h);
-            (self.recharge_below_kw - district_kw).min(b.power_kw).min(to_target_kw)
+            self.storage.exchange(-self.limit_kw - district_kw, dt_h, capacity)
+        } else if district_kw < self.recharge_below_kw {
+            self.storage.exchange(self.recharge_below_kw - district_kw, dt_h, self.recharge_to_kwh)
         } else {
             0.0
-        };
-        b.soc_kwh = (b.soc_kwh + if kw > 0.0 { kw * eta * dt_h } else { kw / eta * dt_h }).clamp(0.0, b.capacity_kwh);
-        kw
+        }
     }
 }
 
@@ -309,14 +320,31 @@ pub struct GridSeries {
 
 impl GridSeries {
     /// Prepares the series: adds a PV generator beside every consumer with a roof share. The consumers'
-    /// and chargers' injections must be loads of `network`.
+    /// and chargers' injections must be loads of `network`. Errs on a consumer whose profile the table lacks
+    /// or whose injection the network lacks.
     pub fn new(
         mut network: Network,
         consumers: Vec<Consumer>,
         chargers: Vec<Charger>,
         profiles: BdewProfiles,
         params: SeriesParams,
-    ) -> GridSeries {
+    ) -> Result<GridSeries, String> {
+        let names = profiles.names();
+        for (k, c) in consumers.iter().enumerate() {
+            if !names.contains(&c.profile.as_str()) {
+                return Err(format!(
+                    "consumer {k}: unknown load profile {:?}; the table has {}",
+                    c.profile,
+                    names.join(", ")
+                ));
+            }
+            if c.injection >= network.injections.len() {
+                return Err(format!("consumer {k}: the network has no injection {}", c.injection));
+            }
+        }
+        if let Some(ch) = chargers.iter().find(|c| c.injection >= network.injections.len()) {
+            return Err(format!("charger {}: the network has no injection {}", ch.name, ch.injection));
+        }
         let pv_injection = consumers
             .iter()
             .map(|c| {
@@ -336,7 +364,7 @@ impl GridSeries {
             .collect();
         let in_service = network.branches.iter().map(|b| b.in_service).collect();
         let buses = network.buses.len();
-        GridSeries {
+        Ok(GridSeries {
             network,
             consumers,
             chargers,
@@ -350,7 +378,7 @@ impl GridSeries {
             options: PowerFlowOptions { unsupplied: Unsupplied::Deenergise, ..PowerFlowOptions::default() },
             pv_injection,
             in_service,
-        }
+        })
     }
 
     /// Mean load (kW per kWh/a) of `profile` over the quarter hours of [start, start + dt_h).
@@ -358,15 +386,15 @@ impl GridSeries {
         let k = match self.unit_profiles.iter().position(|(p, y, _)| p == profile && *y == time.year) {
             Some(k) => k,
             None => {
-                let series = self.profiles.year_kw(profile, time.year, 1.0, &self.params.holidays).unwrap_or_default();
+                let series = self
+                    .profiles
+                    .year_kw(profile, time.year, 1.0, &self.params.holidays)
+                    .expect("profiles are checked in GridSeries::new");
                 self.unit_profiles.push((profile.to_string(), time.year, series));
                 self.unit_profiles.len() - 1
             }
         };
         let series = &self.unit_profiles[k].2;
-        if series.is_empty() {
-            return 0.0;
-        }
         let first = (time.day_of_year as usize - 1) * QUARTERS_PER_DAY + (time.local_hours * 4.0).floor() as usize;
         let quarters = ((dt_h * 4.0).round() as usize).max(1);
         (first..first + quarters).map(|q| series[q % series.len()]).sum::<f64>() / quarters as f64
@@ -595,7 +623,7 @@ mod tests {
             .into_iter()
             .map(|c| Consumer { pv_roof_m2, battery: battery.clone(), ..c })
             .collect();
-        GridSeries::new(net, consumers, Vec::new(), BdewProfiles::shipped(), params())
+        GridSeries::new(net, consumers, Vec::new(), BdewProfiles::shipped(), params()).unwrap()
     }
 
     fn day(series: &mut GridSeries, day_of_year: u32, dt_s: f64) {
@@ -626,10 +654,7 @@ mod tests {
         let mut pv_only = feeder(3500.0, 40.0, None);
         day(&mut pv_only, 172, 900.0);
         let battery = Battery {
-            capacity_kwh: 5.0,
-            power_kw: 2.5,
-            round_trip_efficiency: 0.85,
-            soc_kwh: 0.0,
+            storage: Storage { capacity_kwh: 5.0, power_kw: 2.5, round_trip_efficiency: 0.85, soc_kwh: 0.0 },
             dispatch: Dispatch::SelfConsumption,
         };
         let mut with_battery = feeder(3500.0, 40.0, Some(battery));
@@ -645,50 +670,50 @@ mod tests {
     #[test]
     fn peak_shaving_keeps_the_draw_under_its_limit() {
         let mut b = Battery {
-            capacity_kwh: 10.0,
-            power_kw: 3.0,
-            round_trip_efficiency: 0.81,
-            soc_kwh: 10.0,
+            storage: Storage { capacity_kwh: 10.0, power_kw: 3.0, round_trip_efficiency: 0.81, soc_kwh: 10.0 },
             dispatch: Dispatch::PeakShaving { limit_kw: 2.0 },
         };
         assert!((b.dispatch(4.0, 1.0) - 2.0).abs() < 1e-12, "2 kW shaved");
-        assert!((b.soc_kwh - (10.0 - 2.0 / 0.9)).abs() < 1e-12, "losses on the way out");
-        let soc = b.soc_kwh;
+        assert!((b.storage.soc_kwh - (10.0 - 2.0 / 0.9)).abs() < 1e-12, "losses on the way out");
+        let soc = b.storage.soc_kwh;
         assert_eq!(b.dispatch(1.0, 1.0), 1.0, "under the limit: no grid recharging");
-        assert_eq!(b.soc_kwh, soc);
+        assert_eq!(b.storage.soc_kwh, soc);
         assert!(b.dispatch(-1.0, 1.0).abs() < 1e-12, "PV surplus recharges it");
-        assert!((b.soc_kwh - (soc + 0.9)).abs() < 1e-12, "losses on the way in");
-        let mut empty = Battery { soc_kwh: 0.0, ..b };
+        assert!((b.storage.soc_kwh - (soc + 0.9)).abs() < 1e-12, "losses on the way in");
+        let mut empty = Battery { storage: Storage { soc_kwh: 0.0, ..b.storage.clone() }, ..b };
         assert_eq!(empty.dispatch(4.0, 1.0), 4.0, "an empty battery shaves nothing");
     }
 
     #[test]
     fn a_substation_battery_shaves_draw_and_back_feed_and_refills_to_its_target() {
-        let battery = Battery {
-            capacity_kwh: 100.0,
-            power_kw: 50.0,
-            round_trip_efficiency: 0.81,
-            soc_kwh: 40.0,
-            dispatch: Dispatch::SelfConsumption,
-        };
+        let storage = Storage { capacity_kwh: 100.0, power_kw: 50.0, round_trip_efficiency: 0.81, soc_kwh: 40.0 };
         let mut f = FeederBattery {
             injection: 0,
             members: Vec::new(),
             limit_kw: 100.0,
             recharge_below_kw: 60.0,
             recharge_to_kwh: 50.0,
-            battery,
+            storage,
         };
         assert!((f.dispatch(130.0, 1.0) + 30.0).abs() < 1e-12, "30 kW over the limit discharged");
-        assert!((f.battery.soc_kwh - (40.0 - 30.0 / 0.9)).abs() < 1e-9);
-        let soc = f.battery.soc_kwh;
+        assert!((f.storage.soc_kwh - (40.0 - 30.0 / 0.9)).abs() < 1e-9);
+        let soc = f.storage.soc_kwh;
         assert!((f.dispatch(-120.0, 1.0) - 20.0).abs() < 1e-12, "20 kW of back-feed over the limit absorbed");
-        assert!((f.battery.soc_kwh - (soc + 18.0)).abs() < 1e-9);
+        assert!((f.storage.soc_kwh - (soc + 18.0)).abs() < 1e-9);
         assert_eq!(f.dispatch(80.0, 1.0), 0.0, "between the thresholds: idle");
         // Under the recharge threshold it refills from the grid, only up to its target.
         let kw = f.dispatch(10.0, 1.0);
-        assert!(kw > 0.0 && (f.battery.soc_kwh - 50.0).abs() < 1e-9, "{kw} kW, soc {}", f.battery.soc_kwh);
+        assert!(kw > 0.0 && (f.storage.soc_kwh - 50.0).abs() < 1e-9, "{kw} kW, soc {}", f.storage.soc_kwh);
         assert_eq!(f.dispatch(10.0, 1.0), 0.0, "at its target: no more grid charging");
+    }
+
+    #[test]
+    fn an_unknown_profile_is_refused_by_name() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/grid/ieee-european-lv.pandapower.json");
+        let net = crate::grid::read_case(&path).unwrap();
+        let consumers = Consumer::from_loads(&net, "H1", 3500.0);
+        let err = GridSeries::new(net, consumers, Vec::new(), BdewProfiles::shipped(), params()).err().unwrap();
+        assert!(err.contains("\"H1\"") && err.contains("H0"), "{err}");
     }
 
     #[test]
