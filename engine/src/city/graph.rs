@@ -207,6 +207,23 @@ impl GraphBuilder {
         id
     }
 
+    /// Adds a straight directed link between two nodes already created (length from their positions, no
+    /// source way or name); returns its id.
+    pub fn straight(&mut self, from: NodeId, to: NodeId, speed_mps: f32, lanes: u8, class: WayClass) -> LinkId {
+        let (a, b) = (self.nodes[from.0 as usize].pos, self.nodes[to.0 as usize].pos);
+        self.link(Link {
+            from,
+            to,
+            length_m: a.distance(b),
+            speed_mps,
+            lanes,
+            class,
+            geometry: vec![a, b],
+            source_id: 0,
+            name: None,
+        })
+    }
+
     /// Links added so far.
     pub fn links(&self) -> &[Link] {
         &self.links

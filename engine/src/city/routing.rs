@@ -134,12 +134,16 @@ impl<'g> Router<'g> {
         from: NodeId,
         weight: Weight,
         target: Option<NodeId>,
+        usable: impl Fn(LinkId) -> bool,
         mut settle: impl FnMut(NodeId, f32, f32) -> bool,
     ) -> Option<u32> {
         self.start();
         let g = self.graph;
         let h = |r: &Self, n: NodeId| target.map_or(0.0, |t| r.heuristic(weight, n, t));
         for &l in g.out_links(from) {
+            if !usable(l) {
+                continue;
+            }
             let hl = h(self, g.link(l).to);
             self.relax(l, weight.of(g, l), g.link(l).length_m, NO_PARENT, hl);
         }
@@ -155,7 +159,8 @@ impl<'g> Router<'g> {
                 return Some(link);
             }
             for &next in g.out_links(end) {
-                if self.done[next.0 as usize] == self.generation || !g.turn_allowed(LinkId(link), next) {
+                if self.done[next.0 as usize] == self.generation || !g.turn_allowed(LinkId(link), next) || !usable(next)
+                {
                     continue;
                 }
                 let hn = h(self, g.link(next).to);
@@ -167,10 +172,21 @@ impl<'g> Router<'g> {
 
     /// Best route from `from` to `to`, or `None` if unreachable. `from == to` gives an empty route.
     pub fn route(&mut self, from: NodeId, to: NodeId, weight: Weight) -> Option<Route> {
+        self.route_avoiding(from, to, weight, |_| true)
+    }
+
+    /// Best route from `from` to `to` over the links `usable` accepts (closed links excluded), or `None`.
+    pub fn route_avoiding(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        weight: Weight,
+        usable: impl Fn(LinkId) -> bool,
+    ) -> Option<Route> {
         if from == to {
             return Some(Route { links: Vec::new(), cost: 0.0, length_m: 0.0, time_s: 0.0 });
         }
-        let last = self.search(from, weight, Some(to), |end, _, _| end == to)?;
+        let last = self.search(from, weight, Some(to), usable, |end, _, _| end == to)?;
         Some(self.unwind(last))
     }
 
@@ -204,14 +220,20 @@ impl<'g> Router<'g> {
         lengths.clear();
         lengths.resize(n, f32::INFINITY);
         lengths[from.0 as usize] = 0.0;
-        self.search(from, weight, None, |end, cost, length| {
-            let e = end.0 as usize;
-            if cost < out[e] {
-                out[e] = cost;
-                lengths[e] = length;
-            }
-            false
-        });
+        self.search(
+            from,
+            weight,
+            None,
+            |_| true,
+            |end, cost, length| {
+                let e = end.0 as usize;
+                if cost < out[e] {
+                    out[e] = cost;
+                    lengths[e] = length;
+                }
+                false
+            },
+        );
     }
 }
 

@@ -1,9 +1,11 @@
 //! Mobility: how the population moves between its activities.
 //!
-//! Until the microscopic model lands, [`teleport`] is the mobility domain: every trip takes its free-flow
-//! travel time on the road or footpath graph, as MATSim "teleports" modes it does not simulate. [`idm`]
-//! holds the microscopic model's vehicle dynamics (IDM car following, MOBIL lane changes, vehicle classes),
-//! validated on their own before vehicles run on the road graph.
+//! [`teleport`] is the free-flow trip model: every trip takes its free-flow travel time on the road or
+//! footpath graph, as MATSim "teleports" modes it does not simulate. [`micro`] is the microscopic model:
+//! vehicles following each other on the lanes of the road graph ([`idm`]: IDM car following, MOBIL lane
+//! changes, vehicle classes) through junctions controlled by signals and priority rules ([`junctions`]).
 
 pub mod idm;
+pub mod junctions;
+pub mod micro;
 pub mod teleport;

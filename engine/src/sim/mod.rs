@@ -166,6 +166,34 @@ pub fn init_thread_pool(threads: usize) -> usize {
     pool.thread_num()
 }
 
+/// Runs `work(first index, chunk)` over `chunks` contiguous pieces of `items` on the compute pool (inline
+/// when `chunks` ≤ 1) and returns the results in chunk order, so what the caller does with them does not
+/// depend on the number of threads.
+pub fn par_chunks_mut<T: Send, R: Send + 'static>(
+    items: &mut [T],
+    chunks: usize,
+    work: impl Fn(usize, &mut [T]) -> R + Sync,
+) -> Vec<R> {
+    if chunks <= 1 || items.len() <= 1 {
+        return vec![work(0, items)];
+    }
+    let per = items.len().div_ceil(chunks);
+    let pool = bevy_tasks::ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default);
+    let work = &work;
+    let mut parts: Vec<(usize, R)> = pool.scope(|s| {
+        for (k, chunk) in items.chunks_mut(per).enumerate() {
+            s.spawn(async move { (k, work(k * per, chunk)) });
+        }
+    });
+    parts.sort_by_key(|(k, _)| *k);
+    parts.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Threads of the compute pool (at least 1).
+pub fn pool_threads() -> usize {
+    bevy_tasks::ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default).thread_num().max(1)
+}
+
 /// Something that adds systems and resources to the App (a plugin, usually via [`Sim::plugin`]).
 pub type PluginFn = Box<dyn FnOnce(&mut App)>;
 

@@ -1,0 +1,1160 @@
+//! The microscopic traffic model: every vehicle on a lane of the road graph, following the one ahead by the
+//! Intelligent Driver Model, changing lanes by MOBIL ([`super::idm`]), crossing junctions when their signal
+//! or the priority rules let it ([`super::junctions`]).
+//!
+//! Vehicles are kept per lane, front first, with their position (m, front bumper from the lane's start) and
+//! speed (m/s). A time step (the SUMO default is 1 s; ours [`MicroParams::step_s`]) runs in phases:
+//! 1. **insertion**: vehicles due to depart enter their first link at its start, standing, when the lane
+//!    with most room has room for them (else they wait, and the delay counts in their trip time);
+//! 2. **lane changes** (parallel over lanes, read-only, then applied in lane order): MOBIL with the
+//!    accelerations the IDM gives before and after, never into a gap that would overlap;
+//! 3. **gates** (parallel, read-only): for each lane's front vehicle, whether it may cross its link's end
+//!    this step — a closed next link, a red light, a yellow it can stop for, a major vehicle within the
+//!    critical gap, or no room beyond the junction ("keep clear") all close the gate — and which lane of
+//!    the next link it takes (the one with most room). At most one vehicle enters a lane per step;
+//!    contested lanes go to the higher-priority approach, then the lower lane index;
+//! 4. **moves** (parallel over lanes, each lane writes only itself): accelerations from the state at the
+//!    step's start — the front vehicle follows the last vehicle of its next lane, and a closed gate adds a
+//!    standing obstacle at the stop line — then the ballistic update; no vehicle ever overlaps the one ahead
+//!    in its lane (a clamp, counted, catches what the discrete step would let through);
+//! 5. **transfers** (in lane order): vehicles past their link's end enter the next lane or arrive; a
+//!    vehicle standing at the front of its lane for [`MicroParams::teleport_after_s`] is teleported as SUMO
+//!    does (here: it finishes its trip after the free-flow time of the rest of its route), and counted.
+//!
+//! Every parallel phase writes only its own lane and the sequential ones go in lane order, so results are
+//! bit-identical on any number of threads. Closing a link makes every vehicle whose remaining route uses it
+//! re-route (A* over the open links); vehicles already on it drive off it, and are counted.
+
+use super::idm::{ballistic, DriverParams, LaneChangeAccels, MobilParams};
+use super::junctions::{Control, Junctions, Light};
+use crate::city::graph::{Graph, LinkId};
+use crate::city::routing::{Router, Weight};
+use crate::sim::{par_chunks_mut, pool_threads};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+
+/// Parameters of the microscopic model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MicroParams {
+    /// Time step (s): 0.5 s. Treiber & Kanagaraj (2015) find the ballistic IDM accurate up to about 1 s;
+    /// SUMO's default is 1 s.
+    pub step_s: f64,
+    /// A vehicle standing at the front of its lane this long is teleported (s): 300 s, SUMO's
+    /// `--time-to-teleport` default.
+    pub teleport_after_s: f64,
+    /// Below this speed a vehicle is standing (m/s): 0.1 m/s, SUMO's halting threshold.
+    pub standing_speed_mps: f64,
+    /// MOBIL lane changes.
+    pub lane_change: MobilParams,
+    /// How far ahead (s) a driver anticipates the exit of a junction clearing before entering it: 2 s, about
+    /// the queue discharge headway at a green light (a driver moves up as the one ahead does).
+    pub keep_clear_horizon_s: f64,
+}
+
+impl Default for MicroParams {
+    fn default() -> Self {
+        MicroParams {
+            step_s: 0.5,
+            teleport_after_s: 300.0,
+            standing_speed_mps: 0.1,
+            lane_change: MobilParams::default(),
+            keep_clear_horizon_s: 2.0,
+        }
+    }
+}
+
+/// A trip to drive: a route of consecutive links, from the start of the first to the end of the last.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trip {
+    /// The caller's identifier, returned in the result.
+    pub id: u64,
+    /// Desired departure (s, simulation clock).
+    pub depart_s: f64,
+    /// Links in order; each starts where the previous ends.
+    pub route: Vec<LinkId>,
+    /// Index into the vehicle classes.
+    pub class: u8,
+}
+
+/// What became of a trip.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TripResult {
+    /// The trip's identifier.
+    pub id: u64,
+    /// Desired departure (s).
+    pub depart_s: f64,
+    /// When it entered the network (s); later than `depart_s` when its first lane was full.
+    pub inserted_s: f64,
+    /// Arrival at the end of its route (s).
+    pub arrive_s: f64,
+    /// Length of the route driven (m), after any re-routing.
+    pub length_m: f64,
+    /// Free-flow time of that route (s) at the vehicle's desired speeds.
+    pub free_flow_s: f64,
+    /// Whether it was teleported out of a jam.
+    pub teleported: bool,
+    /// How many times it was re-routed around closed links.
+    pub reroutes: u32,
+}
+
+/// Counters of the run so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MicroStats {
+    /// Vehicle position updates (one per vehicle per step).
+    pub vehicle_updates: u64,
+    /// Lane changes made.
+    pub lane_changes: u64,
+    /// Vehicles teleported out of jams.
+    pub teleports: u64,
+    /// Times the no-overlap clamp had to act (the discrete step would have let a vehicle touch the one ahead).
+    pub clamps: u64,
+    /// Vehicles that were on a link when it closed.
+    pub caught_on_closed_links: u64,
+    /// Re-routings around closed links.
+    pub reroutes: u64,
+}
+
+/// A vehicle on a lane.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Veh {
+    /// Index into `Traffic::vehicles`.
+    id: u32,
+    /// Front bumper from the lane's start (m).
+    pos: f64,
+    /// Speed (m/s).
+    speed: f64,
+    /// Time standing without interruption (s).
+    wait_s: f64,
+    /// Index of the current link in the route.
+    route_pos: u32,
+    /// Vehicle length (m), copied from its class.
+    length: f64,
+}
+
+/// One lane of one link.
+#[derive(Clone, Debug)]
+struct Lane {
+    link: u32,
+    /// Index within the link, rightmost 0.
+    index: u8,
+    length: f64,
+    speed_limit: f64,
+    /// Front first.
+    vehicles: VecDeque<Veh>,
+    /// Vehicles that passed the end this step, with the share of the step at which they did.
+    leaving: Vec<(Veh, f64)>,
+    /// A vehicle removed this step to be teleported.
+    teleport: Option<Veh>,
+}
+
+/// A vehicle's trip and progress.
+#[derive(Clone, Debug)]
+struct Vehicle {
+    trip_id: u64,
+    class: u8,
+    depart_s: f64,
+    inserted_s: f64,
+    route: Vec<LinkId>,
+    reroutes: u32,
+}
+
+/// The front vehicle's permission to cross its link's end this step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Gate {
+    /// Lane of the next link it would enter (`NO_LANE` when its route ends here, or the lane is empty).
+    target: u32,
+    open: bool,
+    /// Lower goes first when two front vehicles want the same lane in the same step.
+    priority: u8,
+    /// Whether it can reach the end within this step.
+    reaches: bool,
+}
+
+const NO_LANE: u32 = u32::MAX;
+const CLOSED_GATE: Gate = Gate { target: NO_LANE, open: false, priority: u8::MAX, reaches: false };
+
+/// The last vehicle of a lane: rear bumper position (m) and speed (m/s).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Tail {
+    rear: f64,
+    speed: f64,
+}
+
+/// The state of the microscopic model.
+pub struct Traffic {
+    graph: Arc<Graph>,
+    junctions: Junctions,
+    classes: Vec<DriverParams>,
+    params: MicroParams,
+    /// `lanes[first_lane[l]..first_lane[l + 1]]` are link `l`'s lanes, rightmost first.
+    first_lane: Vec<u32>,
+    lanes: Vec<Lane>,
+    vehicles: Vec<Vehicle>,
+    /// Trips not yet due, by departure (reverse order: the next is last).
+    schedule: Vec<u32>,
+    /// Due vehicles waiting to enter each link.
+    pending: Vec<VecDeque<u32>>,
+    pending_links: BTreeSet<u32>,
+    closed: Vec<bool>,
+    reroute_due: bool,
+    /// Vehicles that entered each link.
+    entries: Vec<u32>,
+    finished: Vec<TripResult>,
+    stats: MicroStats,
+    steps: u64,
+    start_s: f64,
+    /// Pieces the parallel phases split the lanes into (default: 4 per thread).
+    chunks: Option<usize>,
+}
+
+impl Traffic {
+    /// A model of `graph` with its junction controls, vehicle classes and trips; the clock starts at
+    /// `start_s`. Fails on a route whose links do not connect or a class index out of range.
+    pub fn new(
+        graph: Arc<Graph>,
+        junctions: Junctions,
+        classes: Vec<DriverParams>,
+        params: MicroParams,
+        trips: Vec<Trip>,
+        start_s: f64,
+    ) -> Result<Traffic, String> {
+        if !(params.step_s > 0.0 && params.step_s <= 2.0) {
+            return Err(format!("time step {} s: must be in (0, 2] s", params.step_s));
+        }
+        let links = graph.links();
+        if junctions.control.len() != links.len() {
+            return Err("junction controls do not match the network".into());
+        }
+        let mut first_lane = Vec::with_capacity(links.len() + 1);
+        let mut lanes = Vec::new();
+        for (k, l) in links.iter().enumerate() {
+            first_lane.push(lanes.len() as u32);
+            for index in 0..l.lanes.max(1) {
+                lanes.push(Lane {
+                    link: k as u32,
+                    index,
+                    length: l.length_m as f64,
+                    speed_limit: l.speed_mps as f64,
+                    vehicles: VecDeque::new(),
+                    leaving: Vec::new(),
+                    teleport: None,
+                });
+            }
+        }
+        first_lane.push(lanes.len() as u32);
+        let mut vehicles = Vec::with_capacity(trips.len());
+        for t in trips {
+            if t.class as usize >= classes.len() {
+                return Err(format!("trip {}: vehicle class {} does not exist", t.id, t.class));
+            }
+            if t.route.is_empty() {
+                return Err(format!("trip {}: empty route", t.id));
+            }
+            for w in t.route.windows(2) {
+                if w.iter().any(|l| l.0 as usize >= links.len())
+                    || links[w[0].0 as usize].to != links[w[1].0 as usize].from
+                {
+                    return Err(format!("trip {}: links {} and {} do not connect", t.id, w[0].0, w[1].0));
+                }
+            }
+            if t.route[0].0 as usize >= links.len() {
+                return Err(format!("trip {}: link {} does not exist", t.id, t.route[0].0));
+            }
+            vehicles.push(Vehicle {
+                trip_id: t.id,
+                class: t.class,
+                depart_s: t.depart_s,
+                inserted_s: f64::NAN,
+                route: t.route,
+                reroutes: 0,
+            });
+        }
+        let mut schedule: Vec<u32> = (0..vehicles.len() as u32).collect();
+        schedule
+            .sort_by(|&a, &b| vehicles[b as usize].depart_s.total_cmp(&vehicles[a as usize].depart_s).then(b.cmp(&a)));
+        Ok(Traffic {
+            pending: vec![VecDeque::new(); links.len()],
+            pending_links: BTreeSet::new(),
+            closed: vec![false; links.len()],
+            reroute_due: false,
+            entries: vec![0; links.len()],
+            graph,
+            junctions,
+            classes,
+            params,
+            first_lane,
+            lanes,
+            vehicles,
+            schedule,
+            finished: Vec::new(),
+            stats: MicroStats::default(),
+            steps: 0,
+            start_s,
+            chunks: None,
+        })
+    }
+
+    /// Splits the parallel phases into `chunks` pieces (results do not depend on it; tests vary it).
+    pub fn set_parallel_chunks(&mut self, chunks: usize) {
+        self.chunks = Some(chunks.max(1));
+    }
+
+    /// Clock time (s).
+    pub fn now_s(&self) -> f64 {
+        self.start_s + self.steps as f64 * self.params.step_s
+    }
+
+    /// The network.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// Finished trips, in the order they finished.
+    pub fn finished(&self) -> &[TripResult] {
+        &self.finished
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> MicroStats {
+        self.stats
+    }
+
+    /// Vehicles that have entered each link (indexed by [`LinkId`]).
+    pub fn link_entries(&self) -> &[u32] {
+        &self.entries
+    }
+
+    /// Vehicles on the network now.
+    pub fn on_network(&self) -> usize {
+        self.lanes.iter().map(|l| l.vehicles.len()).sum()
+    }
+
+    /// Vehicles due to depart that wait to enter their first link.
+    pub fn waiting_to_enter(&self) -> usize {
+        self.pending.iter().map(|p| p.len()).sum()
+    }
+
+    /// Trips not yet due.
+    pub fn not_yet_departed(&self) -> usize {
+        self.schedule.len()
+    }
+
+    /// Whether every trip has finished.
+    pub fn is_done(&self) -> bool {
+        self.schedule.is_empty() && self.pending_links.is_empty() && self.on_network() == 0
+    }
+
+    /// Every vehicle on the network: (trip id, link, lane index within the link, front position m, speed m/s,
+    /// standing time s), in lane order.
+    pub fn positions(&self) -> impl Iterator<Item = (u64, LinkId, u8, f64, f64, f64)> + '_ {
+        self.lanes.iter().flat_map(move |lane| {
+            lane.vehicles.iter().map(move |v| {
+                (self.vehicles[v.id as usize].trip_id, LinkId(lane.link), lane.index, v.pos, v.speed, v.wait_s)
+            })
+        })
+    }
+
+    /// Opens or closes a link. Closing makes vehicles whose remaining route uses it re-route at the next step;
+    /// no vehicle enters a closed link.
+    pub fn set_closed(&mut self, link: LinkId, closed: bool) {
+        let l = link.0 as usize;
+        if self.closed[l] == closed {
+            return;
+        }
+        self.closed[l] = closed;
+        if closed {
+            let lanes = self.first_lane[l] as usize..self.first_lane[l + 1] as usize;
+            self.stats.caught_on_closed_links +=
+                self.lanes[lanes].iter().map(|ln| ln.vehicles.len() as u64).sum::<u64>();
+            self.reroute_due = true;
+        }
+    }
+
+    /// Whether a link is closed.
+    pub fn is_closed(&self, link: LinkId) -> bool {
+        self.closed[link.0 as usize]
+    }
+
+    /// Advances one step.
+    pub fn step(&mut self) {
+        let t = self.now_s();
+        if self.reroute_due {
+            self.reroute();
+            self.reroute_due = false;
+        }
+        self.insert(t);
+        let chunks = self.chunks.unwrap_or_else(|| pool_threads() * 4);
+        self.change_lanes(chunks);
+        let tails: Vec<Option<Tail>> = self.lanes.iter().map(lane_tail).collect();
+        let gates = self.gates(t, chunks);
+        let dt = self.params.step_s;
+        let (classes, vehicles, params) = (&self.classes, &self.vehicles, &self.params);
+        let (gates_ref, tails_ref) = (&gates, &tails);
+        let counts: Vec<(u64, u64)> = par_chunks_mut(&mut self.lanes, chunks, |first, lanes| {
+            let mut scratch = Vec::new();
+            let (mut updates, mut clamps) = (0u64, 0u64);
+            for (k, lane) in lanes.iter_mut().enumerate() {
+                if lane.vehicles.is_empty() {
+                    continue;
+                }
+                let gate = gates_ref[first + k];
+                let target_tail = (gate.target != NO_LANE).then(|| tails_ref[gate.target as usize]).flatten();
+                updates += lane.vehicles.len() as u64;
+                clamps += move_lane(lane, gate, target_tail, classes, vehicles, params, dt, &mut scratch);
+            }
+            (updates, clamps)
+        });
+        for (u, c) in counts {
+            self.stats.vehicle_updates += u;
+            self.stats.clamps += c;
+        }
+        self.transfer(t, &gates);
+        self.steps += 1;
+    }
+
+    /// Runs until `until_s` (clock) or until every trip has finished.
+    pub fn run_until(&mut self, until_s: f64) {
+        while self.now_s() + 1e-9 < until_s && !self.is_done() {
+            self.step();
+        }
+    }
+
+    /// Moves due trips into their first link's queue and inserts at most one vehicle per link per step.
+    fn insert(&mut self, t: f64) {
+        while let Some(&v) = self.schedule.last() {
+            if self.vehicles[v as usize].depart_s > t + 1e-9 {
+                break;
+            }
+            self.schedule.pop();
+            let first = self.vehicles[v as usize].route[0].0;
+            self.pending[first as usize].push_back(v);
+            self.pending_links.insert(first);
+        }
+        let links: Vec<u32> = self.pending_links.iter().copied().collect();
+        for link in links {
+            let l = link as usize;
+            if self.closed[l] {
+                continue;
+            }
+            let v = *self.pending[l].front().expect("pending links have vehicles");
+            let class = self.classes[self.vehicles[v as usize].class as usize];
+            let Some((lane, room)) = self.roomiest_lane(link) else { continue };
+            if room < class.length_m + class.min_gap_m {
+                continue;
+            }
+            self.pending[l].pop_front();
+            if self.pending[l].is_empty() {
+                self.pending_links.remove(&link);
+            }
+            self.vehicles[v as usize].inserted_s = t;
+            self.entries[l] += 1;
+            let pos = class.length_m.min(self.lanes[lane as usize].length);
+            self.lanes[lane as usize].vehicles.push_back(Veh {
+                id: v,
+                pos,
+                speed: 0.0,
+                wait_s: 0.0,
+                route_pos: 0,
+                length: class.length_m,
+            });
+        }
+    }
+
+    /// The lane of `link` with most room at its start (distance to the last vehicle's rear), lowest index
+    /// on ties.
+    fn roomiest_lane(&self, link: u32) -> Option<(u32, f64)> {
+        let range = self.first_lane[link as usize]..self.first_lane[link as usize + 1];
+        range
+            .map(|k| {
+                let lane = &self.lanes[k as usize];
+                (k, lane_tail(lane).map_or(lane.length, |t| t.rear))
+            })
+            .fold(None, |best: Option<(u32, f64)>, (k, room)| match best {
+                Some((_, r)) if r >= room => best,
+                _ => Some((k, room)),
+            })
+    }
+
+    /// Gates of every lane's front vehicle, with one entry per target lane per step.
+    fn gates(&self, t: f64, chunks: usize) -> Vec<Gate> {
+        let dt = self.params.step_s;
+        let mut gates = vec![CLOSED_GATE; self.lanes.len()];
+        par_chunks_mut(&mut gates, chunks, |first, out| {
+            for (k, g) in out.iter_mut().enumerate() {
+                *g = self.gate(first + k, t, dt);
+            }
+        });
+        // Arbitration: one entry per target lane per step.
+        let mut wanting: Vec<(u8, u32)> = gates
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.open && g.reaches && g.target != NO_LANE)
+            .map(|(k, g)| (g.priority, k as u32))
+            .collect();
+        wanting.sort_unstable();
+        let mut taken: BTreeSet<u32> = BTreeSet::new();
+        for (_, k) in wanting {
+            let g = &mut gates[k as usize];
+            if !taken.insert(g.target) {
+                g.open = false;
+            }
+        }
+        gates
+    }
+
+    /// The gate of lane `k`'s front vehicle at clock time `t`.
+    fn gate(&self, k: usize, t: f64, dt: f64) -> Gate {
+        let lane = &self.lanes[k];
+        let Some(front) = lane.vehicles.front() else { return CLOSED_GATE };
+        let vehicle = &self.vehicles[front.id as usize];
+        let class = &self.classes[vehicle.class as usize];
+        let dist = lane.length - front.pos;
+        let reaches = front.pos + front.speed * dt + 0.5 * class.max_accel_mps2 * dt * dt >= lane.length;
+        let Some(&next) = vehicle.route.get(front.route_pos as usize + 1) else {
+            return Gate { target: NO_LANE, open: true, priority: 0, reaches };
+        };
+        let (target, room) = self.roomiest_lane(next.0).expect("every link has a lane");
+        let here = LinkId(lane.link);
+        let mut gate = Gate { target, open: !self.closed[next.0 as usize], priority: 0, reaches };
+        // Committed: too close to stop comfortably.
+        let committed = dist < front.speed * front.speed / (2.0 * class.comfort_decel_mps2);
+        let control = self.junctions.control[lane.link as usize];
+        let mut yields = control == Control::Minor;
+        if let Some((c, i)) = self.junctions.signal_of(here, next) {
+            match self.junctions.plans[c as usize].light(i, t) {
+                Light::Green => {}
+                Light::Yellow => gate.open &= committed,
+                Light::Red => gate.open = false,
+                Light::Off => {
+                    let node = self.graph.link(here).to;
+                    yields = !self.junctions.majors[node.0 as usize].is_empty()
+                        && !self.junctions.majors[node.0 as usize].contains(&here);
+                }
+            }
+        }
+        if yields {
+            gate.priority = 1;
+            if !committed && self.major_approaching(here) {
+                gate.open = false;
+            }
+        }
+        // Keep the junction clear: at a junction, enter only if there will be room beyond it for the whole
+        // vehicle — the room now, plus what the last vehicle there clears within the anticipation horizon.
+        if control != Control::Free {
+            let tail_speed = self.lanes[target as usize].vehicles.back().map_or(0.0, |v| v.speed);
+            if room + tail_speed * self.params.keep_clear_horizon_s < front.length + class.min_gap_m {
+                gate.open = false;
+            }
+        }
+        gate
+    }
+
+    /// Whether a moving vehicle on a major approach of `link`'s end node would reach it within the critical
+    /// gap.
+    fn major_approaching(&self, link: LinkId) -> bool {
+        let node = self.graph.link(link).to;
+        let gap = self.junctions.critical_gap_s;
+        self.junctions.majors[node.0 as usize].iter().any(|&m| {
+            let lanes = self.first_lane[m.0 as usize] as usize..self.first_lane[m.0 as usize + 1] as usize;
+            self.lanes[lanes].iter().any(|lane| {
+                lane.vehicles
+                    .front()
+                    .is_some_and(|v| v.speed > self.params.standing_speed_mps && (lane.length - v.pos) / v.speed < gap)
+            })
+        })
+    }
+
+    /// MOBIL lane changes on multi-lane links: decided in parallel from the step's start, applied in lane
+    /// order where the gap is still free.
+    fn change_lanes(&mut self, chunks: usize) {
+        let mut decisions: Vec<Vec<(u32, u32)>> = vec![Vec::new(); self.lanes.len()];
+        let this = &*self;
+        par_chunks_mut(&mut decisions, chunks, |first, out| {
+            for (k, d) in out.iter_mut().enumerate() {
+                this.lane_change_decisions(first + k, d);
+            }
+        });
+        for (from, list) in decisions.into_iter().enumerate() {
+            for (vid, to) in list {
+                let Some(i) = self.lanes[from].vehicles.iter().position(|v| v.id == vid) else { continue };
+                let v = self.lanes[from].vehicles[i];
+                let target = &self.lanes[to as usize].vehicles;
+                let at = target.partition_point(|o| o.pos > v.pos);
+                let leader_ok = at == 0 || target[at - 1].pos - target[at - 1].length > v.pos;
+                let follower_ok = target.get(at).is_none_or(|o| v.pos - v.length > o.pos);
+                if leader_ok && follower_ok {
+                    self.lanes[from].vehicles.remove(i);
+                    self.lanes[to as usize].vehicles.insert(at, v);
+                    self.stats.lane_changes += 1;
+                }
+            }
+        }
+    }
+
+    /// The lane changes lane `k`'s vehicles want: (vehicle id, target lane).
+    fn lane_change_decisions(&self, k: usize, out: &mut Vec<(u32, u32)>) {
+        let lane = &self.lanes[k];
+        let link = lane.link as usize;
+        let (lo, hi) = (self.first_lane[link] as usize, self.first_lane[link + 1] as usize);
+        if hi - lo < 2 || lane.vehicles.is_empty() {
+            return;
+        }
+        let mobil = &self.params.lane_change;
+        let limit = lane.speed_limit;
+        let accel = |v: &Veh, leader: Option<&Veh>| -> f64 {
+            let p = &self.classes[self.vehicles[v.id as usize].class as usize];
+            p.accel(v.speed, limit, leader.map(|l| (l.pos - l.length - v.pos, l.speed)))
+        };
+        for (i, v) in lane.vehicles.iter().enumerate() {
+            // Not in the last stretch before the junction, where the lane is chosen by the gate.
+            if lane.length - v.pos < 2.0 * v.length {
+                continue;
+            }
+            let leader = i.checked_sub(1).map(|j| &lane.vehicles[j]);
+            let follower = lane.vehicles.get(i + 1);
+            let own_now = accel(v, leader);
+            let old_follower = follower.map_or((0.0, 0.0), |f| (accel(f, Some(v)), accel(f, leader)));
+            let mut best: Option<(f64, u32)> = None;
+            for side in [k.checked_sub(1), Some(k + 1)].into_iter().flatten() {
+                if side < lo || side >= hi {
+                    continue;
+                }
+                let target = &self.lanes[side].vehicles;
+                let at = target.partition_point(|o| o.pos > v.pos);
+                let new_leader = at.checked_sub(1).map(|j| &target[j]);
+                let new_follower = target.get(at);
+                if new_leader.is_some_and(|l| l.pos - l.length <= v.pos)
+                    || new_follower.is_some_and(|f| v.pos - v.length <= f.pos)
+                {
+                    continue;
+                }
+                let accels = LaneChangeAccels {
+                    own: (own_now, accel(v, new_leader)),
+                    old_follower,
+                    new_follower: new_follower.map_or((0.0, 0.0), |f| (accel(f, new_leader), accel(f, Some(v)))),
+                };
+                if mobil.changes(&accels, false) {
+                    let gain = accels.own.1 - accels.own.0;
+                    if best.is_none_or(|(g, _)| gain > g) {
+                        best = Some((gain, side as u32));
+                    }
+                }
+            }
+            if let Some((_, side)) = best {
+                out.push((v.id, side));
+            }
+        }
+    }
+
+    /// Moves vehicles past their link's end into the next lane, records arrivals and teleports.
+    fn transfer(&mut self, t: f64, gates: &[Gate]) {
+        let dt = self.params.step_s;
+        for (k, gate) in gates.iter().enumerate() {
+            let leaving = std::mem::take(&mut self.lanes[k].leaving);
+            let length = self.lanes[k].length;
+            for (mut v, frac) in leaving {
+                let vehicle = &self.vehicles[v.id as usize];
+                if v.route_pos as usize + 1 >= vehicle.route.len() {
+                    self.finish(v.id, t + frac * dt, false);
+                    continue;
+                }
+                let target = gate.target as usize;
+                let next_link = self.lanes[target].link as usize;
+                v.pos -= length;
+                v.route_pos += 1;
+                if let Some(tail) = self.lanes[target].vehicles.back() {
+                    let max_pos = tail.pos - tail.length;
+                    if v.pos > max_pos {
+                        v.pos = max_pos;
+                        v.speed = v.speed.min(tail.speed);
+                        self.stats.clamps += 1;
+                    }
+                }
+                self.entries[next_link] += 1;
+                self.lanes[target].vehicles.push_back(v);
+            }
+            if let Some(v) = self.lanes[k].teleport.take() {
+                // The rest of the route after this link, at free flow.
+                let vehicle = &self.vehicles[v.id as usize];
+                let class = &self.classes[vehicle.class as usize];
+                let rest: f64 = vehicle.route[v.route_pos as usize + 1..]
+                    .iter()
+                    .map(|&l| {
+                        let link = self.graph.link(l);
+                        link.length_m as f64 / (link.speed_mps as f64 * class.speed_factor)
+                    })
+                    .sum();
+                self.stats.teleports += 1;
+                self.finish(v.id, t + dt + rest, true);
+            }
+        }
+    }
+
+    fn finish(&mut self, id: u32, arrive_s: f64, teleported: bool) {
+        let v = &self.vehicles[id as usize];
+        let class = &self.classes[v.class as usize];
+        let (mut length_m, mut free_flow_s) = (0.0, 0.0);
+        for &l in &v.route {
+            let link = self.graph.link(l);
+            length_m += link.length_m as f64;
+            free_flow_s += link.length_m as f64 / (link.speed_mps as f64 * class.speed_factor);
+        }
+        self.finished.push(TripResult {
+            id: v.trip_id,
+            depart_s: v.depart_s,
+            inserted_s: v.inserted_s,
+            arrive_s,
+            length_m,
+            free_flow_s,
+            teleported,
+            reroutes: v.reroutes,
+        });
+    }
+
+    /// Re-routes every vehicle whose remaining route uses a closed link, from the end of its current link
+    /// (or the start of its first link if it has not entered yet).
+    fn reroute(&mut self) {
+        let graph = Arc::clone(&self.graph);
+        let mut router = Router::new(&graph);
+        let closed = &self.closed;
+        let usable = |l: LinkId| !closed[l.0 as usize];
+        // (vehicle, index of the link from whose end to re-route, or None for not yet entered).
+        let mut todo: Vec<(u32, Option<u32>)> = Vec::new();
+        for lane in &self.lanes {
+            for v in &lane.vehicles {
+                todo.push((v.id, Some(v.route_pos)));
+            }
+        }
+        for queue in &self.pending {
+            todo.extend(queue.iter().map(|&v| (v, None)));
+        }
+        todo.extend(self.schedule.iter().map(|&v| (v, None)));
+        todo.sort_unstable();
+        for (id, at) in todo {
+            let vehicle = &self.vehicles[id as usize];
+            let keep = at.map_or(0, |p| p as usize + 1);
+            if !vehicle.route[keep..].iter().any(|&l| closed[l.0 as usize]) {
+                continue;
+            }
+            let destination = graph.link(*vehicle.route.last().expect("routes are not empty")).to;
+            let from = match at {
+                Some(p) => graph.link(vehicle.route[p as usize]).to,
+                None => graph.link(vehicle.route[0]).from,
+            };
+            let Some(route) = router.route_avoiding(from, destination, Weight::TravelTime, usable) else { continue };
+            if route.links.is_empty() && at.is_none() {
+                continue;
+            }
+            let vehicle = &mut self.vehicles[id as usize];
+            vehicle.route.truncate(keep);
+            vehicle.route.extend(route.links);
+            vehicle.reroutes += 1;
+            self.stats.reroutes += 1;
+            if at.is_none() {
+                // Not entered yet: it may now start on another link.
+                let first = vehicle.route[0].0;
+                for (link, queue) in self.pending.iter_mut().enumerate() {
+                    if link as u32 != first {
+                        if let Some(i) = queue.iter().position(|&q| q == id) {
+                            queue.remove(i);
+                            self.pending[first as usize].push_back(id);
+                            self.pending_links.insert(first);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.pending_links = (0..self.pending.len() as u32).filter(|&l| !self.pending[l as usize].is_empty()).collect();
+    }
+}
+
+/// The last vehicle of a lane.
+fn lane_tail(lane: &Lane) -> Option<Tail> {
+    lane.vehicles.back().map(|v| Tail { rear: v.pos - v.length, speed: v.speed })
+}
+
+/// Moves one lane's vehicles one step; returns how often the no-overlap clamp acted.
+#[allow(clippy::too_many_arguments)]
+fn move_lane(
+    lane: &mut Lane,
+    gate: Gate,
+    target_tail: Option<Tail>,
+    classes: &[DriverParams],
+    vehicles: &[Vehicle],
+    params: &MicroParams,
+    dt: f64,
+    accel: &mut Vec<f64>,
+) -> u64 {
+    let n = lane.vehicles.len();
+    accel.clear();
+    for i in 0..n {
+        let v = &lane.vehicles[i];
+        let p = &classes[vehicles[v.id as usize].class as usize];
+        let a = if i == 0 {
+            let dist = lane.length - v.pos;
+            let follow = target_tail.map(|t| (dist + t.rear, t.speed));
+            let mut a = p.accel(v.speed, lane.speed_limit, follow);
+            if !gate.open {
+                a = a.min(p.accel(v.speed, lane.speed_limit, Some((dist, 0.0))));
+            }
+            a
+        } else {
+            let l = &lane.vehicles[i - 1];
+            p.accel(v.speed, lane.speed_limit, Some((l.pos - l.length - v.pos, l.speed)))
+        };
+        accel.push(a);
+    }
+    let mut clamps = 0;
+    let mut ahead_rear = f64::INFINITY;
+    let mut ahead_speed = f64::INFINITY;
+    for (i, v) in lane.vehicles.iter_mut().enumerate() {
+        let (speed, dx) = ballistic(v.speed, accel[i], dt);
+        let old = v.pos;
+        let mut pos = old + dx;
+        let mut speed = speed;
+        if pos > ahead_rear {
+            pos = ahead_rear.max(old);
+            speed = speed.min(ahead_speed);
+            clamps += 1;
+        }
+        let route_ends = v.route_pos as usize + 1 >= vehicles[v.id as usize].route.len();
+        let may_cross = route_ends || (i == 0 && gate.open);
+        if pos >= lane.length && !may_cross {
+            pos = (lane.length - 1e-3).max(old);
+            clamps += 1;
+        }
+        // Share of the step at which the front crossed the end (linear in position).
+        accel[i] = if pos >= lane.length && pos > old { (lane.length - old) / (pos - old) } else { 1.0 };
+        v.pos = pos;
+        v.speed = speed;
+        v.wait_s = if speed < params.standing_speed_mps { v.wait_s + dt } else { 0.0 };
+        ahead_rear = pos - v.length;
+        ahead_speed = speed;
+    }
+    // Vehicles past the end leave (they are at the front).
+    let mut i = 0;
+    while lane.vehicles.front().is_some_and(|v| v.pos >= lane.length) {
+        let v = lane.vehicles.pop_front().expect("checked");
+        lane.leaving.push((v, accel[i]));
+        i += 1;
+    }
+    if let Some(front) = lane.vehicles.front() {
+        if front.wait_s >= params.teleport_after_s {
+            lane.teleport = lane.vehicles.pop_front();
+        }
+    }
+    clamps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::city::graph::{GraphBuilder, NodeId};
+    use crate::import::tags::WayClass;
+    use crate::mobility::junctions::{Phase, SignalParams, SignalPlan};
+    use glam::Vec2;
+    use rand::{Rng, SeedableRng};
+
+    impl Traffic {
+        /// No vehicle overlaps the one ahead in its lane, and every one is within its lane.
+        fn assert_no_overlap(&self) {
+            for lane in &self.lanes {
+                for w in lane.vehicles.iter().collect::<Vec<_>>().windows(2) {
+                    assert!(w[1].pos <= w[0].pos - w[0].length + 1e-9, "overlap on link {}: {:?}", lane.link, w);
+                }
+                for v in &lane.vehicles {
+                    assert!(v.pos < lane.length && v.speed >= 0.0, "{v:?} on a lane of {} m", lane.length);
+                }
+            }
+        }
+    }
+
+    fn ring(links: usize, link_m: f32, speed_mps: f32) -> Graph {
+        let mut b = GraphBuilder::new();
+        let radius = links as f32 * link_m / (2.0 * std::f32::consts::PI);
+        let nodes: Vec<NodeId> = (0..links)
+            .map(|k| {
+                let a = k as f32 / links as f32 * 2.0 * std::f32::consts::PI;
+                b.node(k as i64, Vec2::new(a.cos(), a.sin()) * radius, false)
+            })
+            .collect();
+        for k in 0..links {
+            b.straight(nodes[k], nodes[(k + 1) % links], speed_mps, 1, WayClass::Secondary);
+        }
+        b.build()
+    }
+
+    /// IDM equilibrium speed (m/s) at bumper-to-bumper gap `s` (m): the root of
+    /// 1 − (v/v₀)^δ − (s*(v)/s)² = 0, by bisection.
+    fn equilibrium_speed(p: &DriverParams, v0: f64, s: f64) -> f64 {
+        let (mut lo, mut hi) = (0.0, v0);
+        for _ in 0..200 {
+            let v = 0.5 * (lo + hi);
+            if p.accel(v, v0, Some((s, v))) > 0.0 {
+                lo = v;
+            } else {
+                hi = v;
+            }
+        }
+        0.5 * (lo + hi)
+    }
+
+    #[test]
+    fn a_single_lane_ring_follows_the_idm_fundamental_diagram() {
+        // 2 km ring of 20 links; vehicles enter standing and settle; the flow past a point over 20 minutes
+        // after 30 minutes of settling is compared with the equilibrium flow q = v_e(s) / spacing.
+        let links = 20;
+        let g = Arc::new(ring(links, 100.0, 50.0 / 3.6));
+        let circumference: f64 = g.links().iter().map(|l| l.length_m as f64).sum();
+        let p = DriverParams::CAR;
+        let junctions = Junctions::generate(&g, &SignalParams::default());
+        for vehicles in [25usize, 50, 80, 130, 200] {
+            let laps = 60;
+            let trips: Vec<Trip> = (0..vehicles)
+                .map(|k| {
+                    let start = (k * links / vehicles) as u32;
+                    let route = (0..laps * links).map(|j| LinkId(((start as usize + j) % links) as u32)).collect();
+                    Trip { id: k as u64, depart_s: 0.0, route, class: 0 }
+                })
+                .collect();
+            let mut t =
+                Traffic::new(g.clone(), junctions.clone(), vec![p], MicroParams::default(), trips, 0.0).unwrap();
+            t.run_until(1800.0);
+            assert_eq!(t.on_network(), vehicles, "all entered");
+            let before = t.link_entries()[0];
+            t.run_until(3000.0);
+            let flow = (t.link_entries()[0] - before) as f64 / 1200.0;
+            let spacing = circumference / vehicles as f64;
+            let v_e = equilibrium_speed(&p, 50.0 / 3.6, spacing - p.length_m);
+            let q_e = v_e / spacing;
+            eprintln!("{vehicles} vehicles: flow {:.0} veh/h, equilibrium {:.0} veh/h", flow * 3600.0, q_e * 3600.0);
+            assert!((flow - q_e).abs() <= 0.02 * q_e, "{vehicles} vehicles: {flow} vs {q_e}");
+            t.assert_no_overlap();
+        }
+    }
+
+    /// A straight road: a 1 km link into a signal, then 300 m on.
+    fn signalised_approach(green_s: f64, red_s: f64) -> (Arc<Graph>, Junctions) {
+        let mut b = GraphBuilder::new();
+        let n: Vec<NodeId> = [(-1000.0, false), (0.0, true), (300.0, false)]
+            .iter()
+            .enumerate()
+            .map(|(k, &(x, s))| b.node(k as i64, Vec2::new(x, 0.0), s))
+            .collect();
+        b.straight(n[0], n[1], 50.0 / 3.6, 1, WayClass::Secondary);
+        b.straight(n[1], n[2], 50.0 / 3.6, 1, WayClass::Secondary);
+        let g = b.build();
+        let plan = SignalPlan {
+            offset_s: 0.0,
+            phases: vec![
+                Phase { duration_s: red_s, lights: vec![Light::Red] },
+                Phase { duration_s: green_s, lights: vec![Light::Green] },
+            ],
+        };
+        let j = Junctions {
+            control: vec![Control::Signal { controller: 0, index: 0 }, Control::Free],
+            movement_signals: Vec::new(),
+            majors: vec![Vec::new(); 3],
+            plans: vec![plan],
+            critical_gap_s: SignalParams::default().critical_gap_s,
+        };
+        (Arc::new(g), j)
+    }
+
+    #[test]
+    fn a_signalised_approach_discharges_at_the_saturation_flow() {
+        let (g, j) = signalised_approach(60.0, 150.0);
+        let trips: Vec<Trip> =
+            (0..120).map(|k| Trip { id: k, depart_s: k as f64, route: vec![LinkId(0), LinkId(1)], class: 0 }).collect();
+        let mut t = Traffic::new(g, j, vec![DriverParams::CAR], MicroParams::default(), trips, 0.0).unwrap();
+        // Red for 150 s: a queue builds; then green: record the times vehicles cross the stop line (to the
+        // step: ±0.5 s on 20 headways).
+        let mut crossings = Vec::new();
+        let mut last = 0;
+        while t.now_s() < 210.0 {
+            t.step();
+            let e = t.link_entries()[1];
+            for _ in last..e {
+                crossings.push(t.now_s());
+            }
+            last = e;
+            t.assert_no_overlap();
+        }
+        assert!(crossings.iter().all(|&c| c > 150.0), "nobody crosses at red");
+        assert!(crossings.len() >= 26, "queue discharged: {} at {:?}", crossings.len(), crossings);
+        let headway = (crossings[25] - crossings[5]) / 20.0;
+        let flow = 3600.0 / headway;
+        eprintln!("discharge {flow:.0} veh/h/lane of green; first after {:.1} s", crossings[0] - 150.0);
+        assert!((1800.0..=2000.0).contains(&flow), "{flow}");
+    }
+
+    /// A grid of `n`×`n` junctions `block_m` apart, two-way streets of `lanes` lanes, signals at every
+    /// junction of three or more streets.
+    pub(crate) fn grid(n: usize, block_m: f32, lanes: u8) -> Graph {
+        let mut b = GraphBuilder::new();
+        let id = |x: usize, y: usize| (y * n + x) as i64;
+        for y in 0..n {
+            for x in 0..n {
+                let inner_edges = (x > 0) as u8 + (x + 1 < n) as u8 + (y > 0) as u8 + (y + 1 < n) as u8;
+                b.node(id(x, y), Vec2::new(x as f32, y as f32) * block_m, inner_edges >= 3);
+            }
+        }
+        for y in 0..n {
+            for x in 0..n {
+                let a = NodeId(id(x, y) as u32);
+                for (dx, dy) in [(1, 0), (0, 1)] {
+                    if x + dx < n && y + dy < n {
+                        let c = NodeId(id(x + dx, y + dy) as u32);
+                        b.straight(a, c, 50.0 / 3.6, lanes, WayClass::Secondary);
+                        b.straight(c, a, 50.0 / 3.6, lanes, WayClass::Secondary);
+                    }
+                }
+            }
+        }
+        b.build()
+    }
+
+    fn random_trips(g: &Graph, count: usize, horizon_s: f64, seed: u64) -> Vec<Trip> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut router = Router::new(g);
+        let mut trips = Vec::new();
+        while trips.len() < count {
+            let (a, b) = (rng.random_range(0..g.nodes().len() as u32), rng.random_range(0..g.nodes().len() as u32));
+            let depart_s = rng.random_range(0.0..horizon_s);
+            if let Some(r) = router.route(NodeId(a), NodeId(b), Weight::TravelTime).filter(|r| !r.links.is_empty()) {
+                trips.push(Trip { id: trips.len() as u64, depart_s, route: r.links, class: 0 });
+            }
+        }
+        trips.sort_by(|a, b| a.depart_s.total_cmp(&b.depart_s));
+        trips
+    }
+
+    #[test]
+    fn a_signalised_grid_is_deterministic_at_any_split_and_never_overlaps() {
+        let g = Arc::new(grid(5, 200.0, 2));
+        let j = Junctions::generate(&g, &SignalParams::default());
+        assert_eq!(j.signal_count(), 21, "every junction of 3 or 4 streets");
+        let trips = random_trips(&g, 600, 1200.0, 7);
+        let run = |chunks: usize| {
+            let mut t =
+                Traffic::new(g.clone(), j.clone(), vec![DriverParams::CAR], MicroParams::default(), trips.clone(), 0.0)
+                    .unwrap();
+            t.set_parallel_chunks(chunks);
+            while t.now_s() < 3600.0 && !t.is_done() {
+                t.step();
+                t.assert_no_overlap();
+            }
+            t
+        };
+        let one = run(1);
+        let many = run(7);
+        assert_eq!(one.finished(), many.finished());
+        assert_eq!(one.stats(), many.stats());
+        assert!(one.is_done(), "all 600 trips arrive within the hour");
+        assert_eq!(one.stats().teleports, 0);
+        assert!(one.stats().lane_changes > 0, "two-lane streets see lane changes");
+        for r in one.finished() {
+            assert!(r.arrive_s - r.inserted_s >= r.free_flow_s * 0.999, "{r:?}");
+        }
+        let mean_delay: f64 = one.finished().iter().map(|r| r.arrive_s - r.depart_s - r.free_flow_s).sum::<f64>()
+            / one.finished().len() as f64;
+        eprintln!("mean delay {mean_delay:.1} s, clamps {}", one.stats().clamps);
+        assert!(mean_delay > 5.0 && mean_delay < 120.0, "signals cost some time: {mean_delay}");
+    }
+
+    #[test]
+    fn minor_approaches_yield_to_the_major_road() {
+        let g = Arc::new(crate::mobility::junctions::tests::cross(300.0, false));
+        let j = Junctions::generate(&g, &SignalParams::default());
+        let by_ends = |from: i64, to: i64| {
+            LinkId(
+                g.links()
+                    .iter()
+                    .position(|l| g.node(l.from).source_id == from && g.node(l.to).source_id == to)
+                    .expect("link exists") as u32,
+            )
+        };
+        // A major stream west → east every 4 s, a minor stream south → north every 10 s.
+        let mut trips = Vec::new();
+        for k in 0..150 {
+            trips.push(Trip { id: k, depart_s: k as f64 * 4.0, route: vec![by_ends(1, 0), by_ends(0, 2)], class: 0 });
+        }
+        for k in 0..60 {
+            trips.push(Trip {
+                id: 1000 + k,
+                depart_s: k as f64 * 10.0,
+                route: vec![by_ends(3, 0), by_ends(0, 4)],
+                class: 0,
+            });
+        }
+        let mut t = Traffic::new(g, j, vec![DriverParams::CAR], MicroParams::default(), trips, 0.0).unwrap();
+        while !t.is_done() && t.now_s() < 3600.0 {
+            t.step();
+            t.assert_no_overlap();
+        }
+        assert!(t.is_done());
+        let delay = |major: bool| {
+            let rs: Vec<&TripResult> = t.finished().iter().filter(|r| (r.id < 1000) == major).collect();
+            rs.iter().map(|r| r.arrive_s - r.depart_s - r.free_flow_s).sum::<f64>() / rs.len() as f64
+        };
+        let (major, minor) = (delay(true), delay(false));
+        eprintln!("mean delay major {major:.1} s, minor {minor:.1} s");
+        assert!(major < 15.0 && minor > major + 5.0, "major {major}, minor {minor}");
+    }
+
+    #[test]
+    fn closing_a_link_reroutes_and_nothing_enters_it() {
+        let g = Arc::new(grid(4, 200.0, 1));
+        let j = Junctions::generate(&g, &SignalParams::default());
+        // Trips from the south-west to the north-east corner; the direct streets get closed at 120 s.
+        let mut router = Router::new(&g);
+        let route = router.route(NodeId(0), NodeId(15), Weight::TravelTime).unwrap().links;
+        let trips: Vec<Trip> =
+            (0..80).map(|k| Trip { id: k, depart_s: k as f64 * 5.0, route: route.clone(), class: 0 }).collect();
+        let mut t = Traffic::new(g.clone(), j, vec![DriverParams::CAR], MicroParams::default(), trips, 0.0).unwrap();
+        t.run_until(120.0);
+        let closed = route[2];
+        t.set_closed(closed, true);
+        let entered = t.link_entries()[closed.0 as usize];
+        while !t.is_done() && t.now_s() < 3600.0 {
+            t.step();
+            t.assert_no_overlap();
+        }
+        assert!(t.is_done(), "everyone arrives by another way");
+        assert_eq!(t.link_entries()[closed.0 as usize], entered, "nobody enters the closed link");
+        assert!(t.stats().reroutes > 0);
+        assert_eq!(t.finished().iter().map(|r| r.reroutes as u64).sum::<u64>(), t.stats().reroutes);
+    }
+
+    #[test]
+    fn a_vehicle_with_no_way_on_is_teleported_and_counted() {
+        // One street of two links; the second closes and there is no other way.
+        let (g, mut j) = signalised_approach(60.0, 0.0);
+        j.control[0] = Control::Free;
+        let trips = vec![Trip { id: 1, depart_s: 0.0, route: vec![LinkId(0), LinkId(1)], class: 0 }];
+        let mut t = Traffic::new(g, j, vec![DriverParams::CAR], MicroParams::default(), trips, 0.0).unwrap();
+        t.set_closed(LinkId(1), true);
+        t.run_until(1200.0);
+        assert!(t.is_done());
+        assert_eq!(t.stats().teleports, 1);
+        let r = t.finished()[0];
+        assert!(r.teleported);
+        // It waited at the stop line for the teleport time before going.
+        assert!(r.arrive_s > 300.0, "{r:?}");
+    }
+
+    #[test]
+    fn bad_trips_are_refused_with_their_id() {
+        let (g, j) = signalised_approach(60.0, 30.0);
+        let bad = vec![Trip { id: 42, depart_s: 0.0, route: vec![LinkId(1), LinkId(0)], class: 0 }];
+        let err = Traffic::new(g.clone(), j.clone(), vec![DriverParams::CAR], MicroParams::default(), bad, 0.0)
+            .err()
+            .unwrap();
+        assert!(err.contains("trip 42"), "{err}");
+        let class = vec![Trip { id: 7, depart_s: 0.0, route: vec![LinkId(0)], class: 3 }];
+        assert!(Traffic::new(g, j, vec![DriverParams::CAR], MicroParams::default(), class, 0.0).is_err());
+    }
+}
