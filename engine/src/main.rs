@@ -85,6 +85,29 @@ enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         repeat: u32,
     },
+    /// Run SUMO demand (.rou.xml) on a SUMO network (.net.xml) with the microscopic model and print trip
+    /// statistics in SUMO's terms (duration = arrival − insertion), for comparisons with SUMO.
+    Traffic {
+        /// The network (`.net.xml`).
+        net: PathBuf,
+        /// The demand (`.rou.xml`).
+        routes: PathBuf,
+        /// Time step (s).
+        #[arg(long, default_value_t = machi::mobility::micro::MicroParams::default().step_s)]
+        step: f64,
+        /// Stop at this clock time (s) even if vehicles are still driving (default: when all have arrived).
+        #[arg(long)]
+        until: Option<f64>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Write one CSV row per finished vehicle here.
+        #[arg(long)]
+        tripinfo: Option<PathBuf>,
+    },
     /// Solve a capacitated vehicle routing instance (CVRPLIB format, EUC_2D) with the robots' dispatcher and
     /// print the total distance and the routes.
     Dispatch {
@@ -148,6 +171,9 @@ fn main() -> ExitCode {
         Command::Inspect { scenario } => inspect(&scenario),
         Command::Grid { scenario, geojson } => grid(scenario, geojson),
         Command::Dispatch { file, json, rounds, seed } => dispatch(&file, json, rounds, seed),
+        Command::Traffic { net, routes, step, until, threads, json, tripinfo } => {
+            traffic(&net, &routes, TrafficRun { step, until, threads, json, tripinfo })
+        }
         Command::Powerflow { file, json, tolerance_mva, max_iterations, sweep, repeat } => {
             powerflow(&file, json, PowerflowRun { tolerance_mva, max_iterations, sweep, repeat })
         }
@@ -455,6 +481,116 @@ fn dispatch(file: &Path, json: bool, rounds: usize, seed: u64) -> Result<(), Fai
         let stops: Vec<String> = r.iter().map(u32::to_string).collect();
         let _ = writeln!(out, "Route #{}: {}", k + 1, stops.join(" "));
     }
+    print(&out)
+}
+
+struct TrafficRun {
+    step: f64,
+    until: Option<f64>,
+    threads: Option<usize>,
+    json: bool,
+    tripinfo: Option<PathBuf>,
+}
+
+fn traffic(net_path: &Path, routes_path: &Path, run: TrafficRun) -> Result<(), Failure> {
+    use machi::import::sumo;
+    use machi::mobility::junctions::{Junctions, SignalParams};
+    use machi::mobility::micro::{MicroParams, Traffic, Trip};
+    let threads = machi::sim::init_thread_pool(
+        run.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
+    );
+    let started = Instant::now();
+    let net = sumo::read_net(net_path)?;
+    let demand = sumo::read_routes(routes_path, &net)?;
+    let read_s = started.elapsed().as_secs_f64();
+    let junctions = Junctions::from_control(&net.graph, &net.control, &SignalParams::default());
+    let trips: Vec<Trip> = demand
+        .vehicles
+        .iter()
+        .enumerate()
+        .map(|(k, v)| Trip { id: k as u64, depart_s: v.depart_s, route: v.route.clone(), class: v.vtype })
+        .collect();
+    let classes = demand.types.iter().map(|(_, p)| *p).collect();
+    let params = MicroParams { step_s: run.step, ..MicroParams::default() };
+    let mut sim = Traffic::new(std::sync::Arc::new(net.graph.clone()), junctions, classes, params, trips, 0.0)
+        .map_err(|e| InputError::file(routes_path, e))?;
+    let started = Instant::now();
+    match run.until {
+        Some(t) => sim.run_until(t),
+        None => {
+            while !sim.is_done() {
+                sim.step();
+            }
+        }
+    }
+    let sim_s = started.elapsed().as_secs_f64();
+    let done = sim.finished();
+    let n = done.len().max(1) as f64;
+    let mean = |f: &dyn Fn(&machi::mobility::micro::TripResult) -> f64| done.iter().map(f).sum::<f64>() / n;
+    let duration = mean(&|r| r.arrive_s - r.inserted_s);
+    let time_loss = mean(&|r| r.arrive_s - r.inserted_s - r.free_flow_s);
+    let depart_delay = mean(&|r| r.inserted_s - r.depart_s);
+    let route_length = mean(&|r| r.length_m);
+    let stats = sim.stats();
+    if let Some(path) = &run.tripinfo {
+        let mut csv =
+            String::from("id,depart_s,inserted_s,arrive_s,duration_s,route_length_m,time_loss_s,teleported,reroutes\n");
+        for r in done {
+            let _ = writeln!(
+                csv,
+                "{},{},{},{},{:.3},{:.2},{:.3},{},{}",
+                demand.vehicles[r.id as usize].id,
+                r.depart_s,
+                r.inserted_s,
+                r.arrive_s,
+                r.arrive_s - r.inserted_s,
+                r.length_m,
+                r.arrive_s - r.inserted_s - r.free_flow_s,
+                r.teleported,
+                r.reroutes
+            );
+        }
+        machi::output::write_atomic(path, csv.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let v = serde_json::json!({
+        "network": net_path.display().to_string(),
+        "routes": routes_path.display().to_string(),
+        "step_s": run.step,
+        "threads": threads,
+        "vehicles": demand.vehicles.len(),
+        "arrived": done.iter().filter(|r| !r.teleported).count(),
+        "teleported": stats.teleports,
+        "running_at_end": sim.on_network(),
+        "waiting_to_enter_at_end": sim.waiting_to_enter() + sim.not_yet_departed(),
+        "mean_duration_s": duration,
+        "mean_time_loss_s": time_loss,
+        "mean_depart_delay_s": depart_delay,
+        "mean_route_length_m": route_length,
+        "end_time_s": sim.now_s(),
+        "vehicle_updates": stats.vehicle_updates,
+        "lane_changes": stats.lane_changes,
+        "read_s": read_s,
+        "simulate_s": sim_s,
+        "updates_per_s": stats.vehicle_updates as f64 / sim_s.max(1e-9),
+    });
+    if run.json {
+        return print(&(serde_json::to_string(&v).context("serialising the statistics")? + "\n"));
+    }
+    let out = format!(
+        "{} vehicles on {} links: {} arrived, {} teleported, {} still driving at {:.0} s\n  \
+         mean duration {duration:.2} s, time loss {time_loss:.2} s, depart delay {depart_delay:.2} s, route {route_length:.1} m\n  \
+         read {:.2} s, simulated in {sim_s:.3} s ({} vehicle updates, {:.2} M/s on {threads} threads), {} lane changes\n",
+        demand.vehicles.len(),
+        net.graph.links().len(),
+        done.iter().filter(|r| !r.teleported).count(),
+        stats.teleports,
+        sim.on_network(),
+        sim.now_s(),
+        read_s,
+        stats.vehicle_updates,
+        stats.vehicle_updates as f64 / sim_s.max(1e-9) / 1e6,
+        stats.lane_changes,
+    );
     print(&out)
 }
 

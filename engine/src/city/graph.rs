@@ -192,6 +192,11 @@ impl GraphBuilder {
         id
     }
 
+    /// Position of a node already created (m).
+    pub fn node_pos(&self, id: NodeId) -> Vec2 {
+        self.nodes[id.0 as usize].pos
+    }
+
     /// The node already created for a source id.
     pub fn node_by_source(&self, source_id: i64) -> Option<NodeId> {
         self.by_source.get(&source_id).copied()

@@ -5,6 +5,7 @@
 //! junctions and signals, applies turn restrictions, and builds the spatial indexes. The [`ImportReport`]
 //! records what was imported and what was dropped and why.
 
+pub mod control;
 pub mod graph;
 pub mod index;
 pub mod routing;

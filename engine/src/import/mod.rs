@@ -5,6 +5,7 @@
 
 pub mod geojson;
 pub mod osm;
+pub mod sumo;
 pub mod tags;
 pub mod terrain;
 

@@ -21,6 +21,7 @@
 //! same phase) do not yield to each other, and two major approaches do not conflict. Roundabouts are priority
 //! junctions like any other.
 
+use crate::city::control::{Light, MovementSignal, Phase, SignalPlan, TrafficControl};
 use crate::city::graph::{Graph, LinkId, NodeId};
 use serde::{Deserialize, Serialize};
 use std::f32::consts::PI;
@@ -62,73 +63,6 @@ impl Default for SignalParams {
     }
 }
 
-/// The light a movement shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Light {
-    /// Go.
-    Green,
-    /// Stop if you can stop comfortably.
-    Yellow,
-    /// Stop.
-    Red,
-    /// Signal off or blinking: priority rules apply.
-    Off,
-}
-
-impl Light {
-    /// SUMO's state letters (`G`, `g`, `y`, `r`, `o`, `O`, `s`, `u`).
-    pub fn from_sumo(c: char) -> Option<Light> {
-        Some(match c {
-            'G' | 'g' => Light::Green,
-            'y' | 'Y' => Light::Yellow,
-            'r' | 'R' | 'u' | 's' => Light::Red,
-            'o' | 'O' => Light::Off,
-            _ => return None,
-        })
-    }
-}
-
-/// One phase of a fixed-time plan.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Phase {
-    /// Duration (s).
-    pub duration_s: f64,
-    /// The light of every signal index of the controller.
-    pub lights: Vec<Light>,
-}
-
-/// A fixed-time plan: phases repeating from the offset.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SignalPlan {
-    /// Clock time (s) at which the first phase starts (modulo the cycle).
-    pub offset_s: f64,
-    /// Phases in order.
-    pub phases: Vec<Phase>,
-}
-
-impl SignalPlan {
-    /// Cycle length (s).
-    pub fn cycle_s(&self) -> f64 {
-        self.phases.iter().map(|p| p.duration_s).sum()
-    }
-
-    /// The light of signal `index` at clock time `t_s`.
-    pub fn light(&self, index: u16, t_s: f64) -> Light {
-        let cycle = self.cycle_s();
-        if cycle <= 0.0 {
-            return Light::Off;
-        }
-        let mut t = (t_s - self.offset_s).rem_euclid(cycle);
-        for p in &self.phases {
-            if t < p.duration_s {
-                return p.lights.get(index as usize).copied().unwrap_or(Light::Red);
-            }
-            t -= p.duration_s;
-        }
-        self.phases.last().and_then(|p| p.lights.get(index as usize).copied()).unwrap_or(Light::Red)
-    }
-}
-
 /// How a link's end is controlled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Control {
@@ -154,7 +88,9 @@ pub struct Junctions {
     /// Control at the end of each link, indexed by [`LinkId`].
     pub control: Vec<Control>,
     /// Per-movement signal indices that override the link's (imported plans), sorted by (from, to).
-    pub movement_signals: Vec<(LinkId, LinkId, u32, u16)>,
+    pub movement_signals: Vec<MovementSignal>,
+    /// Speed limits of turning movements through the junction (from, to, m/s), sorted by (from, to).
+    pub turn_speeds: Vec<(LinkId, LinkId, f32)>,
     /// Major approaches of each node, indexed by [`NodeId`] (empty where there are none).
     pub majors: Vec<Vec<LinkId>>,
     /// Signal plans, one per controller.
@@ -195,6 +131,7 @@ impl Junctions {
         let mut j = Junctions {
             control: vec![Control::Free; graph.links().len()],
             movement_signals: Vec::new(),
+            turn_speeds: Vec::new(),
             majors: vec![Vec::new(); n],
             plans: Vec::new(),
             critical_gap_s: params.critical_gap_s,
@@ -281,12 +218,46 @@ impl Junctions {
         j
     }
 
+    /// Controls of an imported network: its signal programs and turn speeds where it has them, priority
+    /// rules (as [`Junctions::generate`]) at its other junctions.
+    pub fn from_control(graph: &Graph, imported: &TrafficControl, params: &SignalParams) -> Junctions {
+        let mut j = Junctions::generate(graph, params);
+        if imported.plans.is_empty() {
+            j.turn_speeds = imported.turn_speeds.clone();
+            j.turn_speeds.sort_by_key(|t| (t.0, t.1));
+            return j;
+        }
+        let offset = j.plans.len() as u32;
+        j.plans.extend(imported.plans.iter().cloned());
+        let mut movements: Vec<MovementSignal> =
+            imported.movements.iter().map(|m| MovementSignal { controller: m.controller + offset, ..*m }).collect();
+        movements.sort_by_key(|m| (m.from, m.to));
+        movements.dedup_by_key(|m| (m.from, m.to));
+        for m in &movements {
+            if !matches!(j.control[m.from.0 as usize], Control::Signal { .. }) {
+                j.control[m.from.0 as usize] = Control::Signal { controller: m.controller, index: m.index };
+                let node = graph.link(m.from).to.0 as usize;
+                j.majors[node].retain(|&l| l != m.from);
+            }
+        }
+        j.movement_signals = movements;
+        j.turn_speeds = imported.turn_speeds.clone();
+        j.turn_speeds.sort_by_key(|t| (t.0, t.1));
+        j
+    }
+
+    /// Speed limit (m/s) through the junction of the movement from `from` onto `to`, if one is known.
+    pub fn turn_speed(&self, from: LinkId, to: LinkId) -> Option<f32> {
+        let k = self.turn_speeds.partition_point(|t| (t.0, t.1) < (from, to));
+        self.turn_speeds.get(k).filter(|t| t.0 == from && t.1 == to).map(|t| t.2)
+    }
+
     /// Controller and signal index of the movement from `from` onto `to`, if signalised.
     pub fn signal_of(&self, from: LinkId, to: LinkId) -> Option<(u32, u16)> {
         if !self.movement_signals.is_empty() {
-            let k = self.movement_signals.partition_point(|m| (m.0, m.1) < (from, to));
-            if let Some(m) = self.movement_signals.get(k).filter(|m| m.0 == from && m.1 == to) {
-                return Some((m.2, m.3));
+            let k = self.movement_signals.partition_point(|m| (m.from, m.to) < (from, to));
+            if let Some(m) = self.movement_signals.get(k).filter(|m| m.from == from && m.to == to) {
+                return Some((m.controller, m.index));
             }
         }
         match self.control[from.0 as usize] {

@@ -26,7 +26,8 @@
 //! re-route (A* over the open links); vehicles already on it drive off it, and are counted.
 
 use super::idm::{ballistic, DriverParams, LaneChangeAccels, MobilParams};
-use super::junctions::{Control, Junctions, Light};
+use super::junctions::{Control, Junctions};
+use crate::city::control::Light;
 use crate::city::graph::{Graph, LinkId};
 use crate::city::routing::{Router, Weight};
 use crate::sim::{par_chunks_mut, pool_threads};
@@ -170,10 +171,13 @@ struct Gate {
     priority: u8,
     /// Whether it can reach the end within this step.
     reaches: bool,
+    /// Speed limit of the movement through the junction (m/s; infinite when none is known).
+    turn_speed: f64,
 }
 
 const NO_LANE: u32 = u32::MAX;
-const CLOSED_GATE: Gate = Gate { target: NO_LANE, open: false, priority: u8::MAX, reaches: false };
+const CLOSED_GATE: Gate =
+    Gate { target: NO_LANE, open: false, priority: u8::MAX, reaches: false, turn_speed: f64::INFINITY };
 
 /// The last vehicle of a lane: rear bumper position (m) and speed (m/s).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -513,11 +517,12 @@ impl Traffic {
         let dist = lane.length - front.pos;
         let reaches = front.pos + front.speed * dt + 0.5 * class.max_accel_mps2 * dt * dt >= lane.length;
         let Some(&next) = vehicle.route.get(front.route_pos as usize + 1) else {
-            return Gate { target: NO_LANE, open: true, priority: 0, reaches };
+            return Gate { target: NO_LANE, open: true, priority: 0, reaches, turn_speed: f64::INFINITY };
         };
         let (target, room) = self.roomiest_lane(next.0).expect("every link has a lane");
         let here = LinkId(lane.link);
-        let mut gate = Gate { target, open: !self.closed[next.0 as usize], priority: 0, reaches };
+        let turn_speed = self.junctions.turn_speed(here, next).map_or(f64::INFINITY, f64::from);
+        let mut gate = Gate { target, open: !self.closed[next.0 as usize], priority: 0, reaches, turn_speed };
         // Committed: too close to stop comfortably.
         let committed = dist < front.speed * front.speed / (2.0 * class.comfort_decel_mps2);
         let control = self.junctions.control[lane.link as usize];
@@ -796,9 +801,16 @@ fn move_lane(
         let a = if i == 0 {
             let dist = lane.length - v.pos;
             let follow = target_tail.map(|t| (dist + t.rear, t.speed));
-            let mut a = p.accel(v.speed, lane.speed_limit, follow);
+            // Slowing for a turn: the speed from which comfortable braking reaches the turn speed at the line.
+            let limit = if gate.turn_speed.is_finite() {
+                let cap = (gate.turn_speed * gate.turn_speed + 2.0 * p.comfort_decel_mps2 * dist).sqrt();
+                lane.speed_limit.min(cap / p.speed_factor)
+            } else {
+                lane.speed_limit
+            };
+            let mut a = p.accel(v.speed, limit, follow);
             if !gate.open {
-                a = a.min(p.accel(v.speed, lane.speed_limit, Some((dist, 0.0))));
+                a = a.min(p.accel(v.speed, limit, Some((dist, 0.0))));
             }
             a
         } else {
@@ -852,9 +864,10 @@ fn move_lane(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::city::control::{Phase, SignalPlan};
     use crate::city::graph::{GraphBuilder, NodeId};
     use crate::import::tags::WayClass;
-    use crate::mobility::junctions::{Phase, SignalParams, SignalPlan};
+    use crate::mobility::junctions::SignalParams;
     use glam::Vec2;
     use rand::{Rng, SeedableRng};
 
@@ -957,6 +970,7 @@ mod tests {
         let j = Junctions {
             control: vec![Control::Signal { controller: 0, index: 0 }, Control::Free],
             movement_signals: Vec::new(),
+            turn_speeds: Vec::new(),
             majors: vec![Vec::new(); 3],
             plans: vec![plan],
             critical_gap_s: SignalParams::default().critical_gap_s,
