@@ -56,20 +56,33 @@ impl SignalPlan {
         self.phases.iter().map(|p| p.duration_s).sum()
     }
 
-    /// The light of signal `index` at clock time `t_s`.
-    pub fn light(&self, index: u16, t_s: f64) -> Light {
+    /// Index of the phase running at clock time `t_s` (`None` for a plan without time).
+    pub fn phase_at(&self, t_s: f64) -> Option<usize> {
         let cycle = self.cycle_s();
         if cycle <= 0.0 {
-            return Light::Off;
+            return None;
         }
         let mut t = (t_s - self.offset_s).rem_euclid(cycle);
-        for p in &self.phases {
+        for (k, p) in self.phases.iter().enumerate() {
             if t < p.duration_s {
-                return p.lights.get(index as usize).copied().unwrap_or(Light::Red);
+                return Some(k);
             }
             t -= p.duration_s;
         }
-        self.phases.last().and_then(|p| p.lights.get(index as usize).copied()).unwrap_or(Light::Red)
+        Some(self.phases.len() - 1)
+    }
+
+    /// The light of signal `index` in phase `phase` (red for an index the phase does not have).
+    pub fn light_in(&self, phase: usize, index: u16) -> Light {
+        self.phases[phase].lights.get(index as usize).copied().unwrap_or(Light::Red)
+    }
+
+    /// The light of signal `index` at clock time `t_s`.
+    pub fn light(&self, index: u16, t_s: f64) -> Light {
+        match self.phase_at(t_s) {
+            Some(k) => self.light_in(k, index),
+            None => Light::Off,
+        }
     }
 }
 

@@ -28,9 +28,9 @@
 use super::idm::{ballistic, DriverParams, LaneChangeAccels, MobilParams};
 use super::junctions::{Control, Junctions};
 use crate::city::control::Light;
-use crate::city::graph::{Graph, LinkId};
+use crate::city::graph::{Graph, LinkId, NodeId};
 use crate::city::routing::{Router, Weight};
-use crate::sim::{par_chunks_mut, pool_threads};
+use crate::sim::{par_chunks_mut, par_map_ranges, pool_threads};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -130,6 +130,11 @@ struct Veh {
     wait_s: f64,
     /// Index of the current link in the route.
     route_pos: u32,
+    /// The next link of the route (`NO_LINK` on the last), kept here so the hot loops need not read the
+    /// route.
+    next: u32,
+    /// Vehicle class.
+    class: u8,
     /// Vehicle length (m), copied from its class.
     length: f64,
 }
@@ -176,8 +181,21 @@ struct Gate {
 }
 
 const NO_LANE: u32 = u32::MAX;
+const NO_LINK: u32 = u32::MAX;
+const NO_PHASE: u16 = u16::MAX;
+/// Below this many vehicles on the network a step runs on one thread (task hand-off would cost more).
+const PARALLEL_FROM_VEHICLES: usize = 2000;
+/// Pieces per thread the parallel phases split the lanes into (some balance for uneven lanes).
+const CHUNKS_PER_THREAD: usize = 4;
 const CLOSED_GATE: Gate =
     Gate { target: NO_LANE, open: false, priority: u8::MAX, reaches: false, turn_speed: f64::INFINITY };
+
+/// A lane at the start of a step: its front vehicle's gate and its last vehicle.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Snapshot {
+    gate: Gate,
+    tail: Option<Tail>,
+}
 
 /// The last vehicle of a lane: rear bumper position (m) and speed (m/s).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -209,8 +227,17 @@ pub struct Traffic {
     stats: MicroStats,
     steps: u64,
     start_s: f64,
-    /// Pieces the parallel phases split the lanes into (default: 4 per thread).
+    /// Pieces the parallel phases split the lanes into (default: by the number of vehicles).
     chunks: Option<usize>,
+    /// Vehicles on the network.
+    active: usize,
+    /// The phase of every signal plan in this step (`NO_PHASE` for a plan without time) and the clock
+    /// time it ends.
+    phases_now: Vec<(u16, f64)>,
+    /// Gates and tails of the current step (kept to reuse the allocation).
+    snapshot: Vec<Snapshot>,
+    /// The step (plus one) in which a vehicle last entered each lane.
+    entered_at_step: Vec<u64>,
 }
 
 impl Traffic {
@@ -248,6 +275,7 @@ impl Traffic {
             }
         }
         first_lane.push(lanes.len() as u32);
+        let lane_count = lanes.len();
         let mut vehicles = Vec::with_capacity(trips.len());
         for t in trips {
             if t.class as usize >= classes.len() {
@@ -297,6 +325,10 @@ impl Traffic {
             steps: 0,
             start_s,
             chunks: None,
+            active: 0,
+            phases_now: Vec::new(),
+            snapshot: Vec::new(),
+            entered_at_step: vec![0; lane_count],
         })
     }
 
@@ -332,7 +364,7 @@ impl Traffic {
 
     /// Vehicles on the network now.
     pub fn on_network(&self) -> usize {
-        self.lanes.iter().map(|l| l.vehicles.len()).sum()
+        self.active
     }
 
     /// Vehicles due to depart that wait to enter their first link.
@@ -389,33 +421,69 @@ impl Traffic {
             self.reroute_due = false;
         }
         self.insert(t);
-        let chunks = self.chunks.unwrap_or_else(|| pool_threads() * 4);
+        // Parallel phases pay off from some thousand vehicles; below, one piece runs inline.
+        let chunks = self.chunks.unwrap_or_else(|| {
+            if self.active < PARALLEL_FROM_VEHICLES {
+                1
+            } else {
+                pool_threads() * CHUNKS_PER_THREAD
+            }
+        });
         self.change_lanes(chunks);
-        let tails: Vec<Option<Tail>> = self.lanes.iter().map(lane_tail).collect();
-        let gates = self.gates(t, chunks);
+        self.advance_signals(t);
+        let snap = self.gates(chunks);
         let dt = self.params.step_s;
-        let (classes, vehicles, params) = (&self.classes, &self.vehicles, &self.params);
-        let (gates_ref, tails_ref) = (&gates, &tails);
-        let counts: Vec<(u64, u64)> = par_chunks_mut(&mut self.lanes, chunks, |first, lanes| {
+        let (classes, params) = (&self.classes, &self.params);
+        let snap_ref = &snap;
+        let moved: Vec<(u64, u64, Vec<u32>)> = par_chunks_mut(&mut self.lanes, chunks, |first, lanes| {
             let mut scratch = Vec::new();
-            let (mut updates, mut clamps) = (0u64, 0u64);
+            let (mut updates, mut clamps, mut leavers) = (0u64, 0u64, Vec::new());
             for (k, lane) in lanes.iter_mut().enumerate() {
                 if lane.vehicles.is_empty() {
                     continue;
                 }
-                let gate = gates_ref[first + k];
-                let target_tail = (gate.target != NO_LANE).then(|| tails_ref[gate.target as usize]).flatten();
+                let gate = snap_ref[first + k].gate;
+                let target_tail = (gate.target != NO_LANE).then(|| snap_ref[gate.target as usize].tail).flatten();
                 updates += lane.vehicles.len() as u64;
-                clamps += move_lane(lane, gate, target_tail, classes, vehicles, params, dt, &mut scratch);
+                clamps += move_lane(lane, gate, target_tail, classes, params, dt, &mut scratch);
+                if !lane.leaving.is_empty() || lane.teleport.is_some() {
+                    leavers.push((first + k) as u32);
+                }
             }
-            (updates, clamps)
+            (updates, clamps, leavers)
         });
-        for (u, c) in counts {
+        let mut leavers = Vec::new();
+        for (u, c, l) in moved {
             self.stats.vehicle_updates += u;
             self.stats.clamps += c;
+            leavers.extend(l);
         }
-        self.transfer(t, &gates);
+        self.transfer(t, &snap, &leavers);
+        self.snapshot = snap;
         self.steps += 1;
+    }
+
+    /// Brings every signal plan's current phase up to clock time `t` (a plan is looked at again only when
+    /// its phase ends).
+    fn advance_signals(&mut self, t: f64) {
+        if self.phases_now.len() != self.junctions.plans.len() {
+            self.phases_now = vec![(NO_PHASE, f64::NEG_INFINITY); self.junctions.plans.len()];
+        }
+        for (plan, now) in self.junctions.plans.iter().zip(&mut self.phases_now) {
+            if t < now.1 {
+                continue;
+            }
+            *now = match plan.phase_at(t) {
+                None => (NO_PHASE, f64::INFINITY),
+                Some(k) => {
+                    // The phase's end: the time into the cycle at which it ends, from this cycle's start.
+                    let cycle = plan.cycle_s();
+                    let into = (t - plan.offset_s).rem_euclid(cycle);
+                    let ends_into: f64 = plan.phases[..=k].iter().map(|p| p.duration_s).sum();
+                    (k as u16, t + (ends_into - into))
+                }
+            };
+        }
     }
 
     /// Runs until `until_s` (clock) or until every trip has finished.
@@ -443,7 +511,9 @@ impl Traffic {
                 continue;
             }
             let v = *self.pending[l].front().expect("pending links have vehicles");
-            let class = self.classes[self.vehicles[v as usize].class as usize];
+            let class_index = self.vehicles[v as usize].class;
+            let class = self.classes[class_index as usize];
+            let next = self.vehicles[v as usize].route.get(1).map_or(NO_LINK, |l| l.0);
             let Some((lane, room)) = self.roomiest_lane(link) else { continue };
             if room < class.length_m + class.min_gap_m {
                 continue;
@@ -454,6 +524,7 @@ impl Traffic {
             }
             self.vehicles[v as usize].inserted_s = t;
             self.entries[l] += 1;
+            self.active += 1;
             let pos = class.length_m.min(self.lanes[lane as usize].length);
             self.lanes[lane as usize].vehicles.push_back(Veh {
                 id: v,
@@ -461,6 +532,8 @@ impl Traffic {
                 speed: 0.0,
                 wait_s: 0.0,
                 route_pos: 0,
+                next,
+                class: class_index,
                 length: class.length_m,
             });
         }
@@ -482,43 +555,54 @@ impl Traffic {
     }
 
     /// Gates of every lane's front vehicle, with one entry per target lane per step.
-    fn gates(&self, t: f64, chunks: usize) -> Vec<Gate> {
+    fn gates(&mut self, chunks: usize) -> Vec<Snapshot> {
         let dt = self.params.step_s;
-        let mut gates = vec![CLOSED_GATE; self.lanes.len()];
-        par_chunks_mut(&mut gates, chunks, |first, out| {
-            for (k, g) in out.iter_mut().enumerate() {
-                *g = self.gate(first + k, t, dt);
+        let mut snap = std::mem::take(&mut self.snapshot);
+        snap.clear();
+        snap.resize(self.lanes.len(), Snapshot { gate: CLOSED_GATE, tail: None });
+        let this = &*self;
+        let wanting: Vec<Vec<(u8, u32)>> = par_chunks_mut(&mut snap, chunks, |first, out| {
+            let mut wanting = Vec::new();
+            for (k, s) in out.iter_mut().enumerate() {
+                let lane = &this.lanes[first + k];
+                if lane.vehicles.is_empty() {
+                    continue;
+                }
+                s.tail = lane_tail(lane);
+                s.gate = this.gate(first + k, dt);
+                if s.gate.open && s.gate.reaches && s.gate.target != NO_LANE {
+                    wanting.push((s.gate.priority, (first + k) as u32));
+                }
             }
+            wanting
         });
-        // Arbitration: one entry per target lane per step.
-        let mut wanting: Vec<(u8, u32)> = gates
-            .iter()
-            .enumerate()
-            .filter(|(_, g)| g.open && g.reaches && g.target != NO_LANE)
-            .map(|(k, g)| (g.priority, k as u32))
-            .collect();
+        // Arbitration: one entry per target lane per step, higher priority first, then lower lane index.
+        let mut wanting: Vec<(u8, u32)> = wanting.into_iter().flatten().collect();
         wanting.sort_unstable();
-        let mut taken: BTreeSet<u32> = BTreeSet::new();
+        let stamp = self.steps + 1;
         for (_, k) in wanting {
-            let g = &mut gates[k as usize];
-            if !taken.insert(g.target) {
+            let g = &mut snap[k as usize].gate;
+            let taken = &mut self.entered_at_step[g.target as usize];
+            if *taken == stamp {
                 g.open = false;
+            } else {
+                *taken = stamp;
             }
         }
-        gates
+        snap
     }
 
     /// The gate of lane `k`'s front vehicle at clock time `t`.
-    fn gate(&self, k: usize, t: f64, dt: f64) -> Gate {
+    fn gate(&self, k: usize, dt: f64) -> Gate {
         let lane = &self.lanes[k];
         let Some(front) = lane.vehicles.front() else { return CLOSED_GATE };
-        let vehicle = &self.vehicles[front.id as usize];
-        let class = &self.classes[vehicle.class as usize];
+        let class = &self.classes[front.class as usize];
         let dist = lane.length - front.pos;
         let reaches = front.pos + front.speed * dt + 0.5 * class.max_accel_mps2 * dt * dt >= lane.length;
-        let Some(&next) = vehicle.route.get(front.route_pos as usize + 1) else {
+        if front.next == NO_LINK {
             return Gate { target: NO_LANE, open: true, priority: 0, reaches, turn_speed: f64::INFINITY };
-        };
+        }
+        let next = LinkId(front.next);
         let (target, room) = self.roomiest_lane(next.0).expect("every link has a lane");
         let here = LinkId(lane.link);
         let turn_speed = self.junctions.turn_speed(here, next).map_or(f64::INFINITY, f64::from);
@@ -528,7 +612,11 @@ impl Traffic {
         let control = self.junctions.control[lane.link as usize];
         let mut yields = control == Control::Minor;
         if let Some((c, i)) = self.junctions.signal_of(here, next) {
-            match self.junctions.plans[c as usize].light(i, t) {
+            let light = match self.phases_now[c as usize].0 {
+                NO_PHASE => Light::Off,
+                k => self.junctions.plans[c as usize].light_in(k as usize, i),
+            };
+            match light {
                 Light::Green => {}
                 Light::Yellow => gate.open &= committed,
                 Light::Red => gate.open = false,
@@ -574,15 +662,17 @@ impl Traffic {
     /// MOBIL lane changes on multi-lane links: decided in parallel from the step's start, applied in lane
     /// order where the gap is still free.
     fn change_lanes(&mut self, chunks: usize) {
-        let mut decisions: Vec<Vec<(u32, u32)>> = vec![Vec::new(); self.lanes.len()];
         let this = &*self;
-        par_chunks_mut(&mut decisions, chunks, |first, out| {
-            for (k, d) in out.iter_mut().enumerate() {
-                this.lane_change_decisions(first + k, d);
+        let decisions: Vec<Vec<(u32, u32, u32)>> = par_map_ranges(self.lanes.len(), chunks, |range| {
+            let mut out = Vec::new();
+            for k in range {
+                this.lane_change_decisions(k, &mut out);
             }
+            out
         });
-        for (from, list) in decisions.into_iter().enumerate() {
-            for (vid, to) in list {
+        for list in decisions {
+            for (from, vid, to) in list {
+                let from = from as usize;
                 let Some(i) = self.lanes[from].vehicles.iter().position(|v| v.id == vid) else { continue };
                 let v = self.lanes[from].vehicles[i];
                 let target = &self.lanes[to as usize].vehicles;
@@ -598,8 +688,8 @@ impl Traffic {
         }
     }
 
-    /// The lane changes lane `k`'s vehicles want: (vehicle id, target lane).
-    fn lane_change_decisions(&self, k: usize, out: &mut Vec<(u32, u32)>) {
+    /// Appends the lane changes lane `k`'s vehicles want: (lane, vehicle id, target lane).
+    fn lane_change_decisions(&self, k: usize, out: &mut Vec<(u32, u32, u32)>) {
         let lane = &self.lanes[k];
         let link = lane.link as usize;
         let (lo, hi) = (self.first_lane[link] as usize, self.first_lane[link + 1] as usize);
@@ -609,7 +699,7 @@ impl Traffic {
         let mobil = &self.params.lane_change;
         let limit = lane.speed_limit;
         let accel = |v: &Veh, leader: Option<&Veh>| -> f64 {
-            let p = &self.classes[self.vehicles[v.id as usize].class as usize];
+            let p = &self.classes[v.class as usize];
             p.accel(v.speed, limit, leader.map(|l| (l.pos - l.length - v.pos, l.speed)))
         };
         for (i, v) in lane.vehicles.iter().enumerate() {
@@ -648,20 +738,21 @@ impl Traffic {
                 }
             }
             if let Some((_, side)) = best {
-                out.push((v.id, side));
+                out.push((k as u32, v.id, side));
             }
         }
     }
 
     /// Moves vehicles past their link's end into the next lane, records arrivals and teleports.
-    fn transfer(&mut self, t: f64, gates: &[Gate]) {
+    fn transfer(&mut self, t: f64, snap: &[Snapshot], leavers: &[u32]) {
         let dt = self.params.step_s;
-        for (k, gate) in gates.iter().enumerate() {
-            let leaving = std::mem::take(&mut self.lanes[k].leaving);
+        for &k in leavers {
+            let k = k as usize;
+            let gate = snap[k].gate;
+            let mut leaving = std::mem::take(&mut self.lanes[k].leaving);
             let length = self.lanes[k].length;
-            for (mut v, frac) in leaving {
-                let vehicle = &self.vehicles[v.id as usize];
-                if v.route_pos as usize + 1 >= vehicle.route.len() {
+            for (mut v, frac) in leaving.drain(..) {
+                if v.next == NO_LINK {
                     self.finish(v.id, t + frac * dt, false);
                     continue;
                 }
@@ -669,6 +760,7 @@ impl Traffic {
                 let next_link = self.lanes[target].link as usize;
                 v.pos -= length;
                 v.route_pos += 1;
+                v.next = self.vehicles[v.id as usize].route.get(v.route_pos as usize + 1).map_or(NO_LINK, |l| l.0);
                 if let Some(tail) = self.lanes[target].vehicles.back() {
                     let max_pos = tail.pos - tail.length;
                     if v.pos > max_pos {
@@ -680,6 +772,7 @@ impl Traffic {
                 self.entries[next_link] += 1;
                 self.lanes[target].vehicles.push_back(v);
             }
+            self.lanes[k].leaving = leaving;
             if let Some(v) = self.lanes[k].teleport.take() {
                 // The rest of the route after this link, at free flow.
                 let vehicle = &self.vehicles[v.id as usize];
@@ -698,6 +791,7 @@ impl Traffic {
     }
 
     fn finish(&mut self, id: u32, arrive_s: f64, teleported: bool) {
+        self.active -= 1;
         let v = &self.vehicles[id as usize];
         let class = &self.classes[v.class as usize];
         let (mut length_m, mut free_flow_s) = (0.0, 0.0);
@@ -773,7 +867,32 @@ impl Traffic {
             }
         }
         self.pending_links = (0..self.pending.len() as u32).filter(|&l| !self.pending[l as usize].is_empty()).collect();
+        for lane in &mut self.lanes {
+            for v in &mut lane.vehicles {
+                v.next = self.vehicles[v.id as usize].route.get(v.route_pos as usize + 1).map_or(NO_LINK, |l| l.0);
+            }
+        }
     }
+}
+
+/// `count` trips between uniformly drawn nodes of `graph`, departing uniformly over `0..horizon_s`, each on
+/// its fastest free-flow route (pairs without a route are drawn again), sorted by departure — the demand
+/// SUMO's `randomTrips.py` makes, for tests and benchmarks. Deterministic for a seed.
+pub fn random_trips(graph: &Graph, count: usize, horizon_s: f64, seed: u64) -> Vec<Trip> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut router = Router::new(graph);
+    let nodes = graph.nodes().len() as u32;
+    let mut trips = Vec::with_capacity(count);
+    while trips.len() < count && nodes > 1 {
+        let (a, b) = (rng.random_range(0..nodes), rng.random_range(0..nodes));
+        let depart_s = rng.random_range(0.0..horizon_s);
+        if let Some(r) = router.route(NodeId(a), NodeId(b), Weight::TravelTime).filter(|r| !r.links.is_empty()) {
+            trips.push(Trip { id: trips.len() as u64, depart_s, route: r.links, class: 0 });
+        }
+    }
+    trips.sort_by(|a, b| a.depart_s.total_cmp(&b.depart_s).then(a.id.cmp(&b.id)));
+    trips
 }
 
 /// The last vehicle of a lane.
@@ -788,7 +907,6 @@ fn move_lane(
     gate: Gate,
     target_tail: Option<Tail>,
     classes: &[DriverParams],
-    vehicles: &[Vehicle],
     params: &MicroParams,
     dt: f64,
     accel: &mut Vec<f64>,
@@ -797,7 +915,7 @@ fn move_lane(
     accel.clear();
     for i in 0..n {
         let v = &lane.vehicles[i];
-        let p = &classes[vehicles[v.id as usize].class as usize];
+        let p = &classes[v.class as usize];
         let a = if i == 0 {
             let dist = lane.length - v.pos;
             let follow = target_tail.map(|t| (dist + t.rear, t.speed));
@@ -832,7 +950,7 @@ fn move_lane(
             speed = speed.min(ahead_speed);
             clamps += 1;
         }
-        let route_ends = v.route_pos as usize + 1 >= vehicles[v.id as usize].route.len();
+        let route_ends = v.next == NO_LINK;
         let may_cross = route_ends || (i == 0 && gate.open);
         if pos >= lane.length && !may_cross {
             pos = (lane.length - 1e-3).max(old);
@@ -865,11 +983,10 @@ fn move_lane(
 mod tests {
     use super::*;
     use crate::city::control::{Phase, SignalPlan};
-    use crate::city::graph::{GraphBuilder, NodeId};
+    use crate::city::graph::GraphBuilder;
     use crate::import::tags::WayClass;
     use crate::mobility::junctions::SignalParams;
     use glam::Vec2;
-    use rand::{Rng, SeedableRng};
 
     impl Traffic {
         /// No vehicle overlaps the one ahead in its lane, and every one is within its lane.
@@ -1005,50 +1122,9 @@ mod tests {
         assert!((1800.0..=2000.0).contains(&flow), "{flow}");
     }
 
-    /// A grid of `n`×`n` junctions `block_m` apart, two-way streets of `lanes` lanes, signals at every
-    /// junction of three or more streets.
-    pub(crate) fn grid(n: usize, block_m: f32, lanes: u8) -> Graph {
-        let mut b = GraphBuilder::new();
-        let id = |x: usize, y: usize| (y * n + x) as i64;
-        for y in 0..n {
-            for x in 0..n {
-                let inner_edges = (x > 0) as u8 + (x + 1 < n) as u8 + (y > 0) as u8 + (y + 1 < n) as u8;
-                b.node(id(x, y), Vec2::new(x as f32, y as f32) * block_m, inner_edges >= 3);
-            }
-        }
-        for y in 0..n {
-            for x in 0..n {
-                let a = NodeId(id(x, y) as u32);
-                for (dx, dy) in [(1, 0), (0, 1)] {
-                    if x + dx < n && y + dy < n {
-                        let c = NodeId(id(x + dx, y + dy) as u32);
-                        b.straight(a, c, 50.0 / 3.6, lanes, WayClass::Secondary);
-                        b.straight(c, a, 50.0 / 3.6, lanes, WayClass::Secondary);
-                    }
-                }
-            }
-        }
-        b.build()
-    }
-
-    fn random_trips(g: &Graph, count: usize, horizon_s: f64, seed: u64) -> Vec<Trip> {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let mut router = Router::new(g);
-        let mut trips = Vec::new();
-        while trips.len() < count {
-            let (a, b) = (rng.random_range(0..g.nodes().len() as u32), rng.random_range(0..g.nodes().len() as u32));
-            let depart_s = rng.random_range(0.0..horizon_s);
-            if let Some(r) = router.route(NodeId(a), NodeId(b), Weight::TravelTime).filter(|r| !r.links.is_empty()) {
-                trips.push(Trip { id: trips.len() as u64, depart_s, route: r.links, class: 0 });
-            }
-        }
-        trips.sort_by(|a, b| a.depart_s.total_cmp(&b.depart_s));
-        trips
-    }
-
     #[test]
     fn a_signalised_grid_is_deterministic_at_any_split_and_never_overlaps() {
-        let g = Arc::new(grid(5, 200.0, 2));
+        let g = Arc::new(Graph::grid(5, 200.0, 2, 50.0 / 3.6));
         let j = Junctions::generate(&g, &SignalParams::default());
         assert_eq!(j.signal_count(), 21, "every junction of 3 or 4 streets");
         let trips = random_trips(&g, 600, 1200.0, 7);
@@ -1121,7 +1197,7 @@ mod tests {
 
     #[test]
     fn closing_a_link_reroutes_and_nothing_enters_it() {
-        let g = Arc::new(grid(4, 200.0, 1));
+        let g = Arc::new(Graph::grid(4, 200.0, 1, 50.0 / 3.6));
         let j = Junctions::generate(&g, &SignalParams::default());
         // Trips from the south-west to the north-east corner; the direct streets get closed at 120 s.
         let mut router = Router::new(&g);

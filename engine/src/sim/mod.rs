@@ -189,6 +189,28 @@ pub fn par_chunks_mut<T: Send, R: Send + 'static>(
     parts.into_iter().map(|(_, r)| r).collect()
 }
 
+/// Runs `work(range)` over `chunks` contiguous ranges of `0..len` on the compute pool (inline when `chunks`
+/// ≤ 1) and returns the results in range order.
+pub fn par_map_ranges<R: Send + 'static>(
+    len: usize,
+    chunks: usize,
+    work: impl Fn(std::ops::Range<usize>) -> R + Sync,
+) -> Vec<R> {
+    if chunks <= 1 || len <= 1 {
+        return vec![work(0..len)];
+    }
+    let per = len.div_ceil(chunks);
+    let pool = bevy_tasks::ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default);
+    let work = &work;
+    let mut parts: Vec<(usize, R)> = pool.scope(|s| {
+        for (k, start) in (0..len).step_by(per).enumerate() {
+            s.spawn(async move { (k, work(start..(start + per).min(len))) });
+        }
+    });
+    parts.sort_by_key(|(k, _)| *k);
+    parts.into_iter().map(|(_, r)| r).collect()
+}
+
 /// Threads of the compute pool (at least 1).
 pub fn pool_threads() -> usize {
     bevy_tasks::ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default).thread_num().max(1)
