@@ -217,13 +217,18 @@ fn run(
     bar.finish();
     let wall = started.elapsed().as_secs_f64();
     let k = &summary.kpis;
+    let count = |v: &serde_json::Value| v.as_f64().map_or("no".to_string(), |x| format!("{x:.0}"));
+    let vehicles = match k["mobility"].get("vehicle_trips_completed") {
+        Some(v) => format!(", {} vehicle trips completed", count(v)),
+        None => String::new(),
+    };
     eprintln!(
-        "machi: {} simulated in {:.2} s ({:.0}× real time); {} residents, {} trips completed; outputs in {}",
+        "machi: {} simulated in {:.2} s ({:.0}× real time); {} residents, {} trips completed{vehicles}; outputs in {}",
         format_duration(summary.simulated_ms),
         wall,
         summary.simulated_ms as f64 / 1000.0 / wall.max(1e-9),
         k["population"]["residents"],
-        k["mobility"]["trips_completed"],
+        count(&k["mobility"]["trips_completed"]),
         summary.out_dir.display()
     );
     Ok(())

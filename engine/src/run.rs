@@ -8,6 +8,7 @@ use crate::error::InputError;
 use crate::flood::plugin::{FloodPlugin, FloodState};
 use crate::grid::plugin::{GridPlugin, GridState};
 use crate::mobility::teleport::{TeleportMobilityPlugin, TeleportSettings};
+use crate::mobility::traffic::{MicroMobilityPlugin, TrafficState};
 use crate::observe::replay::{ReplayObserverPlugin, ReplaySettings};
 use crate::output::write_atomic;
 use crate::population::Population;
@@ -93,7 +94,15 @@ pub fn run(
         Some(section) => Some(GridState::new(&city, section, seed, &scenario.path)?),
         None => None,
     };
-    let mut plugins = vec![Sim::plugin(TeleportMobilityPlugin), Sim::plugin(ReplayObserverPlugin)];
+    let traffic = match scenario.file.mobility.micro() {
+        true => Some(TrafficState::new(&city, &scenario.file.mobility, &scenario.path)?),
+        false => None,
+    };
+    let mobility = match traffic.is_some() {
+        true => Sim::plugin(MicroMobilityPlugin),
+        false => Sim::plugin(TeleportMobilityPlugin),
+    };
+    let mut plugins = vec![mobility, Sim::plugin(ReplayObserverPlugin)];
     if flood.is_some() {
         plugins.push(Sim::plugin(FloodPlugin));
     }
@@ -112,6 +121,9 @@ pub fn run(
             world.insert_resource(TimeSeries { interval_ms: timeseries_interval_ms, ..TimeSeries::default() });
             world.insert_resource(CouplingSeed(seed));
             world.insert_resource(replay);
+            if let Some(traffic) = traffic {
+                world.insert_resource(traffic);
+            }
             if let Some(flood) = flood {
                 world.insert_resource(flood);
             }

@@ -168,3 +168,29 @@ fn a_bad_vrp_file_names_the_line_and_exits_2() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("bad.vrp") && err.contains("line 5") && err.contains("EUC_2D"), "{err}");
 }
+
+#[test]
+fn bad_mobility_keys_and_sumo_files_name_the_place_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = common::scenario("andorra/baseline.toml");
+    let sumo = common::scenario("sumo-grid/grid-hour.toml");
+    let routes = common::data("mobility/sumo-grid/grid.rou.xml");
+    let bad_routes = dir.path().join("bad.rou.xml");
+    let text = std::fs::read_to_string(&routes).unwrap();
+    std::fs::write(&bad_routes, text.replacen("depart=\"5.00\"", "depart=\"soon\"", 1)).unwrap();
+    for (parent, body, key) in [
+        (&base, "[mobility]\nmodel = \"macro\"\n", "mobility.model"),
+        (&base, "[mobility.micro]\nstep_s = 0.0\n", "key mobility.micro.step_s"),
+        (&base, "[mobility.signals]\ncycle_s = 20.0\n", "key mobility.signals.cycle_s"),
+        (&base, "[mobility]\nsumo_routes = \"x.rou.xml\"\n", "key mobility.sumo_routes"),
+        (&sumo, &format!("[mobility]\nsumo_routes = {:?}\n", bad_routes.to_str().unwrap()), "bad.rou.xml: line"),
+    ] {
+        let p = dir.path().join("mobility.toml");
+        std::fs::write(&p, format!("extends = {:?}\nname = \"m\"\n{body}", parent.to_str().unwrap())).unwrap();
+        let out = dir.path().join("out");
+        let (code, err) = machi(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap()], dir.path());
+        assert_eq!(code, 2, "{body}: {err}");
+        assert!(err.contains(key), "{body}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

@@ -228,6 +228,8 @@ pub struct CityBuilder {
     pub terrain: Option<(PathBuf, Raster, Option<f32>)>,
     /// Files read so far (named in errors found while building).
     pub sources: Vec<PathBuf>,
+    /// A road network read whole (a SUMO network): replaces the roads built from ways.
+    pub road_network: Option<crate::import::sumo::SumoNetwork>,
 }
 
 /// The static city.
@@ -260,6 +262,10 @@ pub struct City {
     pub point_index: PointIndex,
     /// What was imported and dropped.
     pub report: ImportReport,
+    /// Imported signal programs and turn speeds of the road network (empty for OSM data).
+    pub traffic_control: control::TrafficControl,
+    /// The SUMO network the roads came from, if they did (its edge ids, for SUMO demand).
+    pub sumo_network: Option<crate::import::sumo::SumoNetwork>,
 }
 
 impl City {
@@ -454,7 +460,12 @@ impl CityBuilder {
             }
             applied += 1;
         }
-        let roads = roads.build();
+        let mut roads = roads.build();
+        let mut traffic_control = control::TrafficControl::default();
+        if let Some(net) = &self.road_network {
+            roads = net.graph.clone();
+            traffic_control = net.control.clone();
+        }
         let footpaths = paths.build();
 
         let bus_stops = self
@@ -533,6 +544,8 @@ impl CityBuilder {
             waterways,
             terrain,
             report,
+            traffic_control,
+            sumo_network: self.road_network,
         })
     }
 }

@@ -76,6 +76,10 @@ pub fn load_city(section: &CitySection, scenario_path: &Path) -> InputResult<Cit
             builder.sources.push(f.clone());
         }
     }
+    if let Some(net) = &section.sumo_net {
+        builder.road_network = Some(sumo::read_net(net)?);
+        builder.sources.push(net.clone());
+    }
     if let Some(dem) = &section.dem {
         let crs =
             match &section.dem_crs {

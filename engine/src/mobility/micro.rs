@@ -182,6 +182,9 @@ struct Gate {
 
 const NO_LANE: u32 = u32::MAX;
 const NO_LINK: u32 = u32::MAX;
+/// Where on a lane shorter than a vehicle the vehicle is inserted (share of the length): just short of
+/// the end, so it is on the lane.
+const ALMOST_WHOLE_LANE: f64 = 0.999;
 const NO_PHASE: u16 = u16::MAX;
 /// Below this many vehicles on the network a step runs on one thread (task hand-off would cost more).
 const PARALLEL_FROM_VEHICLES: usize = 2000;
@@ -278,30 +281,8 @@ impl Traffic {
         let lane_count = lanes.len();
         let mut vehicles = Vec::with_capacity(trips.len());
         for t in trips {
-            if t.class as usize >= classes.len() {
-                return Err(format!("trip {}: vehicle class {} does not exist", t.id, t.class));
-            }
-            if t.route.is_empty() {
-                return Err(format!("trip {}: empty route", t.id));
-            }
-            for w in t.route.windows(2) {
-                if w.iter().any(|l| l.0 as usize >= links.len())
-                    || links[w[0].0 as usize].to != links[w[1].0 as usize].from
-                {
-                    return Err(format!("trip {}: links {} and {} do not connect", t.id, w[0].0, w[1].0));
-                }
-            }
-            if t.route[0].0 as usize >= links.len() {
-                return Err(format!("trip {}: link {} does not exist", t.id, t.route[0].0));
-            }
-            vehicles.push(Vehicle {
-                trip_id: t.id,
-                class: t.class,
-                depart_s: t.depart_s,
-                inserted_s: f64::NAN,
-                route: t.route,
-                reroutes: 0,
-            });
+            check_trip(&graph, classes.len(), &t)?;
+            vehicles.push(Vehicle::new(t));
         }
         let mut schedule: Vec<u32> = (0..vehicles.len() as u32).collect();
         schedule
@@ -335,6 +316,45 @@ impl Traffic {
     /// Splits the parallel phases into `chunks` pieces (results do not depend on it; tests vary it).
     pub fn set_parallel_chunks(&mut self, chunks: usize) {
         self.chunks = Some(chunks.max(1));
+    }
+
+    /// Sets the clock's start (s); only before the first step.
+    pub fn set_start(&mut self, start_s: f64) {
+        if self.steps == 0 {
+            self.start_s = start_s;
+        }
+    }
+
+    /// The model's parameters.
+    pub fn params(&self) -> &MicroParams {
+        &self.params
+    }
+
+    /// Adds a trip while running; it departs at its time (or at the next step if that has passed).
+    pub fn add_trip(&mut self, trip: Trip) -> Result<(), String> {
+        check_trip(&self.graph, self.classes.len(), &trip)?;
+        let id = self.vehicles.len() as u32;
+        let depart = trip.depart_s;
+        self.vehicles.push(Vehicle::new(trip));
+        // The schedule runs from the latest departure to the next (last); among equal times, lower ids last.
+        let at = self.schedule.partition_point(|&v| self.vehicles[v as usize].depart_s > depart);
+        self.schedule.insert(at, id);
+        Ok(())
+    }
+
+    /// Records a trip that needs no driving (its ends join the road at the same node) as finished at its
+    /// departure.
+    pub fn record_empty_trip(&mut self, id: u64, depart_s: f64) {
+        self.finished.push(TripResult {
+            id,
+            depart_s,
+            inserted_s: depart_s,
+            arrive_s: depart_s,
+            length_m: 0.0,
+            free_flow_s: 0.0,
+            teleported: false,
+            reroutes: 0,
+        });
     }
 
     /// Clock time (s).
@@ -515,7 +535,9 @@ impl Traffic {
             let class = self.classes[class_index as usize];
             let next = self.vehicles[v as usize].route.get(1).map_or(NO_LINK, |l| l.0);
             let Some((lane, room)) = self.roomiest_lane(link) else { continue };
-            if room < class.length_m + class.min_gap_m {
+            // Room for the vehicle and its gap — on a lane shorter than that, an empty lane.
+            let lane_length = self.lanes[lane as usize].length;
+            if room < (class.length_m + class.min_gap_m).min(lane_length) {
                 continue;
             }
             self.pending[l].pop_front();
@@ -525,7 +547,7 @@ impl Traffic {
             self.vehicles[v as usize].inserted_s = t;
             self.entries[l] += 1;
             self.active += 1;
-            let pos = class.length_m.min(self.lanes[lane as usize].length);
+            let pos = class.length_m.min(lane_length * ALMOST_WHOLE_LANE);
             self.lanes[lane as usize].vehicles.push_back(Veh {
                 id: v,
                 pos,
@@ -637,7 +659,10 @@ impl Traffic {
         // vehicle — the room now, plus what the last vehicle there clears within the anticipation horizon.
         if control != Control::Free {
             let tail_speed = self.lanes[target as usize].vehicles.back().map_or(0.0, |v| v.speed);
-            if room + tail_speed * self.params.keep_clear_horizon_s < front.length + class.min_gap_m {
+            let target_length = self.lanes[target as usize].length;
+            if room + tail_speed * self.params.keep_clear_horizon_s
+                < (front.length + class.min_gap_m).min(target_length)
+            {
                 gate.open = false;
             }
         }
@@ -871,6 +896,42 @@ impl Traffic {
             for v in &mut lane.vehicles {
                 v.next = self.vehicles[v.id as usize].route.get(v.route_pos as usize + 1).map_or(NO_LINK, |l| l.0);
             }
+        }
+    }
+}
+
+/// Checks a trip against the network and the number of vehicle classes.
+fn check_trip(graph: &Graph, classes: usize, t: &Trip) -> Result<(), String> {
+    let links = graph.links();
+    if t.class as usize >= classes {
+        return Err(format!("trip {}: vehicle class {} does not exist", t.id, t.class));
+    }
+    if t.route.is_empty() {
+        return Err(format!("trip {}: empty route", t.id));
+    }
+    if let Some(l) = t.route.iter().find(|l| l.0 as usize >= links.len()) {
+        return Err(format!("trip {}: link {} does not exist", t.id, l.0));
+    }
+    for w in t.route.windows(2) {
+        if links[w[0].0 as usize].to != links[w[1].0 as usize].from {
+            return Err(format!("trip {}: links {} and {} do not connect", t.id, w[0].0, w[1].0));
+        }
+    }
+    if !t.depart_s.is_finite() {
+        return Err(format!("trip {}: departure {} s", t.id, t.depart_s));
+    }
+    Ok(())
+}
+
+impl Vehicle {
+    fn new(t: Trip) -> Vehicle {
+        Vehicle {
+            trip_id: t.id,
+            class: t.class,
+            depart_s: t.depart_s,
+            inserted_s: f64::NAN,
+            route: t.route,
+            reroutes: 0,
         }
     }
 }

@@ -9,3 +9,4 @@ pub mod idm;
 pub mod junctions;
 pub mod micro;
 pub mod teleport;
+pub mod traffic;

@@ -111,34 +111,47 @@ pub struct TeleportMobilityPlugin;
 impl Plugin for TeleportMobilityPlugin {
     fn build(&self, app: &mut App) {
         let settings = app.world().resource::<TeleportSettings>().clone();
-        let city = app.world().resource::<CityRes>().0.clone();
-        let population = app.world().resource::<PopulationRes>().0.clone();
-        let itineraries = plan_trips(&city, &population, &settings.params, settings.threads);
-        let world = app.world_mut();
-        for (person, trips) in population.persons.iter().zip(itineraries) {
-            let first = trips.first().map(|t| match t.departure {
-                Departure::At(c) => c,
-                Departure::After(d) => d,
-            });
-            world.spawn((
-                PersonId(person.id),
-                PersonState {
-                    at: person.home,
-                    activity: ActivityKind::Home,
-                    next_trip: 0,
-                    next_departure_ms: first,
-                    travelling: None,
-                },
-                Itinerary(trips),
-                TripLog::default(),
-            ));
-        }
+        spawn_persons(app, &settings);
         let step = settings.params.step_ms().unwrap_or(10_000);
         register_domain(app, DOMAIN, step);
         app.add_systems(crate::sim::DomainTick(DOMAIN), advance_persons);
         app.add_systems(Observe, sample_states);
         app.add_systems(Finalize, trip_kpis);
     }
+}
+
+/// Spawns every person of the population with their evaluated itinerary; returns their entities in person
+/// order.
+pub(crate) fn spawn_persons(app: &mut App, settings: &TeleportSettings) -> Vec<Entity> {
+    let city = app.world().resource::<CityRes>().0.clone();
+    let population = app.world().resource::<PopulationRes>().0.clone();
+    let itineraries = plan_trips(&city, &population, &settings.params, settings.threads);
+    let world = app.world_mut();
+    population
+        .persons
+        .iter()
+        .zip(itineraries)
+        .map(|(person, trips)| {
+            let first = trips.first().map(|t| match t.departure {
+                Departure::At(c) => c,
+                Departure::After(d) => d,
+            });
+            world
+                .spawn((
+                    PersonId(person.id),
+                    PersonState {
+                        at: person.home,
+                        activity: ActivityKind::Home,
+                        next_trip: 0,
+                        next_departure_ms: first,
+                        travelling: None,
+                    },
+                    Itinerary(trips),
+                    TripLog::default(),
+                ))
+                .id()
+        })
+        .collect()
 }
 
 /// How a destination is reached from an origin building.
@@ -153,7 +166,7 @@ struct Reach {
 }
 
 /// Nearest node of `graph` to a point, through its nearest link, with the straight-line access distance.
-fn attach(city: &City, graph: &Graph, footpaths: bool, p: Vec2) -> Option<(NodeId, f32)> {
+pub(crate) fn attach(city: &City, graph: &Graph, footpaths: bool, p: Vec2) -> Option<(NodeId, f32)> {
     let (link, _) = if footpaths { city.nearest_footpath(p)? } else { city.nearest_road(p)? };
     let l = graph.link(link);
     let (a, b) = (graph.node(l.from).pos.distance(p), graph.node(l.to).pos.distance(p));
@@ -287,8 +300,21 @@ fn advance_persons(clock: Res<SimClock>, mut persons: Query<(&Itinerary, &mut Pe
     });
 }
 
-/// Processes the events of one person strictly before `t_end` (clock ms).
+/// Processes the events of one person strictly before `t_end` (clock ms), every trip at its free-flow time.
 pub fn advance(trips: &[PlannedTrip], state: &mut PersonState, log: &mut Vec<TripRecord>, t_end: u64) {
+    advance_with(trips, state, log, t_end, |_, _, _| false)
+}
+
+/// As [`advance`], but a car trip that starts is first offered to `drive(trip index, trip, departure ms)`:
+/// if it takes it (returns true), the person travels until someone sets the arrival in
+/// [`PersonState::travelling`] (it stays [`crate::mobility::traffic::PENDING_ARRIVAL`] meanwhile).
+pub fn advance_with(
+    trips: &[PlannedTrip],
+    state: &mut PersonState,
+    log: &mut Vec<TripRecord>,
+    t_end: u64,
+    mut drive: impl FnMut(usize, &PlannedTrip, u64) -> bool,
+) {
     loop {
         let Some(trip) = trips.get(state.next_trip as usize) else { return };
         match state.travelling {
@@ -308,7 +334,9 @@ pub fn advance(trips: &[PlannedTrip], state: &mut PersonState, log: &mut Vec<Tri
                     state.next_departure_ms = None;
                     return;
                 }
-                state.travelling = Some((dep, dep + trip.time_ms));
+                let driven = trip.mode == Mode::Car && drive(state.next_trip as usize, trip, dep);
+                let arrive = if driven { crate::mobility::traffic::PENDING_ARRIVAL } else { dep + trip.time_ms };
+                state.travelling = Some((dep, arrive));
             }
             Some((dep, arrive)) => {
                 if arrive >= t_end {
@@ -335,7 +363,7 @@ pub fn advance(trips: &[PlannedTrip], state: &mut PersonState, log: &mut Vec<Tri
 }
 
 /// Time-series sample: persons by what they are doing, trips completed so far.
-fn sample_states(
+pub(crate) fn sample_states(
     clock: Res<SimClock>,
     mut series: ResMut<TimeSeries>,
     persons: Query<(&Itinerary, &PersonState, &TripLog)>,
@@ -364,7 +392,7 @@ fn sample_states(
 }
 
 /// Mobility KPIs from every person's trip log.
-fn trip_kpis(mut kpis: ResMut<Kpis>, persons: Query<(&PersonId, &Itinerary, &PersonState, &TripLog)>) {
+pub(crate) fn trip_kpis(mut kpis: ResMut<Kpis>, persons: Query<(&PersonId, &Itinerary, &PersonState, &TripLog)>) {
     let mut all: Vec<(u32, TripRecord)> = Vec::new();
     let mut planned = 0usize;
     let mut in_progress = 0usize;

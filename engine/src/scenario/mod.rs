@@ -46,6 +46,9 @@ pub struct ScenarioFile {
     /// Surface flooding; absent = no flood domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flood: Option<crate::flood::plugin::FloodSection>,
+    /// The mobility model (default: free flow).
+    #[serde(default)]
+    pub mobility: crate::mobility::traffic::MobilitySection,
     /// The electricity grid; absent = no grid domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grid: Option<crate::grid::plugin::GridSection>,
@@ -78,6 +81,10 @@ pub struct CitySection {
     /// CRS of the terrain when the file does not say (`"EPSG:32631"`, `"UTM 31N"`).
     #[serde(default)]
     pub dem_crs: Option<String>,
+    /// A SUMO network (`.net.xml`) as the road network, instead of roads from OSM or GeoJSON (its
+    /// coordinates are taken as the local frame's).
+    #[serde(default)]
+    pub sumo_net: Option<PathBuf>,
     /// Cell size (m) of the terrain grid in the local frame; default: the file's own cell size.
     #[serde(default)]
     pub terrain_resolution_m: Option<f32>,
@@ -159,10 +166,10 @@ fn line_col(text: &str, offset: usize) -> String {
 }
 
 /// Makes file paths relative to the working directory, since each file's paths are relative to that file:
-/// `[city]` data files, `[flood] initial_depth` and `[[flood.inflows]]` hydrographs.
+/// `[city]` data files, `[mobility] sumo_routes`, `[flood] initial_depth` and `[[flood.inflows]]` hydrographs.
 fn rebase_paths(table: &mut toml::Table, dir: &Path) {
     if let Some(toml::Value::Table(city)) = table.get_mut("city") {
-        for key in ["osm", "buildings", "streets", "waterways", "dem"] {
+        for key in ["osm", "buildings", "streets", "waterways", "dem", "sumo_net"] {
             match city.get_mut(key) {
                 Some(toml::Value::String(s)) => *s = join(dir, s),
                 Some(toml::Value::Array(items)) => {
@@ -180,6 +187,11 @@ fn rebase_paths(table: &mut toml::Table, dir: &Path) {
             if let Some(v @ toml::Value::String(_)) = city.get_mut(key) {
                 *v = toml::Value::Array(vec![v.clone()]);
             }
+        }
+    }
+    if let Some(toml::Value::Table(mobility)) = table.get_mut("mobility") {
+        if let Some(toml::Value::String(s)) = mobility.get_mut("sumo_routes") {
+            *s = join(dir, s);
         }
     }
     if let Some(toml::Value::Table(flood)) = table.get_mut("flood") {
@@ -280,9 +292,21 @@ impl Scenario {
             grid.validate().map_err(|(key, m)| InputError::new(path, format!("key grid.{key}"), m))?;
         }
         let c = &file.city;
-        if c.osm.is_empty() && c.buildings.is_empty() && c.streets.is_empty() {
-            return Err(InputError::new(path, "key city", "names no data: give `osm`, or `buildings` and `streets`"));
+        if c.osm.is_empty() && c.buildings.is_empty() && c.streets.is_empty() && c.sumo_net.is_none() {
+            return Err(InputError::new(
+                path,
+                "key city",
+                "names no data: give `osm`, or `buildings` and `streets`, or a `sumo_net`",
+            ));
         }
+        if file.mobility.sumo_routes.is_some() && c.sumo_net.is_none() {
+            return Err(InputError::new(
+                path,
+                "key mobility.sumo_routes",
+                "SUMO demand needs a SUMO network: set [city] sumo_net",
+            ));
+        }
+        file.mobility.validate(path)?;
         if let Some(r) = c.terrain_resolution_m {
             if !(r.is_finite() && r > 0.0) {
                 return Err(InputError::new(

@@ -1,0 +1,299 @@
+//! The mobility domain with the microscopic model (`[mobility] model = "micro"`): the population's car trips
+//! drive as vehicles on the road graph ([`super::micro`]), so congestion, signals and closures set their
+//! travel times; walking legs keep the free-flow model ([`super::teleport`]). SUMO demand
+//! (`[mobility] sumo_routes`) runs on a SUMO network (`[city] sumo_net`) as vehicles without persons.
+//!
+//! Each tick: persons' events up to the tick's end are processed in person order (a car trip that starts
+//! gets its route — A* by free-flow time over the open links — and enters the model), the model steps to
+//! the tick's end, and vehicles that arrived hand their persons back (arrival plus the walk from the road
+//! to the door). Everything runs in a fixed order, so the result does not depend on the thread count; the
+//! model's own phases are parallel and deterministic.
+
+use super::idm::DriverParams;
+use super::junctions::{Junctions, SignalParams};
+use super::micro::{MicroParams, Traffic, Trip, TripResult};
+use super::teleport::{self, Itinerary, PersonId, PersonState, PlannedTrip, TripLog, DOMAIN};
+use crate::city::graph::{LinkId, NodeId};
+use crate::city::routing::{Router, Weight};
+use crate::city::City;
+use crate::error::{InputError, InputResult};
+use crate::sim::{register_domain, CityRes, Finalize, Kpis, Observe, SimClock, TimeSeries};
+use bevy_app::{App, Plugin};
+use bevy_ecs::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Which mobility model a scenario runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MobilityModel {
+    /// Every trip at its free-flow time ([`super::teleport`]).
+    #[default]
+    FreeFlow,
+    /// Car trips as vehicles in the microscopic model.
+    Micro,
+}
+
+/// `[mobility]`: the mobility model and its parameters.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MobilitySection {
+    /// `"free_flow"` (default) or `"micro"`.
+    #[serde(default)]
+    pub model: MobilityModel,
+    /// SUMO demand (`.rou.xml`) to run on the SUMO network of `[city] sumo_net` (implies `"micro"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sumo_routes: Option<PathBuf>,
+    /// The microscopic model's parameters (step, teleport time, lane changes).
+    #[serde(default)]
+    pub micro: MicroParams,
+    /// Generated signal plans and priority rules.
+    #[serde(default)]
+    pub signals: SignalParams,
+    /// CO₂ emitted per vehicle-km (kg/km): 0.168, the UK DESNZ 2023 greenhouse-gas conversion factor of an
+    /// average car of unknown fuel (kg CO₂e per km).
+    #[serde(default = "default_co2_kg_per_km")]
+    pub co2_kg_per_km: f64,
+}
+
+fn default_co2_kg_per_km() -> f64 {
+    0.168
+}
+
+impl MobilitySection {
+    /// Whether the microscopic model runs.
+    pub fn micro(&self) -> bool {
+        self.model == MobilityModel::Micro || self.sumo_routes.is_some()
+    }
+
+    /// Checks ranges; errors name the key.
+    pub fn validate(&self, path: &Path) -> InputResult<()> {
+        use crate::scenario::check::{non_negative, positive};
+        let m = &self.micro;
+        let s = &self.signals;
+        let checks = [
+            positive("micro.step_s", m.step_s),
+            positive("micro.teleport_after_s", m.teleport_after_s),
+            non_negative("micro.keep_clear_horizon_s", m.keep_clear_horizon_s),
+            positive("signals.cycle_s", s.cycle_s),
+            non_negative("signals.critical_gap_s", s.critical_gap_s),
+            non_negative("co2_kg_per_km", self.co2_kg_per_km),
+        ];
+        for c in checks {
+            c.map_err(|(key, msg)| InputError::new(path, format!("key mobility.{key}"), msg))?;
+        }
+        let bad = |key: &str, msg: String| Err(InputError::new(path, format!("key mobility.{key}"), msg));
+        if m.step_s > 2.0 || (m.step_s * 1000.0).fract() != 0.0 {
+            return bad("micro.step_s", format!("{} s: must be a whole number of ms up to 2 s", m.step_s));
+        }
+        if s.cycle_s <= 2.0 * (s.yellow_s + s.all_red_s + s.min_green_s) {
+            return bad("signals.cycle_s", format!("{} s leaves no minimum green after clearance times", s.cycle_s));
+        }
+        Ok(())
+    }
+}
+
+/// Bits of a vehicle's trip id that hold the trip's index in its person's itinerary.
+const TRIP_INDEX_BITS: u32 = 16;
+/// Arrival time of a car trip still driving (its vehicle has not arrived).
+pub const PENDING_ARRIVAL: u64 = u64::MAX;
+
+/// Who a vehicle carries.
+#[derive(Clone, Debug)]
+enum Demand {
+    /// The population's car trips: persons by id, and where each building joins the road graph.
+    Population { persons: Vec<Entity>, attach: Vec<Option<(NodeId, f32)>> },
+    /// SUMO vehicles (their ids by trip id).
+    Sumo { ids: Vec<String> },
+}
+
+/// The microscopic model in the World.
+#[derive(Resource)]
+pub struct TrafficState {
+    /// The model.
+    pub traffic: Traffic,
+    demand: Demand,
+    /// Results already handed back.
+    handed: usize,
+    co2_kg_per_km: f64,
+    walk_speed_mps: f32,
+}
+
+impl TrafficState {
+    /// The model for a city and its section; SUMO demand when the section names it (the city's road
+    /// graph must then be the SUMO network it refers to).
+    pub fn new(city: &City, section: &MobilitySection, scenario_path: &Path) -> InputResult<TrafficState> {
+        section.validate(scenario_path)?;
+        let graph = Arc::new(city.roads.clone());
+        let junctions = Junctions::from_control(&graph, &city.traffic_control, &section.signals);
+        let (classes, trips, demand) = match &section.sumo_routes {
+            Some(path) => {
+                let net = city.sumo_network.as_ref().ok_or_else(|| {
+                    InputError::new(
+                        scenario_path,
+                        "key mobility.sumo_routes",
+                        "needs a SUMO network: set [city] sumo_net",
+                    )
+                })?;
+                let d = crate::import::sumo::read_routes(path, net)?;
+                let trips = d
+                    .vehicles
+                    .iter()
+                    .enumerate()
+                    .map(|(k, v)| Trip { id: k as u64, depart_s: v.depart_s, route: v.route.clone(), class: v.vtype })
+                    .collect();
+                let ids = d.vehicles.into_iter().map(|v| v.id).collect();
+                (d.types.into_iter().map(|(_, p)| p).collect(), trips, Demand::Sumo { ids })
+            }
+            None => {
+                let attach =
+                    city.buildings.iter().map(|b| teleport::attach(city, &city.roads, false, b.centroid)).collect();
+                (vec![DriverParams::CAR], Vec::new(), Demand::Population { persons: Vec::new(), attach })
+            }
+        };
+        let traffic = Traffic::new(graph, junctions, classes, section.micro.clone(), trips, 0.0)
+            .map_err(|e| InputError::new(scenario_path, "key mobility", e))?;
+        Ok(TrafficState {
+            traffic,
+            demand,
+            handed: 0,
+            co2_kg_per_km: section.co2_kg_per_km,
+            walk_speed_mps: city.defaults.walk_speed_mps,
+        })
+    }
+}
+
+/// The plugin: persons (if the demand is the population), the model's tick, observers and KPIs.
+pub struct MicroMobilityPlugin;
+
+impl Plugin for MicroMobilityPlugin {
+    fn build(&self, app: &mut App) {
+        // The domain ticks at the population's step; the model takes its own steps within each tick.
+        let settings = app.world().resource::<teleport::TeleportSettings>().clone();
+        let step_ms = settings.params.step_ms().unwrap_or(10_000);
+        let start_s = {
+            let clock = app.world().resource::<SimClock>();
+            clock.start_of_day_ms as f64 / 1000.0
+        };
+        app.world_mut().resource_mut::<TrafficState>().traffic.set_start(start_s);
+        let population_demand = matches!(app.world().resource::<TrafficState>().demand, Demand::Population { .. });
+        if population_demand {
+            let entities = teleport::spawn_persons(app, &settings);
+            if let Demand::Population { persons, .. } = &mut app.world_mut().resource_mut::<TrafficState>().demand {
+                *persons = entities;
+            }
+            app.add_systems(Observe, teleport::sample_states);
+            app.add_systems(Finalize, teleport::trip_kpis);
+        }
+        register_domain(app, DOMAIN, step_ms);
+        app.add_systems(crate::sim::DomainTick(DOMAIN), advance_traffic);
+        app.add_systems(Observe, sample_traffic);
+        app.add_systems(Finalize, traffic_kpis);
+    }
+}
+
+/// One tick: persons' departures into the model, the model's steps, arrivals back to the persons.
+fn advance_traffic(
+    clock: Res<SimClock>,
+    city: Res<CityRes>,
+    mut state: ResMut<TrafficState>,
+    mut persons: Query<(&PersonId, &Itinerary, &mut PersonState, &mut TripLog)>,
+) {
+    let t_end = clock.start_of_day_ms + clock.now_ms + clock.step_ms;
+    let TrafficState { traffic, demand, handed, walk_speed_mps, .. } = &mut *state;
+    let walk = *walk_speed_mps as f64;
+    let Demand::Population { persons: entities, attach } = demand else {
+        traffic.run_until(t_end as f64 / 1000.0);
+        *handed = traffic.finished().len();
+        return;
+    };
+    let roads = &city.0.roads;
+    let mut router = Router::new(roads);
+    let closed: Vec<bool> = (0..roads.links().len()).map(|l| traffic.is_closed(LinkId(l as u32))).collect();
+    // A car trip starting: its route over the open links from the road node nearest the origin to the one
+    // nearest the destination, departing after the walk to the road. False (not driven) when no route.
+    let mut drive = |traffic: &mut Traffic, person: u32, k: usize, trip: &PlannedTrip, dep: u64| -> bool {
+        let (Some((from, access)), Some((to, _))) = (attach[trip.from as usize], attach[trip.to as usize]) else {
+            return false;
+        };
+        let Some(route) = router.route_avoiding(from, to, Weight::TravelTime, |l| !closed[l.0 as usize]) else {
+            return false;
+        };
+        let depart_s = dep as f64 / 1000.0 + access as f64 / walk;
+        let id = ((person as u64) << TRIP_INDEX_BITS) | k as u64;
+        if route.links.is_empty() {
+            traffic.record_empty_trip(id, depart_s);
+            return true;
+        }
+        traffic.add_trip(Trip { id, depart_s, route: route.links, class: 0 }).is_ok()
+    };
+    for &e in entities.iter() {
+        let Ok((id, itinerary, mut person, mut log)) = persons.get_mut(e) else { continue };
+        let pid = id.0;
+        teleport::advance_with(&itinerary.0, &mut person, &mut log.0, t_end, |k, trip, dep| {
+            drive(traffic, pid, k, trip, dep)
+        });
+    }
+    traffic.run_until(t_end as f64 / 1000.0);
+    // Arrivals back to their persons (plus the walk from the road to the door); they carry on at once.
+    let finished: Vec<TripResult> = traffic.finished()[*handed..].to_vec();
+    *handed = traffic.finished().len();
+    for r in finished {
+        let person = (r.id >> TRIP_INDEX_BITS) as usize;
+        let Ok((id, itinerary, mut p, mut log)) = persons.get_mut(entities[person]) else { continue };
+        let trip = &itinerary.0[(r.id & ((1 << TRIP_INDEX_BITS) - 1)) as usize];
+        let egress = attach[trip.to as usize].map_or(0.0, |(_, d)| d as f64 / walk);
+        if let Some((dep, _)) = p.travelling {
+            let arrive = ((r.arrive_s + egress) * 1000.0).round() as u64;
+            p.travelling = Some((dep, arrive.max(dep)));
+        }
+        let pid = id.0;
+        teleport::advance_with(&itinerary.0, &mut p, &mut log.0, t_end, |k, trip, dep| {
+            drive(traffic, pid, k, trip, dep)
+        });
+    }
+}
+
+/// Time series: vehicles on the network and waiting to enter, trips finished.
+fn sample_traffic(clock: Res<SimClock>, mut series: ResMut<TimeSeries>, state: Res<TrafficState>) {
+    let now = clock.now_ms;
+    if !series.due(now, clock.end_ms) {
+        return;
+    }
+    series.record(now, "vehicles_on_network", state.traffic.on_network() as f64);
+    series.record(now, "vehicles_waiting_to_enter", state.traffic.waiting_to_enter() as f64);
+    series.record(now, "vehicle_trips_finished", state.traffic.finished().len() as f64);
+}
+
+/// Vehicle KPIs: trips completed, teleported and stuck, trip times, delay against free flow, vehicle-km,
+/// CO₂, the busiest links.
+fn traffic_kpis(mut kpis: ResMut<Kpis>, state: Res<TrafficState>) {
+    let t = &state.traffic;
+    let done = t.finished();
+    let d = DOMAIN;
+    let completed = done.iter().filter(|r| !r.teleported).count();
+    kpis.set(d, "vehicle_trips_completed", completed as f64);
+    kpis.set(d, "vehicle_trips_teleported", t.stats().teleports as f64);
+    kpis.set(d, "vehicle_trips_stuck_at_end", (t.on_network() + t.waiting_to_enter()) as f64);
+    kpis.set(d, "vehicle_trips_not_started", t.not_yet_departed() as f64);
+    let mut times: Vec<f64> = done.iter().map(|r| r.arrive_s - r.depart_s).collect();
+    times.sort_by(f64::total_cmp);
+    let mean = if times.is_empty() { 0.0 } else { times.iter().sum::<f64>() / times.len() as f64 };
+    kpis.set(d, "mean_vehicle_trip_time_s", mean);
+    kpis.set(d, "p95_vehicle_trip_time_s", teleport::percentile(&times, 0.95));
+    let delay_h = done.iter().map(|r| (r.arrive_s - r.depart_s - r.free_flow_s).max(0.0)).sum::<f64>() / 3600.0;
+    kpis.set(d, "total_delay_veh_h", delay_h);
+    let km = done.iter().map(|r| r.length_m).sum::<f64>() / 1000.0;
+    kpis.set(d, "vehicle_km_driven", km);
+    kpis.set(d, "co2_t", km * state.co2_kg_per_km / 1000.0);
+    kpis.set(d, "lane_changes", t.stats().lane_changes as f64);
+    kpis.set(d, "reroutes", t.stats().reroutes as f64);
+    kpis.set(d, "vehicles_caught_on_closed_links", t.stats().caught_on_closed_links as f64);
+    let entries = t.link_entries();
+    kpis.set(d, "max_link_volume_veh", entries.iter().copied().max().unwrap_or(0) as f64);
+    kpis.set(d, "links_used", entries.iter().filter(|&&e| e > 0).count() as f64);
+    if let Demand::Sumo { ids } = &state.demand {
+        kpis.set(d, "sumo_vehicles", ids.len() as f64);
+    }
+}
