@@ -95,7 +95,9 @@ pub fn run(
         None => None,
     };
     let traffic = match scenario.file.mobility.micro() {
-        true => Some(TrafficState::new(&city, &scenario.file.mobility, &scenario.path)?),
+        true => {
+            Some(TrafficState::new(&city, &scenario.file.mobility, scenario.vehicle_frame_interval_ms, &scenario.path)?)
+        }
         false => None,
     };
     let mobility = match traffic.is_some() {

@@ -47,6 +47,24 @@ fn sumo_demand_on_a_sumo_network_runs_like_sumo_at_any_thread_count() {
     let ratio = m["mean_vehicle_trip_time_s"].as_f64().unwrap() / reference["mean_duration_s"].as_f64().unwrap();
     assert!((ratio - 1.0).abs() <= 0.10, "{ratio}");
     assert!(m["co2_t"].as_f64().unwrap() > 0.0 && m["total_delay_veh_h"].as_f64().unwrap() > 0.0);
+    // Vehicle positions every second in the replay, on the network, as many as the time series counts.
+    use machi::observe::replay::STREAM_VEHICLES;
+    let r = machi::replay::ReplayReader::open(a.join("replay.machi")).unwrap();
+    let csv = std::fs::read_to_string(a.join("timeseries.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let column = header.iter().position(|h| *h == "vehicles_on_network").unwrap();
+    for t_s in [600u64, 1800, 1801, 2700] {
+        let frame = r.agent_frame_at(STREAM_VEHICLES, t_s * 1000).unwrap().unwrap();
+        assert_eq!(frame.t_ms, t_s * 1000, "a frame every second");
+        assert!(frame.agents.len() > 50, "vehicles on the road at {t_s} s");
+        for a in &frame.agents {
+            assert!(a.kind == 1 && (-20.0..1820.0).contains(&a.x_m) && (-20.0..1820.0).contains(&a.y_m), "{a:?}");
+        }
+        if let Some(row) = csv.lines().find(|l| l.starts_with(&format!("{},", t_s))) {
+            let counted: f64 = row.split(',').nth(column).unwrap().parse().unwrap();
+            assert_eq!(counted as usize, frame.agents.len(), "at {t_s} s");
+        }
+    }
 }
 
 #[test]

@@ -88,6 +88,22 @@ pub fn polyline_length(line: &[Vec2]) -> f64 {
     line.windows(2).map(|w| w[0].as_dvec2().distance(w[1].as_dvec2())).sum()
 }
 
+/// The point at `share` (0–1) of a polyline's length, and the unit direction of travel there.
+pub fn point_along(line: &[Vec2], share: f32) -> (Vec2, Vec2) {
+    let total = polyline_length(line) as f32;
+    let mut left = share.clamp(0.0, 1.0) * total;
+    for w in line.windows(2) {
+        let seg = w[0].distance(w[1]);
+        if left <= seg && seg > 0.0 {
+            return (w[0].lerp(w[1], left / seg), (w[1] - w[0]) / seg);
+        }
+        left -= seg;
+    }
+    let n = line.len();
+    let dir = if n >= 2 { (line[n - 1] - line[n - 2]).normalize_or_zero() } else { Vec2::ZERO };
+    (line.last().copied().unwrap_or(Vec2::ZERO), dir)
+}
+
 /// Axis-aligned bounds (min, max) of a set of points; `None` when empty.
 pub fn bounds(points: impl IntoIterator<Item = Vec2>) -> Option<(Vec2, Vec2)> {
     let mut it = points.into_iter();

@@ -100,6 +100,23 @@ pub struct TripResult {
     pub reroutes: u32,
 }
 
+/// Where a vehicle is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VehiclePosition {
+    /// The vehicle's index (stable over the run; trips in the order given, then as added).
+    pub vehicle: u32,
+    /// Its link.
+    pub link: LinkId,
+    /// Its lane within the link (0 rightmost).
+    pub lane: u8,
+    /// Front bumper from the link's start (m).
+    pub pos_m: f64,
+    /// Speed (m/s).
+    pub speed_mps: f64,
+    /// Time standing without interruption (s).
+    pub standing_s: f64,
+}
+
 /// Counters of the run so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct MicroStats {
@@ -402,12 +419,16 @@ impl Traffic {
         self.schedule.is_empty() && self.pending_links.is_empty() && self.on_network() == 0
     }
 
-    /// Every vehicle on the network: (trip id, link, lane index within the link, front position m, speed m/s,
-    /// standing time s), in lane order.
-    pub fn positions(&self) -> impl Iterator<Item = (u64, LinkId, u8, f64, f64, f64)> + '_ {
+    /// Every vehicle on the network, in lane order.
+    pub fn positions(&self) -> impl Iterator<Item = VehiclePosition> + '_ {
         self.lanes.iter().flat_map(move |lane| {
-            lane.vehicles.iter().map(move |v| {
-                (self.vehicles[v.id as usize].trip_id, LinkId(lane.link), lane.index, v.pos, v.speed, v.wait_s)
+            lane.vehicles.iter().map(move |v| VehiclePosition {
+                vehicle: v.id,
+                link: LinkId(lane.link),
+                lane: lane.index,
+                pos_m: v.pos,
+                speed_mps: v.speed,
+                standing_s: v.wait_s,
             })
         })
     }

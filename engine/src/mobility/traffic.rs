@@ -108,6 +108,31 @@ enum Demand {
     Sumo { ids: Vec<String> },
 }
 
+/// Width of a lane (m), to place vehicles on their lane: 3.2 m, SUMO's default lane width.
+const LANE_WIDTH_M: f32 = 3.2;
+
+/// A vehicle as the replay shows it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VehicleSample {
+    /// The vehicle's index (stable over the run).
+    pub id: u32,
+    /// Position in the local frame (m), on its lane.
+    pub x_m: f32,
+    /// North (m).
+    pub y_m: f32,
+    /// Standing (queued) rather than moving.
+    pub standing: bool,
+}
+
+/// Vehicles at one instant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VehicleFrame {
+    /// Run time (ms since the run's start).
+    pub t_ms: u64,
+    /// Every vehicle on the network.
+    pub vehicles: Vec<VehicleSample>,
+}
+
 /// The microscopic model in the World.
 #[derive(Resource)]
 pub struct TrafficState {
@@ -118,12 +143,25 @@ pub struct TrafficState {
     handed: usize,
     co2_kg_per_km: f64,
     walk_speed_mps: f32,
+    /// Interval of vehicle frames (ms of run time).
+    frame_interval_ms: u64,
+    /// Run time of the next frame (ms).
+    next_frame_ms: u64,
+    /// Frames taken since the replay observer last collected them.
+    pub frames: Vec<VehicleFrame>,
+    /// Whether link geometries are lane 0's (SUMO) rather than the road's centre line (OSM).
+    geometry_is_lane0: bool,
 }
 
 impl TrafficState {
     /// The model for a city and its section; SUMO demand when the section names it (the city's road
     /// graph must then be the SUMO network it refers to).
-    pub fn new(city: &City, section: &MobilitySection, scenario_path: &Path) -> InputResult<TrafficState> {
+    pub fn new(
+        city: &City,
+        section: &MobilitySection,
+        frame_interval_ms: u64,
+        scenario_path: &Path,
+    ) -> InputResult<TrafficState> {
         section.validate(scenario_path)?;
         let graph = Arc::new(city.roads.clone());
         let junctions = Junctions::from_control(&graph, &city.traffic_control, &section.signals);
@@ -160,7 +198,43 @@ impl TrafficState {
             handed: 0,
             co2_kg_per_km: section.co2_kg_per_km,
             walk_speed_mps: city.defaults.walk_speed_mps,
+            frame_interval_ms: frame_interval_ms.max(1),
+            next_frame_ms: 0,
+            frames: Vec::new(),
+            geometry_is_lane0: city.sumo_network.is_some(),
         })
+    }
+
+    /// Steps the model to clock time `t_end_ms`, taking a vehicle frame at every frame time passed.
+    fn run_to(&mut self, t_end_ms: u64, start_of_day_ms: u64, graph: &crate::city::graph::Graph) {
+        let clock_ms = |t: &Traffic| (t.now_s() * 1000.0).round() as u64;
+        while clock_ms(&self.traffic) < t_end_ms {
+            let run_ms = clock_ms(&self.traffic).saturating_sub(start_of_day_ms);
+            if run_ms >= self.next_frame_ms {
+                self.frames.push(self.frame(run_ms, graph));
+                self.next_frame_ms = run_ms - run_ms % self.frame_interval_ms + self.frame_interval_ms;
+            }
+            self.traffic.step();
+        }
+    }
+
+    /// Every vehicle's position on its lane now.
+    fn frame(&self, t_ms: u64, graph: &crate::city::graph::Graph) -> VehicleFrame {
+        let base = if self.geometry_is_lane0 { 0.0 } else { 0.5 };
+        let vehicles = self
+            .traffic
+            .positions()
+            .map(|p| {
+                let link = graph.link(p.link);
+                let share = (p.pos_m / link.length_m as f64) as f32;
+                let (at, dir) = crate::geo::shapes::point_along(&link.geometry, share);
+                // Right-hand traffic: lanes to the right of the direction of travel.
+                let right = glam::Vec2::new(dir.y, -dir.x) * (p.lane as f32 + base) * LANE_WIDTH_M;
+                let xy = at + right;
+                VehicleSample { id: p.vehicle, x_m: xy.x, y_m: xy.y, standing: p.standing_s > 0.0 }
+            })
+            .collect();
+        VehicleFrame { t_ms, vehicles }
     }
 }
 
@@ -193,26 +267,46 @@ impl Plugin for MicroMobilityPlugin {
     }
 }
 
-/// One tick: persons' departures into the model, the model's steps, arrivals back to the persons.
+type PersonQuery<'w, 's> =
+    Query<'w, 's, (&'static PersonId, &'static Itinerary, &'static mut PersonState, &'static mut TripLog)>;
+
+/// One tick: persons' departures into the model, the model's steps (with vehicle frames), arrivals back to
+/// the persons.
 fn advance_traffic(
     clock: Res<SimClock>,
     city: Res<CityRes>,
     mut state: ResMut<TrafficState>,
-    mut persons: Query<(&PersonId, &Itinerary, &mut PersonState, &mut TripLog)>,
+    mut persons: PersonQuery,
 ) {
     let t_end = clock.start_of_day_ms + clock.now_ms + clock.step_ms;
-    let TrafficState { traffic, demand, handed, walk_speed_mps, .. } = &mut *state;
-    let walk = *walk_speed_mps as f64;
-    let Demand::Population { persons: entities, attach } = demand else {
-        traffic.run_until(t_end as f64 / 1000.0);
-        *handed = traffic.finished().len();
-        return;
-    };
     let roads = &city.0.roads;
+    if matches!(state.demand, Demand::Population { .. }) {
+        person_events(&mut state, roads, t_end, &mut persons, None);
+    }
+    state.run_to(t_end, clock.start_of_day_ms, roads);
+    let finished: Vec<TripResult> = state.traffic.finished()[state.handed..].to_vec();
+    state.handed = state.traffic.finished().len();
+    if matches!(state.demand, Demand::Population { .. }) {
+        person_events(&mut state, roads, t_end, &mut persons, Some(&finished));
+    }
+}
+
+/// Persons' events before `t_end`: every person's (`arrived` = None), or — after the model's steps — those
+/// of the persons whose vehicles arrived, who reach the door (plus the walk from the road) and carry on.
+/// A car trip that starts gets its route over the open links from the road node nearest the origin to the
+/// one nearest the destination and departs after the walk to the road; without a route it is not driven.
+fn person_events(
+    state: &mut TrafficState,
+    roads: &crate::city::graph::Graph,
+    t_end: u64,
+    persons: &mut PersonQuery,
+    arrived: Option<&[TripResult]>,
+) {
+    let TrafficState { traffic, demand, walk_speed_mps, .. } = state;
+    let Demand::Population { persons: entities, attach } = demand else { return };
+    let walk = *walk_speed_mps as f64;
     let mut router = Router::new(roads);
     let closed: Vec<bool> = (0..roads.links().len()).map(|l| traffic.is_closed(LinkId(l as u32))).collect();
-    // A car trip starting: its route over the open links from the road node nearest the origin to the one
-    // nearest the destination, departing after the walk to the road. False (not driven) when no route.
     let mut drive = |traffic: &mut Traffic, person: u32, k: usize, trip: &PlannedTrip, dep: u64| -> bool {
         let (Some((from, access)), Some((to, _))) = (attach[trip.from as usize], attach[trip.to as usize]) else {
             return false;
@@ -228,30 +322,28 @@ fn advance_traffic(
         }
         traffic.add_trip(Trip { id, depart_s, route: route.links, class: 0 }).is_ok()
     };
-    for &e in entities.iter() {
-        let Ok((id, itinerary, mut person, mut log)) = persons.get_mut(e) else { continue };
+    let mut advance = |traffic: &mut Traffic, e: Entity, arrival: Option<&TripResult>| {
+        let Ok((id, itinerary, mut person, mut log)) = persons.get_mut(e) else { return };
+        if let Some(r) = arrival {
+            let trip = &itinerary.0[(r.id & ((1 << TRIP_INDEX_BITS) - 1)) as usize];
+            let egress = attach[trip.to as usize].map_or(0.0, |(_, d)| d as f64 / walk);
+            if let Some((dep, _)) = person.travelling {
+                let arrive = ((r.arrive_s + egress) * 1000.0).round() as u64;
+                person.travelling = Some((dep, arrive.max(dep)));
+            }
+        }
         let pid = id.0;
         teleport::advance_with(&itinerary.0, &mut person, &mut log.0, t_end, |k, trip, dep| {
             drive(traffic, pid, k, trip, dep)
         });
-    }
-    traffic.run_until(t_end as f64 / 1000.0);
-    // Arrivals back to their persons (plus the walk from the road to the door); they carry on at once.
-    let finished: Vec<TripResult> = traffic.finished()[*handed..].to_vec();
-    *handed = traffic.finished().len();
-    for r in finished {
-        let person = (r.id >> TRIP_INDEX_BITS) as usize;
-        let Ok((id, itinerary, mut p, mut log)) = persons.get_mut(entities[person]) else { continue };
-        let trip = &itinerary.0[(r.id & ((1 << TRIP_INDEX_BITS) - 1)) as usize];
-        let egress = attach[trip.to as usize].map_or(0.0, |(_, d)| d as f64 / walk);
-        if let Some((dep, _)) = p.travelling {
-            let arrive = ((r.arrive_s + egress) * 1000.0).round() as u64;
-            p.travelling = Some((dep, arrive.max(dep)));
+    };
+    match arrived {
+        None => entities.iter().for_each(|&e| advance(traffic, e, None)),
+        Some(results) => {
+            for r in results {
+                advance(traffic, entities[(r.id >> TRIP_INDEX_BITS) as usize], Some(r));
+            }
         }
-        let pid = id.0;
-        teleport::advance_with(&itinerary.0, &mut p, &mut log.0, t_end, |k, trip, dep| {
-            drive(traffic, pid, k, trip, dep)
-        });
     }
 }
 

@@ -3,7 +3,8 @@
 //! (a straight line between the two buildings, as the free-flow model has no route positions). Persons at
 //! home are not repeated in frames: the population table gives their home.
 //!
-//! Streams: 0 = city (JSON), 1 = population (JSON), 2 = person frames. Writing runs on the replay sink's
+//! Streams: 0 = city (JSON), 1 = population (JSON), 2 = person frames, 6 = vehicle frames of the microscopic
+//! model (the others: flood and grid, see the constants). Writing runs on the replay sink's
 //! own thread ([`crate::replay::ReplaySink`]), so the tick never waits on compression or disk.
 
 use crate::city::City;
@@ -11,6 +12,7 @@ use crate::error::InputError;
 use crate::flood::plugin::FloodState;
 use crate::grid::plugin::{GridState, SiteState};
 use crate::mobility::teleport::{Itinerary, Mode, PersonId, PersonState};
+use crate::mobility::traffic::TrafficState;
 use crate::population::Population;
 use crate::replay::RasterFrame;
 use crate::replay::{
@@ -35,6 +37,13 @@ pub const STREAM_FLOOD_DEPTH: u16 = 3;
 pub const STREAM_GRID_NETWORK: u16 = 4;
 /// Custom stream of grid states, one chunk per power flow: see [`encode_grid_frame`].
 pub const STREAM_GRID: u16 = 5;
+/// Stream of vehicle frames of the microscopic model (agent kind 1), every `[output] vehicle_frame_interval`.
+pub const STREAM_VEHICLES: u16 = 6;
+
+/// Agent state code of a moving vehicle.
+pub const VEHICLE_MOVING: u8 = 0;
+/// Agent state code of a standing (queued) vehicle.
+pub const VEHICLE_STANDING: u8 = 1;
 
 /// Agent state code of a person driving. Persons at an activity carry `ActivityKind as u8` (0 home, 1 work,
 /// 2 school, 3 shop).
@@ -104,12 +113,14 @@ impl ReplaySettings {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
             frame_interval_ms: scenario.frame_interval_ms,
-            agent_kinds: vec!["person".into()],
+            agent_kinds: vec!["person".into(), "vehicle".into()],
             extra: json!({
                 "start_of_day_ms": scenario.start_ms,
                 "streams": {"0": "city (JSON)", "1": "population (JSON)", "2": "persons away from home", "3": "flood depth (m)",
-                            "4": "grid network (JSON)", "5": "grid state per power flow (custom, see docs/replay-format.md)"},
+                            "4": "grid network (JSON)", "5": "grid state per power flow (custom, see docs/replay-format.md)",
+                            "6": "vehicles of the microscopic model"},
                 "person_states": {"1": "at work", "2": "at school", "3": "shopping", "4": "driving", "5": "walking"},
+                "vehicle_states": {"0": "moving", "1": "standing"},
             }),
         };
         let writer = ReplayWriter::create(path, &header)?;
@@ -165,7 +176,7 @@ pub struct ReplayObserverPlugin;
 
 impl Plugin for ReplayObserverPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Observe, (record_persons, record_flood, record_grid));
+        app.add_systems(Observe, (record_persons, record_flood, record_grid, record_vehicles));
     }
 }
 
@@ -200,6 +211,29 @@ fn record_persons(
         .collect();
     agents.sort_by_key(|a| a.id);
     replay.send(ReplayMessage::AgentFrame { stream: STREAM_PERSONS, frame: AgentFrame { t_ms: now, agents } });
+}
+
+/// Writes the vehicle frames the microscopic model took since the last observation (it buffers them at its
+/// own frame interval, finer than the observers' sync points); the buffer is handed over, so emptied here.
+fn record_vehicles(mut replay: ResMut<ReplaySettings>, traffic: Option<ResMut<TrafficState>>) {
+    let Some(mut traffic) = traffic else { return };
+    for frame in std::mem::take(&mut traffic.frames) {
+        let agents = frame
+            .vehicles
+            .iter()
+            .map(|v| AgentState {
+                id: v.id,
+                kind: 1,
+                state: if v.standing { VEHICLE_STANDING } else { VEHICLE_MOVING },
+                x_m: v.x_m,
+                y_m: v.y_m,
+            })
+            .collect();
+        replay.send(ReplayMessage::AgentFrame {
+            stream: STREAM_VEHICLES,
+            frame: AgentFrame { t_ms: frame.t_ms, agents },
+        });
+    }
 }
 
 fn record_flood(clock: Res<SimClock>, mut replay: ResMut<ReplaySettings>, flood: Option<Res<FloodState>>) {

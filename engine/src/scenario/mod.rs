@@ -104,11 +104,17 @@ pub struct OutputSection {
     pub frame_interval: String,
     /// Interval between time-series rows, e.g. `"15min"`.
     pub timeseries_interval: String,
+    /// Interval between vehicle frames of the microscopic model, e.g. `"1s"` (SUMO's FCD output default).
+    pub vehicle_frame_interval: String,
 }
 
 impl Default for OutputSection {
     fn default() -> Self {
-        OutputSection { frame_interval: "60s".into(), timeseries_interval: "15min".into() }
+        OutputSection {
+            frame_interval: "60s".into(),
+            timeseries_interval: "15min".into(),
+            vehicle_frame_interval: "1s".into(),
+        }
     }
 }
 
@@ -125,6 +131,8 @@ pub struct Scenario {
     pub start_ms: u64,
     /// Replay frame interval (ms).
     pub frame_interval_ms: u64,
+    /// Vehicle frame interval of the microscopic model (ms).
+    pub vehicle_frame_interval_ms: u64,
     /// Time-series interval (ms).
     pub timeseries_interval_ms: u64,
     /// The resolved document as TOML text (what `machi inspect` prints; hashed into the replay header).
@@ -274,9 +282,12 @@ impl Scenario {
         };
         let frame_interval_ms = dur("output.frame_interval", &file.output.frame_interval)?;
         let timeseries_interval_ms = dur("output.timeseries_interval", &file.output.timeseries_interval)?;
-        for (key, v) in
-            [("output.frame_interval", frame_interval_ms), ("output.timeseries_interval", timeseries_interval_ms)]
-        {
+        let vehicle_frame_interval_ms = dur("output.vehicle_frame_interval", &file.output.vehicle_frame_interval)?;
+        for (key, v) in [
+            ("output.frame_interval", frame_interval_ms),
+            ("output.timeseries_interval", timeseries_interval_ms),
+            ("output.vehicle_frame_interval", vehicle_frame_interval_ms),
+        ] {
             if v == 0 {
                 return Err(InputError::new(path, format!("key {key}"), "must be longer than zero"));
             }
@@ -332,6 +343,7 @@ impl Scenario {
             start_ms,
             frame_interval_ms,
             timeseries_interval_ms,
+            vehicle_frame_interval_ms,
             resolved_toml,
         })
     }
