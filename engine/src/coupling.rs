@@ -10,10 +10,17 @@
 //!   drivers, drawn from the seed) arrives home by car, the energy of the car legs since they last left home
 //!   (length × `kwh_per_km`) becomes a charging session at their home's grid connection
 //!   ([`GridState::ev_arrived`]).
+//! - **flood → road closures**: a road link the flood publishes as under water (deeper than `[flood]
+//!   road_closure_depth_m` somewhere along it, [`FloodedLinks`]) is closed in the microscopic model: no
+//!   vehicle enters it, vehicles whose route uses it re-route, vehicles on it drive off and are counted; it
+//!   re-opens when the water recedes.
 
-use crate::flood::plugin::FloodState;
+use crate::city::graph::LinkId;
+use crate::flood::plugin::{FloodState, FloodedLinks};
 use crate::grid::plugin::{GridState, GridSystems, DOMAIN as GRID};
+use crate::mobility::teleport::DOMAIN as MOBILITY;
 use crate::mobility::teleport::{Mode, PersonId, TripLog};
+use crate::mobility::traffic::{TrafficState, TrafficSystems};
 use crate::population::ActivityKind;
 use crate::rng::{stream, Purpose};
 use crate::sim::{DomainTick, PopulationRes, SimClock};
@@ -26,6 +33,9 @@ pub struct CouplingPlugin;
 
 impl Plugin for CouplingPlugin {
     fn build(&self, app: &mut App) {
+        if app.world().contains_resource::<TrafficState>() && app.world().contains_resource::<FloodedLinks>() {
+            app.add_systems(DomainTick(MOBILITY), flooded_roads_closed.before(TrafficSystems::Advance));
+        }
         if app.world().contains_resource::<GridState>() {
             app.add_systems(
                 DomainTick(GRID),
@@ -45,6 +55,13 @@ pub fn flood_depth_at_grid_sites(flood: Option<Res<FloodState>>, mut grid: ResMu
             Some(c) => flood.grid.above_ground(c, depths[c]) as f64,
             None => 0.0,
         };
+    }
+}
+
+/// Flood → mobility: road links under water are closed to vehicles; links the water left re-open.
+pub fn flooded_roads_closed(flooded: Res<FloodedLinks>, mut traffic: ResMut<TrafficState>) {
+    for (k, &closed) in flooded.roads.iter().enumerate() {
+        traffic.traffic.set_closed(LinkId(k as u32), closed);
     }
 }
 

@@ -93,3 +93,19 @@ fn the_andorra_day_drives_every_car_trip() {
     assert!(tm > tf && tm < 1.5 * tf, "{tm} vs {tf}");
     assert!(m["total_delay_veh_h"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn flooded_streets_close_to_traffic_and_every_car_trip_is_accounted_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let kpis = run("andorra/river-flood-traffic.toml", "2", &dir.path().join("flood"));
+    let (m, f) = (&kpis["mobility"], &kpis["flood"]);
+    let num = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or_else(|| panic!("{k}: {v}"));
+    assert!(num(f, "road_km_closed_at_some_time") > 1.0, "{f}");
+    // Streets close under vehicles and in front of them: vehicles re-route, some wait or are teleported.
+    assert!(num(m, "reroutes") > 0.0 && num(m, "vehicles_caught_on_closed_links") > 0.0, "{m}");
+    // Every vehicle trip started ends in exactly one count.
+    let started =
+        num(m, "vehicle_trips_completed") + num(m, "vehicle_trips_teleported") + num(m, "vehicle_trips_stuck_at_end");
+    let driving_persons = num(m, "trips_car") + num(m, "trips_in_progress_at_end");
+    assert!(started > 0.9 * driving_persons && started <= driving_persons + 1.0, "{started} vs {driving_persons}: {m}");
+}

@@ -238,6 +238,13 @@ impl TrafficState {
     }
 }
 
+/// The microscopic model's systems, for ordering the coupling rules before them.
+#[derive(SystemSet, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TrafficSystems {
+    /// Persons' departures, the model's steps, arrivals.
+    Advance,
+}
+
 /// The plugin: persons (if the demand is the population), the model's tick, observers and KPIs.
 pub struct MicroMobilityPlugin;
 
@@ -261,7 +268,7 @@ impl Plugin for MicroMobilityPlugin {
             app.add_systems(Finalize, teleport::trip_kpis);
         }
         register_domain(app, DOMAIN, step_ms);
-        app.add_systems(crate::sim::DomainTick(DOMAIN), advance_traffic);
+        app.add_systems(crate::sim::DomainTick(DOMAIN), advance_traffic.in_set(TrafficSystems::Advance));
         app.add_systems(Observe, sample_traffic);
         app.add_systems(Finalize, traffic_kpis);
     }
@@ -294,7 +301,8 @@ fn advance_traffic(
 /// Persons' events before `t_end`: every person's (`arrived` = None), or — after the model's steps — those
 /// of the persons whose vehicles arrived, who reach the door (plus the walk from the road) and carry on.
 /// A car trip that starts gets its route over the open links from the road node nearest the origin to the
-/// one nearest the destination and departs after the walk to the road; without a route it is not driven.
+/// one nearest the destination (around closed links when there is a way) and departs after the walk to the
+/// road; only a trip the road graph cannot connect at all is not driven (it stays a free-flow trip).
 fn person_events(
     state: &mut TrafficState,
     roads: &crate::city::graph::Graph,
@@ -311,7 +319,10 @@ fn person_events(
         let (Some((from, access)), Some((to, _))) = (attach[trip.from as usize], attach[trip.to as usize]) else {
             return false;
         };
-        let Some(route) = router.route_avoiding(from, to, Weight::TravelTime, |l| !closed[l.0 as usize]) else {
+        // Around closed links if possible; else the usual route, to wait at the closure (or be teleported
+        // after the model's patience, counted) — the trip is never silently made at free flow.
+        let open = router.route_avoiding(from, to, Weight::TravelTime, |l| !closed[l.0 as usize]);
+        let Some(route) = open.or_else(|| router.route(from, to, Weight::TravelTime)) else {
             return false;
         };
         let depart_s = dep as f64 / 1000.0 + access as f64 / walk;
