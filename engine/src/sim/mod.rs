@@ -157,24 +157,13 @@ pub struct SimConfig {
     pub observe_interval_ms: u64,
 }
 
-/// Threads that run the engine's parallel work, as set by the first [`init_thread_pool`].
-static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-
-/// Initialises the engine's one task pool so that `threads` threads run its parallel work: the thread
-/// that opens a parallel scope runs tasks too (bevy_tasks' `scope`), so the pool gets `threads − 1`
-/// workers (at least one) — a worker per thread would put three busy threads on two cores. The pool is
-/// process-wide: the first call decides its size; returns the thread count in force.
+/// Initialises the engine's one task pool with `threads` threads. The pool is process-wide: the first
+/// call decides its size; returns the size in force.
 pub fn init_thread_pool(threads: usize) -> usize {
-    let threads = threads.max(1);
-    let mut created = false;
-    bevy_tasks::ComputeTaskPool::get_or_init(|| {
-        created = true;
-        bevy_tasks::TaskPoolBuilder::new().num_threads((threads - 1).max(1)).thread_name("machi-worker".into()).build()
+    let pool = bevy_tasks::ComputeTaskPool::get_or_init(|| {
+        bevy_tasks::TaskPoolBuilder::new().num_threads(threads.max(1)).thread_name("machi-worker".into()).build()
     });
-    if created {
-        let _ = THREADS.set(threads);
-    }
-    pool_threads()
+    pool.thread_num()
 }
 
 /// Runs `work(first index, chunk)` over `chunks` contiguous pieces of `items` on the compute pool (inline
@@ -222,13 +211,9 @@ pub fn par_map_ranges<R: Send + 'static>(
     parts.into_iter().map(|(_, r)| r).collect()
 }
 
-/// Threads that run the engine's parallel work (at least 1): those set by [`init_thread_pool`], or the
-/// default pool's workers plus the calling thread.
+/// Threads of the compute pool (at least 1).
 pub fn pool_threads() -> usize {
-    match THREADS.get() {
-        Some(&t) => t,
-        None => bevy_tasks::ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default).thread_num() + 1,
-    }
+    bevy_tasks::ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default).thread_num().max(1)
 }
 
 /// Something that adds systems and resources to the App (a plugin, usually via [`Sim::plugin`]).
