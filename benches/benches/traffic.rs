@@ -14,7 +14,7 @@ use machi::city::graph::Graph;
 use machi::import::sumo::{read_net, read_routes};
 use machi::mobility::idm::DriverParams;
 use machi::mobility::junctions::{Junctions, SignalParams};
-use machi::mobility::micro::{random_trips, MicroParams, Traffic, Trip};
+use machi::mobility::micro::{random_trips, MicroParams, Traffic};
 use std::sync::Arc;
 
 fn run(mut t: Traffic) -> u64 {
@@ -32,17 +32,7 @@ fn traffic(c: &mut Criterion) {
 
     let net = read_net(&machi_benches::data("mobility/sumo-grid/grid.net.xml")).expect("the network reads");
     let demand = read_routes(&machi_benches::data("mobility/sumo-grid/grid.rou.xml"), &net).expect("the routes read");
-    let graph = Arc::new(net.graph.clone());
-    let junctions = Junctions::from_control(&graph, &net.control, &SignalParams::default());
-    let trips: Vec<Trip> = demand
-        .vehicles
-        .iter()
-        .enumerate()
-        .map(|(k, v)| Trip { id: k as u64, depart_s: v.depart_s, route: v.route.clone(), class: v.vtype })
-        .collect();
-    let classes: Vec<DriverParams> = demand.types.iter().map(|(_, p)| *p).collect();
-    let make =
-        || Traffic::new(graph.clone(), junctions.clone(), classes.clone(), params.clone(), trips.clone(), 0.0).unwrap();
+    let make = || Traffic::from_sumo(&net, &demand, &SignalParams::default(), params.clone()).unwrap();
     g.throughput(Throughput::Elements(run(make())));
     g.bench_function("sumo_grid_hour", |b| b.iter_batched(make, run, BatchSize::LargeInput));
 

@@ -499,8 +499,8 @@ struct TrafficRun {
 
 fn traffic(net_path: &Path, routes_path: &Path, run: TrafficRun) -> Result<(), Failure> {
     use machi::import::sumo;
-    use machi::mobility::junctions::{Junctions, SignalParams};
-    use machi::mobility::micro::{MicroParams, Traffic, Trip};
+    use machi::mobility::junctions::SignalParams;
+    use machi::mobility::micro::{MicroParams, Traffic};
     let threads = machi::sim::init_thread_pool(
         run.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
     );
@@ -508,16 +508,8 @@ fn traffic(net_path: &Path, routes_path: &Path, run: TrafficRun) -> Result<(), F
     let net = sumo::read_net(net_path)?;
     let demand = sumo::read_routes(routes_path, &net)?;
     let read_s = started.elapsed().as_secs_f64();
-    let junctions = Junctions::from_control(&net.graph, &net.control, &SignalParams::default());
-    let trips: Vec<Trip> = demand
-        .vehicles
-        .iter()
-        .enumerate()
-        .map(|(k, v)| Trip { id: k as u64, depart_s: v.depart_s, route: v.route.clone(), class: v.vtype })
-        .collect();
-    let classes = demand.types.iter().map(|(_, p)| *p).collect();
     let params = MicroParams { step_s: run.step, ..MicroParams::default() };
-    let mut sim = Traffic::new(std::sync::Arc::new(net.graph.clone()), junctions, classes, params, trips, 0.0)
+    let mut sim = Traffic::from_sumo(&net, &demand, &SignalParams::default(), params)
         .map_err(|e| InputError::file(routes_path, e))?;
     let started = Instant::now();
     match run.until {

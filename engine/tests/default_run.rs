@@ -3,21 +3,8 @@
 
 mod common;
 
-use std::process::Command;
-
 fn run(threads: &str, out: &std::path::Path) {
-    let status = Command::new(env!("CARGO_BIN_EXE_machi"))
-        .args([
-            "run",
-            common::scenario("andorra/baseline.toml").to_str().unwrap(),
-            "--threads",
-            threads,
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::run_scenario("andorra/baseline.toml", threads, out);
 }
 
 #[test]

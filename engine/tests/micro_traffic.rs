@@ -8,21 +8,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 fn run(scenario: &str, threads: &str, out: &Path) -> serde_json::Value {
-    let status = Command::new(env!("CARGO_BIN_EXE_machi"))
-        .args([
-            "run",
-            common::scenario(scenario).to_str().unwrap(),
-            "--threads",
-            threads,
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "{scenario}");
+    common::run_scenario(scenario, threads, out);
     serde_json::from_slice(&std::fs::read(out.join("kpis.json")).unwrap()).unwrap()
 }
 

@@ -7,9 +7,8 @@
 mod common;
 
 use machi::import::sumo::{read_net, read_routes};
-use machi::mobility::junctions::{Junctions, SignalParams};
-use machi::mobility::micro::{MicroParams, Traffic, Trip};
-use std::sync::Arc;
+use machi::mobility::junctions::SignalParams;
+use machi::mobility::micro::{MicroParams, Traffic};
 
 #[test]
 fn the_sumo_grid_hour_matches_sumo() {
@@ -19,17 +18,9 @@ fn the_sumo_grid_hour_matches_sumo() {
         serde_json::from_str(&std::fs::read_to_string(common::data("mobility/sumo-grid/reference.json")).unwrap())
             .unwrap();
     assert_eq!(net.control.plans.len(), 100, "every junction has SUMO's program");
-    let junctions = Junctions::from_control(&net.graph, &net.control, &SignalParams::default());
-    let trips: Vec<Trip> = demand
-        .vehicles
-        .iter()
-        .enumerate()
-        .map(|(k, v)| Trip { id: k as u64, depart_s: v.depart_s, route: v.route.clone(), class: v.vtype })
-        .collect();
-    let classes = demand.types.iter().map(|(_, p)| *p).collect();
     // SUMO's default step, as SUMO ran.
     let params = MicroParams { step_s: 1.0, ..MicroParams::default() };
-    let mut sim = Traffic::new(Arc::new(net.graph.clone()), junctions, classes, params, trips, 0.0).unwrap();
+    let mut sim = Traffic::from_sumo(&net, &demand, &SignalParams::default(), params).unwrap();
     while !sim.is_done() && sim.now_s() < 3.0 * 3600.0 {
         sim.step();
     }

@@ -330,6 +330,25 @@ impl Traffic {
         })
     }
 
+    /// SUMO demand on its SUMO network: the network's signal programs (priority rules elsewhere, by
+    /// `signals`), its vehicle types, every vehicle a trip (trip id = the vehicle's index in the demand).
+    pub fn from_sumo(
+        net: &crate::import::sumo::SumoNetwork,
+        demand: &crate::import::sumo::SumoDemand,
+        signals: &super::junctions::SignalParams,
+        params: MicroParams,
+    ) -> Result<Traffic, String> {
+        let junctions = Junctions::from_control(&net.graph, &net.control, signals);
+        let trips = demand
+            .vehicles
+            .iter()
+            .enumerate()
+            .map(|(k, v)| Trip { id: k as u64, depart_s: v.depart_s, route: v.route.clone(), class: v.vtype })
+            .collect();
+        let classes = demand.types.iter().map(|(_, p)| *p).collect();
+        Traffic::new(Arc::new(net.graph.clone()), junctions, classes, params, trips, 0.0)
+    }
+
     /// Splits the parallel phases into `chunks` pieces (results do not depend on it; tests vary it).
     pub fn set_parallel_chunks(&mut self, chunks: usize) {
         self.chunks = Some(chunks.max(1));

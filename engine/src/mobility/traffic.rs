@@ -163,9 +163,8 @@ impl TrafficState {
         scenario_path: &Path,
     ) -> InputResult<TrafficState> {
         section.validate(scenario_path)?;
-        let graph = Arc::new(city.roads.clone());
-        let junctions = Junctions::from_control(&graph, &city.traffic_control, &section.signals);
-        let (classes, trips, demand) = match &section.sumo_routes {
+        let bad = |e: String| InputError::new(scenario_path, "key mobility", e);
+        let (traffic, demand) = match &section.sumo_routes {
             Some(path) => {
                 let net = city.sumo_network.as_ref().ok_or_else(|| {
                     InputError::new(
@@ -175,23 +174,20 @@ impl TrafficState {
                     )
                 })?;
                 let d = crate::import::sumo::read_routes(path, net)?;
-                let trips = d
-                    .vehicles
-                    .iter()
-                    .enumerate()
-                    .map(|(k, v)| Trip { id: k as u64, depart_s: v.depart_s, route: v.route.clone(), class: v.vtype })
-                    .collect();
-                let ids = d.vehicles.into_iter().map(|v| v.id).collect();
-                (d.types.into_iter().map(|(_, p)| p).collect(), trips, Demand::Sumo { ids })
+                let traffic = Traffic::from_sumo(net, &d, &section.signals, section.micro.clone()).map_err(bad)?;
+                (traffic, Demand::Sumo { ids: d.vehicles.into_iter().map(|v| v.id).collect() })
             }
             None => {
+                let graph = Arc::new(city.roads.clone());
+                let junctions = Junctions::from_control(&graph, &city.traffic_control, &section.signals);
                 let attach =
                     city.buildings.iter().map(|b| teleport::attach(city, &city.roads, false, b.centroid)).collect();
-                (vec![DriverParams::CAR], Vec::new(), Demand::Population { persons: Vec::new(), attach })
+                let traffic =
+                    Traffic::new(graph, junctions, vec![DriverParams::CAR], section.micro.clone(), Vec::new(), 0.0)
+                        .map_err(bad)?;
+                (traffic, Demand::Population { persons: Vec::new(), attach })
             }
         };
-        let traffic = Traffic::new(graph, junctions, classes, section.micro.clone(), trips, 0.0)
-            .map_err(|e| InputError::new(scenario_path, "key mobility", e))?;
         Ok(TrafficState {
             traffic,
             demand,

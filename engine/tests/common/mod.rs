@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests: paths to the shipped data and scenarios.
+//! Helpers shared by the integration tests: paths to the shipped data and scenarios, running a scenario.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -13,4 +13,14 @@ pub fn data(rel: &str) -> PathBuf {
 
 pub fn scenario(rel: &str) -> PathBuf {
     root().join("scenarios").join(rel)
+}
+
+/// Runs `machi run SCENARIO --threads T --out OUT` (the scenario relative to `scenarios/`) and asserts it
+/// succeeded.
+pub fn run_scenario(scenario: &str, threads: &str, out: &std::path::Path) {
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_machi"))
+        .args(["run", self::scenario(scenario).to_str().unwrap(), "--threads", threads, "--out", out.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "{scenario}");
 }
