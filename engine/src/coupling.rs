@@ -15,7 +15,6 @@
 //!   vehicle enters it, vehicles whose route uses it re-route, vehicles on it drive off and are counted; it
 //!   re-opens when the water recedes.
 
-use crate::city::graph::LinkId;
 use crate::flood::plugin::{FloodState, FloodedLinks};
 use crate::grid::plugin::{GridState, GridSystems, DOMAIN as GRID};
 use crate::mobility::teleport::DOMAIN as MOBILITY;
@@ -60,9 +59,7 @@ pub fn flood_depth_at_grid_sites(flood: Option<Res<FloodState>>, mut grid: ResMu
 
 /// Flood → mobility: road links under water are closed to vehicles; links the water left re-open.
 pub fn flooded_roads_closed(flooded: Res<FloodedLinks>, mut traffic: ResMut<TrafficState>) {
-    for (k, &closed) in flooded.roads.iter().enumerate() {
-        traffic.traffic.set_closed(LinkId(k as u32), closed);
-    }
+    traffic.flooded.clone_from(&flooded.roads);
 }
 
 /// The seed the run's random streams come from, for the coupling's own draws.

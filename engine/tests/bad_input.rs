@@ -183,6 +183,9 @@ fn bad_mobility_keys_and_sumo_files_name_the_place_and_exit_2() {
         (&base, "[mobility.micro]\nstep_s = 0.0\n", "key mobility.micro.step_s"),
         (&base, "[mobility.signals]\ncycle_s = 20.0\n", "key mobility.signals.cycle_s"),
         (&base, "[mobility]\nsumo_routes = \"x.rou.xml\"\n", "key mobility.sumo_routes"),
+        (&base, "[[mobility.closures]]\nstreet = \"Avinguda Meritxell\"\n", "key mobility.closures"),
+        (&base, "[mobility]\nmodel = \"micro\"\n[[mobility.closures]]\nstreet = \"Nowhere Street\"\n", "key mobility.closures[0]"),
+        (&base, "[mobility]\nmodel = \"micro\"\n[[mobility.closures]]\nstreet = \"Avinguda Meritxell\"\nfrom = \"10:00\"\nuntil = \"09:00\"\n", "key mobility.closures[0]"),
         (&sumo, &format!("[mobility]\nsumo_routes = {:?}\n", bad_routes.to_str().unwrap()), "bad.rou.xml: line"),
     ] {
         let p = dir.path().join("mobility.toml");

@@ -97,3 +97,16 @@ fn flooded_streets_close_to_traffic_and_every_car_trip_is_accounted_for() {
     let driving_persons = num(m, "trips_car") + num(m, "trips_in_progress_at_end");
     assert!(started > 0.9 * driving_persons && started <= driving_persons + 1.0, "{started} vs {driving_persons}: {m}");
 }
+
+#[test]
+fn a_closed_street_is_driven_around_while_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = run("sumo-grid/grid-hour.toml", "2", &dir.path().join("open"));
+    let closed = run("sumo-grid/grid-hour-closure.toml", "2", &dir.path().join("closed"));
+    let (o, c) = (&open["mobility"], &closed["mobility"]);
+    assert_eq!(o["reroutes"].as_f64(), Some(0.0));
+    assert!(c["reroutes"].as_f64().unwrap() > 0.0, "{c}");
+    // Everyone still arrives; the closure changed how (on a grid a detour round a block can be as long).
+    assert_eq!(c["vehicle_trips_completed"].as_f64(), Some(3600.0), "{c}");
+    assert_ne!(c["mean_vehicle_trip_time_s"], o["mean_vehicle_trip_time_s"]);
+}

@@ -55,6 +55,76 @@ pub struct MobilitySection {
     /// average car of unknown fuel (kg CO₂e per km).
     #[serde(default = "default_co2_kg_per_km")]
     pub co2_kg_per_km: f64,
+    /// Road closures: a street (by name) or the road nearest a point, closed for a time window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub closures: Vec<RoadClosure>,
+}
+
+/// `[[mobility.closures]]`: a road closed to vehicles for a time (works, an event, an intervention).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoadClosure {
+    /// Every road link of the street with this name (both directions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street: Option<String>,
+    /// Or the road link nearest this point [x, y] (m, local frame), both directions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<[f32; 2]>,
+    /// Clock time it closes (`"08:00"`); default: the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Clock time it re-opens; default: never within the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+/// A closure resolved to links and clock times (ms).
+#[derive(Clone, Debug, PartialEq)]
+struct ActiveClosure {
+    links: Vec<LinkId>,
+    from_ms: u64,
+    until_ms: u64,
+}
+
+/// The links a closure names; an error names its key.
+fn closure_links(city: &City, c: &RoadClosure, key: &str, path: &Path) -> InputResult<ActiveClosure> {
+    let err = |m: String| InputError::new(path, format!("key {key}"), m);
+    let roads = &city.roads;
+    let mut links: Vec<LinkId> = match (&c.street, c.at) {
+        (Some(name), None) => (0..roads.links().len() as u32)
+            .map(LinkId)
+            .filter(|&l| roads.link(l).name.as_deref() == Some(name.as_str()))
+            .collect(),
+        (None, Some([x, y])) => {
+            let (near, _) =
+                city.nearest_road(glam::Vec2::new(x, y)).ok_or_else(|| err("the city has no roads".into()))?;
+            let l = roads.link(near);
+            // Both directions of that street segment.
+            (0..roads.links().len() as u32)
+                .map(LinkId)
+                .filter(|&k| {
+                    let o = roads.link(k);
+                    (o.from, o.to) == (l.from, l.to) || (o.from, o.to) == (l.to, l.from)
+                })
+                .collect()
+        }
+        _ => return Err(err("give either `street` or `at`".into())),
+    };
+    links.sort_unstable();
+    if links.is_empty() {
+        return Err(err(format!("no road is named {:?}", c.street.as_deref().unwrap_or_default())));
+    }
+    let clock = |v: &Option<String>, default: u64, what: &str| -> InputResult<u64> {
+        match v {
+            Some(t) => crate::scenario::duration_ms(t).map_err(|m| err(format!("{what}: {m}"))),
+            None => Ok(default),
+        }
+    };
+    let (from_ms, until_ms) = (clock(&c.from, 0, "from")?, clock(&c.until, u64::MAX, "until")?);
+    if until_ms <= from_ms {
+        return Err(err("`until` must be after `from`".into()));
+    }
+    Ok(ActiveClosure { links, from_ms, until_ms })
 }
 
 fn default_co2_kg_per_km() -> f64 {
@@ -86,6 +156,9 @@ impl MobilitySection {
         let bad = |key: &str, msg: String| Err(InputError::new(path, format!("key mobility.{key}"), msg));
         if m.step_s > 2.0 || (m.step_s * 1000.0).fract() != 0.0 {
             return bad("micro.step_s", format!("{} s: must be a whole number of ms up to 2 s", m.step_s));
+        }
+        if !self.closures.is_empty() && !self.micro() {
+            return bad("closures", "road closures act on vehicles: they need model = \"micro\"".into());
         }
         if s.cycle_s <= 2.0 * (s.yellow_s + s.all_red_s + s.min_green_s) {
             return bad("signals.cycle_s", format!("{} s leaves no minimum green after clearance times", s.cycle_s));
@@ -151,6 +224,10 @@ pub struct TrafficState {
     pub frames: Vec<VehicleFrame>,
     /// Whether link geometries are lane 0's (SUMO) rather than the road's centre line (OSM).
     geometry_is_lane0: bool,
+    /// The scenario's road closures.
+    closures: Vec<ActiveClosure>,
+    /// Road links under water, as the coupling last set them (indexed by link).
+    pub flooded: Vec<bool>,
 }
 
 impl TrafficState {
@@ -198,7 +275,29 @@ impl TrafficState {
             next_frame_ms: 0,
             frames: Vec::new(),
             geometry_is_lane0: city.sumo_network.is_some(),
+            closures: section
+                .closures
+                .iter()
+                .enumerate()
+                .map(|(k, c)| closure_links(city, c, &format!("mobility.closures[{k}]"), scenario_path))
+                .collect::<InputResult<_>>()?,
+            flooded: Vec::new(),
         })
+    }
+
+    /// Closes every link a scenario closure or the flood closes at clock time `t_ms`, re-opens the others.
+    fn apply_closures(&mut self, t_ms: u64) {
+        let n = self.traffic.graph().links().len();
+        let mut closed = self.flooded.clone();
+        closed.resize(n, false);
+        for c in self.closures.iter().filter(|c| (c.from_ms..c.until_ms).contains(&t_ms)) {
+            for l in &c.links {
+                closed[l.0 as usize] = true;
+            }
+        }
+        for (k, c) in closed.into_iter().enumerate() {
+            self.traffic.set_closed(LinkId(k as u32), c);
+        }
     }
 
     /// Steps the model to clock time `t_end_ms`, taking a vehicle frame at every frame time passed.
@@ -282,6 +381,7 @@ fn advance_traffic(
     mut persons: PersonQuery,
 ) {
     let t_end = clock.start_of_day_ms + clock.now_ms + clock.step_ms;
+    state.apply_closures(clock.start_of_day_ms + clock.now_ms);
     let roads = &city.0.roads;
     if matches!(state.demand, Demand::Population { .. }) {
         person_events(&mut state, roads, t_end, &mut persons, None);
