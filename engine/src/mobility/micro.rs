@@ -654,7 +654,7 @@ impl Traffic {
         snap
     }
 
-    /// The gate of lane `k`'s front vehicle at clock time `t`.
+    /// The gate of lane `k`'s front vehicle in this step (signal phases as `advance_signals` left them).
     fn gate(&self, k: usize, dt: f64) -> Gate {
         let lane = &self.lanes[k];
         let Some(front) = lane.vehicles.front() else { return CLOSED_GATE };
