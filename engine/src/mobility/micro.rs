@@ -203,6 +203,13 @@ const NO_LINK: u32 = u32::MAX;
 /// the end, so it is on the lane.
 const ALMOST_WHOLE_LANE: f64 = 0.999;
 const NO_PHASE: u16 = u16::MAX;
+/// No lane changes within this many vehicle lengths of a link's end (m per m): the last stretch before a
+/// junction is where the gate chooses the next lane; a change there would only be undone.
+const NO_LANE_CHANGE_LENGTHS: f64 = 2.0;
+/// How far before the stop line (m) a vehicle that may not cross is held by the no-overlap clamp.
+const STOP_LINE_CLEARANCE_M: f64 = 1e-3;
+/// Rounding tolerance (s) on clock comparisons: the clock is a step count times a step in f64.
+const TIME_TOLERANCE_S: f64 = 1e-9;
 /// Below this many vehicles on the network a step runs on one thread (task hand-off would cost more).
 const PARALLEL_FROM_VEHICLES: usize = 2000;
 /// Pieces per thread the parallel phases split the lanes into (some balance for uneven lanes).
@@ -548,7 +555,7 @@ impl Traffic {
 
     /// Runs until `until_s` (clock) or until every trip has finished.
     pub fn run_until(&mut self, until_s: f64) {
-        while self.now_s() + 1e-9 < until_s && !self.is_done() {
+        while self.now_s() + TIME_TOLERANCE_S < until_s && !self.is_done() {
             self.step();
         }
     }
@@ -556,7 +563,7 @@ impl Traffic {
     /// Moves due trips into their first link's queue and inserts at most one vehicle per link per step.
     fn insert(&mut self, t: f64) {
         while let Some(&v) = self.schedule.last() {
-            if self.vehicles[v as usize].depart_s > t + 1e-9 {
+            if self.vehicles[v as usize].depart_s > t + TIME_TOLERANCE_S {
                 break;
             }
             self.schedule.pop();
@@ -769,7 +776,7 @@ impl Traffic {
         };
         for (i, v) in lane.vehicles.iter().enumerate() {
             // Not in the last stretch before the junction, where the lane is chosen by the gate.
-            if lane.length - v.pos < 2.0 * v.length {
+            if lane.length - v.pos < NO_LANE_CHANGE_LENGTHS * v.length {
                 continue;
             }
             let leader = i.checked_sub(1).map(|j| &lane.vehicles[j]);
@@ -1054,7 +1061,7 @@ fn move_lane(
         let route_ends = v.next == NO_LINK;
         let may_cross = route_ends || (i == 0 && gate.open);
         if pos >= lane.length && !may_cross {
-            pos = (lane.length - 1e-3).max(old);
+            pos = (lane.length - STOP_LINE_CLEARANCE_M).max(old);
             clamps += 1;
         }
         // Share of the step at which the front crossed the end (linear in position).

@@ -409,12 +409,17 @@ fn person_events(
     let TrafficState { traffic, demand, walk_speed_mps, .. } = state;
     let Demand::Population { persons: entities, attach } = demand else { return };
     let walk = *walk_speed_mps as f64;
-    let mut router = Router::new(roads);
-    let closed: Vec<bool> = (0..roads.links().len()).map(|l| traffic.is_closed(LinkId(l as u32))).collect();
+    // The router and the closed links are made at the first car departure of the call (most ticks have
+    // none, and both cost a pass over every link).
+    let mut routing: Option<(Router, Vec<bool>)> = None;
     let mut drive = |traffic: &mut Traffic, person: u32, k: usize, trip: &PlannedTrip, dep: u64| -> bool {
         let (Some((from, access)), Some((to, _))) = (attach[trip.from as usize], attach[trip.to as usize]) else {
             return false;
         };
+        let (router, closed) = routing.get_or_insert_with(|| {
+            let closed = (0..roads.links().len()).map(|l| traffic.is_closed(LinkId(l as u32))).collect();
+            (Router::new(roads), closed)
+        });
         // Around closed links if possible; else the usual route, to wait at the closure (or be teleported
         // after the model's patience, counted) — the trip is never silently made at free flow.
         let open = router.route_avoiding(from, to, Weight::TravelTime, |l| !closed[l.0 as usize]);
