@@ -8,6 +8,7 @@
 
 pub mod city;
 pub mod coupling;
+pub mod crowd;
 pub mod error;
 pub mod flood;
 pub mod geo;

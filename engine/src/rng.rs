@@ -23,6 +23,8 @@ pub enum Purpose {
     EvOwnership = 4,
     /// Which substations get a community battery.
     SubstationAssets = 5,
+    /// Where wandering pedestrians go, and how fast they walk.
+    Wandering = 6,
 }
 
 fn splitmix64(mut z: u64) -> u64 {
@@ -30,6 +32,16 @@ fn splitmix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// Standard normal draw by Box–Muller, truncated to ±2.5σ (0.6 % of draws are clipped, so that no one
+/// leaves for work at 3 am or walks at 3 m/s).
+pub fn standard_normal(rng: &mut impl rand::Rng) -> f64 {
+    /// Where draws are clipped (standard deviations).
+    const TRUNCATION_SIGMA: f64 = 2.5;
+    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+    let u2: f64 = rng.random();
+    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()).clamp(-TRUNCATION_SIGMA, TRUNCATION_SIGMA)
 }
 
 /// The random stream for `entity` at `tick` for `purpose` under `seed`.

@@ -396,17 +396,8 @@ fn choose(city: &City, jobs: &[u32], sites: &[u32], origin: BuildingId, scale_m:
     sites.last().copied()
 }
 
-/// Standard normal draw by Box–Muller, truncated to ±2.5σ.
-fn normal(rng: &mut impl Rng) -> f64 {
-    /// Draws beyond ±2.5σ are clipped so no one leaves for work at 3 am (0.6% of draws are affected).
-    const TRUNCATION_SIGMA: f64 = 2.5;
-    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-    let u2: f64 = rng.random();
-    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()).clamp(-TRUNCATION_SIGMA, TRUNCATION_SIGMA)
-}
-
 fn draw(rng: &mut impl Rng, mean: f64, sd: f64) -> u64 {
-    (mean + sd * normal(rng)).max(0.0).round() as u64
+    (mean + sd * crate::rng::standard_normal(rng)).max(0.0).round() as u64
 }
 
 #[allow(clippy::too_many_arguments)]

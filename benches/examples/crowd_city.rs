@@ -1,0 +1,104 @@
+//! The sidewalk crowd's load test (issue 6's target): 1,000 delivery robots and 10,000 pedestrians walking
+//! random routes on Andorra la Vella's footpaths, each starting a new walk when it arrives. Runs once on one
+//! piece and once split for two threads (or only one of them), prints the speed against real time and checks
+//! both runs agree. `cargo run --release -p machi-benches --example crowd_city -- [simulated s] [robots]
+//! [pedestrians] [1|2]` (default 8 h, 1000, 10000, both).
+
+use machi::city::routing::{ContractedRouter, Weight};
+use machi::crowd::wander::Wanderers;
+use machi::crowd::{AgentId, AgentSpec, Crowd, CrowdParams, SceneParams, SidewalkScene};
+use machi::scenario::Scenario;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Legal top speed of a remote-operated delivery robot in Japan (6 km/h), in m/s.
+const ROBOT_SPEED_MPS: f32 = 6.0 / 3.6;
+
+fn main() {
+    let args: Vec<f64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let duration_s = args.first().copied().unwrap_or(8.0 * 3600.0);
+    let robots = args.get(1).copied().unwrap_or(1000.0) as u32;
+    let pedestrians = args.get(2).copied().unwrap_or(10_000.0) as u32;
+    let only = args.get(3).map(|&v| v as usize);
+    machi::sim::init_thread_pool(2);
+    let scenario = Scenario::load(&machi_benches::scenario("andorra/baseline.toml")).expect("scenario loads");
+    let city = machi::run::load_city(&scenario).expect("city imports");
+    let started = Instant::now();
+    let footprints = city.buildings.iter().map(|b| b.footprint.clone()).collect();
+    let scene = Arc::new(SidewalkScene::new(footprints, &city.footpaths, &SceneParams::default()));
+    println!("scene: {:?} in {:.2} s", scene.report(), started.elapsed().as_secs_f64());
+    let started = Instant::now();
+    let router = ContractedRouter::new(&city.footpaths, Weight::Length);
+    println!("footpath hierarchy in {:.2} s", started.elapsed().as_secs_f64());
+    let wanderers = Wanderers::new(&city.footpaths, 1);
+    let mut finals = Vec::new();
+    for chunks in [1, 2].into_iter().filter(|c| only.is_none_or(|o| o == *c)) {
+        let mut crowd = Crowd::new(scene.clone(), CrowdParams::default());
+        crowd.set_parallel_chunks(chunks);
+        let mut calc = router.calculator();
+        let mut trips = vec![0u64; (robots + pedestrians) as usize];
+        let mut routes_s = 0.0;
+        for k in 0..robots + pedestrians {
+            let spec = if k < robots {
+                AgentSpec::robot(ROBOT_SPEED_MPS)
+            } else {
+                AgentSpec::pedestrian(wanderers.speed_mps(k))
+            };
+            let id = crowd.add(spec);
+            let route = wanderers.route(&router, &mut calc, k, 0, wanderers.start(k)).expect("a route");
+            crowd.send(id, route).expect("non-empty");
+        }
+        let steps = (duration_s / crowd.params().step_s as f64).round() as u64;
+        let started = Instant::now();
+        for _ in 0..steps {
+            let arrived = crowd.step();
+            let t = Instant::now();
+            for id in arrived {
+                let k = id.0;
+                trips[k as usize] += 1;
+                let here = city.footpaths.link(*crowd.route(id).last().expect("walked a route")).to;
+                if let Some(route) = wanderers.route(&router, &mut calc, k, trips[k as usize], here) {
+                    crowd.send(id, route).expect("non-empty");
+                }
+            }
+            routes_s += t.elapsed().as_secs_f64();
+        }
+        let wall = started.elapsed().as_secs_f64();
+        if std::env::var("CROWD_DENSITY").is_ok() {
+            let walking: Vec<_> = (0..crowd.len())
+                .map(|i| AgentId(i as u32))
+                .filter(|&i| crowd.status(i) == machi::crowd::AgentStatus::Walking)
+                .map(|i| crowd.position(i))
+                .collect();
+            let mut hist = [0usize; 6];
+            let (mut n2, mut n5) = (0usize, 0usize);
+            for p in &walking {
+                let c2 = walking.iter().filter(|q| q.distance(*p) < 1.75).count() - 1;
+                n2 += c2;
+                n5 += walking.iter().filter(|q| q.distance(*p) < 5.0).count() - 1;
+                hist[[0, 1, 3, 10, 30, usize::MAX].iter().position(|&b| c2 <= b).unwrap()] += 1;
+            }
+            println!(
+                "walking {} mean within 1.75 m {:.1}, within 5 m {:.1}; hist(<=0,1,3,10,30,more) {:?}",
+                walking.len(),
+                n2 as f64 / walking.len() as f64,
+                n5 as f64 / walking.len() as f64,
+                hist
+            );
+        }
+        let st = crowd.stats();
+        println!(
+            "{} chunk(s): {robots} robots + {pedestrians} pedestrians for {duration_s:.0} s: {:.1} s wall ({routes_s:.1} s routing), {:.0}x real time, {:.2} M agent-steps/s; {} walks done; {st:?}",
+            chunks,
+            wall,
+            duration_s / wall,
+            st.agent_steps as f64 / wall / 1e6,
+            st.arrivals,
+        );
+        finals.push((0..crowd.len()).map(|i| crowd.position(AgentId(i as u32))).collect::<Vec<_>>());
+    }
+    if finals.len() == 2 {
+        assert_eq!(finals[0], finals[1], "the two runs agree");
+        println!("both runs end in bit-identical positions");
+    }
+}

@@ -1,0 +1,138 @@
+use super::*;
+use crate::city::graph::{Graph, GraphBuilder};
+use crate::import::tags::WayClass;
+
+/// Corridor half-width (m) between the two buildings.
+const HALF_WIDTH: f32 = 2.0;
+/// Corridor length (m).
+const LENGTH: f32 = 50.0;
+
+fn rect(x0: f32, y0: f32, x1: f32, y1: f32) -> Vec<Vec2> {
+    vec![Vec2::new(x0, y0), Vec2::new(x1, y0), Vec2::new(x1, y1), Vec2::new(x0, y1)]
+}
+
+/// Distance from `p` to an axis-aligned rectangle (0 inside), computed without the scene.
+fn rect_distance(r: &[Vec2], p: Vec2) -> f32 {
+    let d = (r[0] - p).max(p - r[2]).max(Vec2::ZERO);
+    d.length()
+}
+
+/// A corridor 4 m wide and 50 m long between two buildings, with its footpath along the middle: link 0 runs
+/// east, link 1 west.
+fn corridor() -> (Graph, Vec<Vec<Vec2>>) {
+    let mut g = GraphBuilder::new();
+    let west = g.node(1, Vec2::new(0.0, 0.0), false);
+    let east = g.node(2, Vec2::new(LENGTH, 0.0), false);
+    g.straight(west, east, 1.3, 1, WayClass::Footway);
+    g.straight(east, west, 1.3, 1, WayClass::Footway);
+    let walls = vec![rect(-5.0, HALF_WIDTH, LENGTH + 5.0, 10.0), rect(-5.0, -10.0, LENGTH + 5.0, -HALF_WIDTH)];
+    (g.build(), walls)
+}
+
+fn scene_params() -> SceneParams {
+    SceneParams { clearance_m: ROBOT_RADIUS_M + 0.1, obstacle_range_m: 3.0, waypoint_spacing_m: 1.0 }
+}
+
+/// Robots eastwards and pedestrians westwards, sent a few per second; runs until all arrive (or 900 s),
+/// checking after every step that no two agents overlap and no agent overlaps a wall. Returns the crowd and
+/// the positions after every step.
+fn run_corridor(robots: usize, pedestrians: usize, per_second: usize, chunks: usize) -> (Crowd, Vec<Vec<Vec2>>) {
+    let (graph, walls) = corridor();
+    let scene = Arc::new(SidewalkScene::new(walls.clone(), &graph, &scene_params()));
+    let mut crowd = Crowd::new(scene, CrowdParams::default());
+    crowd.set_parallel_chunks(chunks);
+    let mut pending = Vec::new();
+    for k in 0..robots.max(pedestrians) {
+        if k < robots {
+            pending.push((crowd.add(AgentSpec::robot(6.0 / 3.6)), LinkId(0)));
+        }
+        if k < pedestrians {
+            let speed = 1.1 + 0.05 * (k % 9) as f32;
+            pending.push((crowd.add(AgentSpec::pedestrian(speed)), LinkId(1)));
+        }
+    }
+    let mut trace = Vec::new();
+    let steps_per_second = (1.0 / crowd.params().step_s) as usize;
+    for step in 0..(900 * steps_per_second) {
+        // `per_second` agents a second set off (each waits at its entry until there is room).
+        if step % steps_per_second == 0 {
+            for _ in 0..per_second.min(pending.len()) {
+                let (id, link) = pending.remove(0);
+                crowd.send(id, vec![link]).unwrap();
+            }
+        }
+        crowd.step();
+        let pos: Vec<Vec2> = (0..crowd.len()).map(|i| crowd.position(AgentId(i as u32))).collect();
+        let on_walk: Vec<usize> =
+            (0..crowd.len()).filter(|&i| crowd.status(AgentId(i as u32)) == AgentStatus::Walking).collect();
+        for (x, &i) in on_walk.iter().enumerate() {
+            let ri = crowd.spec(AgentId(i as u32)).radius_m;
+            for wall in &walls {
+                assert!(rect_distance(wall, pos[i]) >= ri - 1e-3, "agent {i} overlaps a wall at step {step}");
+            }
+            for &j in &on_walk[x + 1..] {
+                let rj = crowd.spec(AgentId(j as u32)).radius_m;
+                let d = pos[i].distance(pos[j]);
+                assert!(d >= ri + rj - 1e-3, "agents {i} and {j} overlap at step {step}: {d} m apart");
+            }
+        }
+        trace.push(pos);
+        if pending.is_empty() && (0..crowd.len()).all(|i| crowd.status(AgentId(i as u32)) == AgentStatus::Arrived) {
+            break;
+        }
+    }
+    (crowd, trace)
+}
+
+#[test]
+fn crowded_corridor_everyone_arrives_and_no_one_overlaps() {
+    let (crowd, trace) = run_corridor(30, 120, 4, 1);
+    let stuck: Vec<usize> =
+        (0..crowd.len()).filter(|&i| crowd.status(AgentId(i as u32)) != AgentStatus::Arrived).collect();
+    assert!(stuck.is_empty(), "not arrived after {} s: {stuck:?}", trace.len() as f32 * 0.25);
+    let stats = crowd.stats();
+    assert_eq!(stats.arrivals, 150);
+    // Robots and pedestrians met: the corridor was really crowded.
+    assert!(stats.close_passes > 0, "{stats:?}");
+    // Each walked about the corridor's length, no long detours.
+    for i in 0..crowd.len() {
+        let walked = crowd.walked_m(AgentId(i as u32));
+        assert!(walked >= LENGTH as f64 - 0.5 && walked < LENGTH as f64 * 1.3, "agent {i} walked {walked} m");
+    }
+}
+
+#[test]
+fn results_do_not_depend_on_the_number_of_chunks() {
+    let (a, trace_a) = run_corridor(6, 18, 2, 1);
+    let (b, trace_b) = run_corridor(6, 18, 2, 3);
+    assert_eq!(trace_a, trace_b);
+    assert_eq!(a.stats(), b.stats());
+}
+
+#[test]
+fn a_lone_walker_follows_a_two_link_route_at_its_speed() {
+    // An L-shaped path: 30 m east, then 20 m north, no buildings.
+    let mut g = GraphBuilder::new();
+    let a = g.node(1, Vec2::new(0.0, 0.0), false);
+    let b = g.node(2, Vec2::new(30.0, 0.0), false);
+    let c = g.node(3, Vec2::new(30.0, 20.0), false);
+    let ab = g.straight(a, b, 1.3, 1, WayClass::Footway);
+    let bc = g.straight(b, c, 1.3, 1, WayClass::Footway);
+    let scene = Arc::new(SidewalkScene::new(Vec::new(), &g.build(), &scene_params()));
+    let mut crowd = Crowd::new(scene, CrowdParams::default());
+    let id = crowd.add(AgentSpec::pedestrian(1.25));
+    crowd.send(id, vec![ab, bc]).unwrap();
+    let mut steps = 0;
+    while crowd.status(id) != AgentStatus::Arrived {
+        crowd.step();
+        steps += 1;
+        assert!(steps < 400, "still walking at {:?}", crowd.position(id));
+    }
+    // 50 m at 1.25 m/s is 40 s, give or take the corner it cuts (waypoints count as reached within 1 m) and
+    // the step to the right of the line (keep right) and back to the destination.
+    let t = steps as f32 * 0.25;
+    assert!((38.0..=41.0).contains(&t), "took {t} s");
+    assert!(crowd.position(id).distance(Vec2::new(30.0, 20.0)) <= 0.3);
+    assert!((48.0..=51.5).contains(&crowd.walked_m(id)), "walked {}", crowd.walked_m(id));
+    assert_eq!(crowd.send(id, Vec::new()), Err(CrowdError::EmptyRoute(0)));
+}
