@@ -33,7 +33,16 @@ fn main() {
     let wanderers = Wanderers::new(&city.footpaths, 1);
     let mut finals = Vec::new();
     for chunks in [1, 2].into_iter().filter(|c| only.is_none_or(|o| o == *c)) {
-        let mut crowd = Crowd::new(scene.clone(), CrowdParams::default());
+        let mut params = CrowdParams::default();
+        // CROWD_TAU and CROWD_JREACH override the ORCA time horizon against agents (s) and the junction reach
+        // (m), for experiments.
+        if let Some(tau) = std::env::var("CROWD_TAU").ok().and_then(|v| v.parse().ok()) {
+            params.agent_horizon_s = tau;
+        }
+        if let Some(v) = std::env::var("CROWD_JREACH").ok().and_then(|v| v.parse().ok()) {
+            params.junction_reach_m = v;
+        }
+        let mut crowd = Crowd::new(scene.clone(), params);
         crowd.set_parallel_chunks(chunks);
         let mut calc = router.calculator();
         let mut trips = vec![0u64; (robots + pedestrians) as usize];
@@ -64,29 +73,19 @@ fn main() {
             routes_s += t.elapsed().as_secs_f64();
         }
         let wall = started.elapsed().as_secs_f64();
-        if std::env::var("CROWD_DENSITY").is_ok() {
-            let walking: Vec<_> = (0..crowd.len())
-                .map(|i| AgentId(i as u32))
-                .filter(|&i| crowd.status(i) == machi::crowd::AgentStatus::Walking)
-                .map(|i| crowd.position(i))
-                .collect();
-            let mut hist = [0usize; 6];
-            let (mut n2, mut n5) = (0usize, 0usize);
-            for p in &walking {
-                let c2 = walking.iter().filter(|q| q.distance(*p) < 1.75).count() - 1;
-                n2 += c2;
-                n5 += walking.iter().filter(|q| q.distance(*p) < 5.0).count() - 1;
-                hist[[0, 1, 3, 10, 30, usize::MAX].iter().position(|&b| c2 <= b).unwrap()] += 1;
-            }
-            println!(
-                "walking {} mean within 1.75 m {:.1}, within 5 m {:.1}; hist(<=0,1,3,10,30,more) {:?}",
-                walking.len(),
-                n2 as f64 / walking.len() as f64,
-                n5 as f64 / walking.len() as f64,
-                hist
-            );
-        }
         let st = crowd.stats();
+        let stuck = (0..crowd.len()).filter(|&i| crowd.still_s(AgentId(i as u32)) > 60.0).count();
+        println!("standing still for more than a minute at the end: {stuck}");
+        {
+            let mut spots = std::collections::BTreeMap::new();
+            for i in (0..crowd.len()).filter(|&i| crowd.still_s(AgentId(i as u32)) > 60.0) {
+                let p = crowd.position(AgentId(i as u32));
+                *spots.entry(((p.x / 20.0).round() as i32 * 20, (p.y / 20.0).round() as i32 * 20)).or_insert(0) += 1;
+            }
+            let mut v: Vec<_> = spots.into_iter().collect();
+            v.sort_by_key(|x| std::cmp::Reverse(x.1));
+            println!("where they stand (20 m squares, most first): {} squares, {:?}", v.len(), &v[..v.len().min(8)]);
+        }
         println!(
             "{} chunk(s): {robots} robots + {pedestrians} pedestrians for {duration_s:.0} s: {:.1} s wall ({routes_s:.1} s routing), {:.0}x real time, {:.2} M agent-steps/s; {} walks done; {st:?}",
             chunks,

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 pub struct NodeId(pub u32);
 
 /// Index of a directed link in its graph.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LinkId(pub u32);
 
 /// A junction or way end.

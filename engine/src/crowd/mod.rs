@@ -23,6 +23,7 @@ pub mod scene;
 pub mod wander;
 
 use crate::city::graph::LinkId;
+use crate::geo::shapes;
 use crate::sim::{par_chunks_mut, par_map_ranges};
 use glam::Vec2;
 use neighbours::CellGrid;
@@ -52,6 +53,12 @@ const PASSED_REACH_FACTOR: f32 = 3.0;
 const OVERLAP_TOLERANCE_M: f32 = 1e-4;
 /// Smallest neighbour-grid cell (m), for crowds of slow, small agents.
 const MIN_CELL_M: f32 = 1.0;
+/// Shares of the keep-right offset tried, largest first, until the aim has room.
+const KEEP_RIGHT_SHARES: [f32; 3] = [1.0, 0.5, 0.25];
+/// Room (m) beyond its radius an agent's aim keeps from buildings.
+const KEEP_RIGHT_ROOM_M: f32 = 0.1;
+/// Slides along a building tried before a move that would end too close to it is halved.
+const BUILDING_SLIDES: usize = 2;
 /// Halvings of a move that would end too close to a building before it is dropped.
 const BUILDING_HALVINGS: usize = 3;
 
@@ -114,14 +121,19 @@ pub struct CrowdParams {
     pub agent_horizon_s: f32,
     /// ORCA time horizon against buildings (s); at least the step.
     pub obstacle_horizon_s: f32,
-    /// Neighbours farther than this (m) are ignored.
+    /// Neighbours farther than this (m) are ignored: 3.5 m, so that a neighbour closing at 3 m/s (two people
+    /// walking at each other) is seen more than 1 s before contact.
     pub neighbour_range_m: f32,
     /// At most this many nearest neighbours are considered (RVO2's default, 10).
     pub max_neighbours: usize,
     /// A waypoint counts as reached within this distance (m).
     pub waypoint_reach_m: f32,
+    /// A waypoint at a junction (the end of a link) counts as reached within this distance (m): people round
+    /// a corner rather than step on the node, and a crowd crossing a junction does not funnel into one point.
+    pub junction_reach_m: f32,
     /// The destination counts as reached within this distance (m).
     pub arrival_m: f32,
+
     /// A robot passing a pedestrian closer than this, edge to edge (m), makes a close pass: Hall's (1966)
     /// intimate distance, 0.45 m.
     pub close_pass_m: f32,
@@ -140,6 +152,7 @@ impl Default for CrowdParams {
             neighbour_range_m: 5.0,
             max_neighbours: 10,
             waypoint_reach_m: 1.0,
+            junction_reach_m: 2.5,
             arrival_m: 0.3,
             close_pass_m: 0.45,
             keep_right_m: 0.75,
@@ -201,14 +214,43 @@ struct Agent {
     route: Vec<LinkId>,
     leg: usize,
     point: usize,
-    next_pos: Vec2,
-    next_vel: Vec2,
+    /// Where the agent is headed, kept from the route so the step touches it only at waypoints.
+    target: Target,
     walked_m: f64,
     still_s: f32,
     near_pedestrian: bool,
+}
+
+/// An agent's current waypoint, from its route.
+#[derive(Clone, Copy, Debug, Default)]
+struct Target {
+    /// The link walked.
+    link: LinkId,
+    /// The waypoint on the walk line (m).
+    goal: Vec2,
+    /// The point walked to: the waypoint moved to the right (m).
+    aim: Vec2,
+    /// The waypoint after it, if any (m).
+    next: Option<Vec2>,
+}
+
+/// A walking agent as the step sees it, in grid order.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    id: u32,
+    disc: Disc,
+    weight: f32,
+    kind: AgentKind,
+}
+
+/// What an agent's plan decided.
+#[derive(Clone, Copy, Debug, Default)]
+struct Plan {
+    next_pos: Vec2,
+    next_vel: Vec2,
     infeasible: bool,
     building_stop: bool,
-    close_pass: bool,
+    near_pedestrian: bool,
 }
 
 /// Pedestrians and robots on the sidewalks.
@@ -219,10 +261,15 @@ pub struct Crowd {
     chunks: usize,
     grid: CellGrid,
     stats: CrowdStats,
-    discs: Vec<Disc>,
-    weights: Vec<f32>,
-    kinds: Vec<AgentKind>,
+    /// Every agent's position at the start of the step.
+    positions: Vec<Vec2>,
+    /// Walking agents, in id order.
     walking: Vec<u32>,
+    /// Walking agents in grid order, and each agent's place in it (`u32::MAX` when not walking).
+    slots: Vec<Slot>,
+    slot_of: Vec<u32>,
+    /// Per slot: the plan, the position it leads to, whether it was undone.
+    plans: Vec<Plan>,
     tentative: Vec<Vec2>,
     undone: Vec<bool>,
     max_reach_m: f32,
@@ -238,10 +285,11 @@ impl Crowd {
             chunks: 1,
             grid: CellGrid::default(),
             stats: CrowdStats::default(),
-            discs: Vec::new(),
-            weights: Vec::new(),
-            kinds: Vec::new(),
+            positions: Vec::new(),
             walking: Vec::new(),
+            slots: Vec::new(),
+            slot_of: Vec::new(),
+            plans: Vec::new(),
             tentative: Vec::new(),
             undone: Vec::new(),
             max_reach_m: 0.0,
@@ -276,14 +324,10 @@ impl Crowd {
             route: Vec::new(),
             leg: 0,
             point: 0,
-            next_pos: Vec2::ZERO,
-            next_vel: Vec2::ZERO,
+            target: Target::default(),
             walked_m: 0.0,
             still_s: 0.0,
             near_pedestrian: false,
-            infeasible: false,
-            building_stop: false,
-            close_pass: false,
         });
         id
     }
@@ -308,6 +352,7 @@ impl Crowd {
         a.leg = 0;
         a.point = 0;
         a.still_s = 0.0;
+        a.target = target(a, &self.scene, self.params.keep_right_m);
         Ok(())
     }
 
@@ -377,76 +422,82 @@ impl Crowd {
     pub fn step(&mut self) -> Vec<AgentId> {
         let dt = self.params.step_s;
         self.snapshot();
-        // Cells as large as the farthest two agents can interact within a step: conflicts and entries look
-        // one ring out, neighbour searches as far as they must.
-        let cell = self.max_reach_m.max(MIN_CELL_M);
-        self.grid.rebuild(cell, &self.tentative, &self.walking);
         if self.enter() {
             self.snapshot();
-            self.grid.rebuild(cell, &self.tentative, &self.walking);
         }
         self.plan();
         self.resolve();
-        // Commit.
+        // Commit, in id order.
         let scene = &*self.scene;
         let params = &self.params;
-        let undone = &self.undone;
-        let arrived: Vec<Vec<AgentId>> = par_chunks_mut(&mut self.agents, self.chunks, |first, chunk| {
+        let (plans, undone, slot_of) = (&self.plans, &self.undone, &self.slot_of);
+        let arrived: Vec<(Vec<AgentId>, u64)> = par_chunks_mut(&mut self.agents, self.chunks, |first, chunk| {
             let mut arrived = Vec::new();
+            let mut close_passes = 0;
             for (k, a) in chunk.iter_mut().enumerate() {
                 if a.status != AgentStatus::Walking {
                     continue;
                 }
                 let i = first + k;
-                if undone[i] {
-                    a.next_pos = a.pos;
-                    a.next_vel = Vec2::ZERO;
-                }
-                let moved = a.pos.distance(a.next_pos);
+                let slot = slot_of[i] as usize;
+                let plan = &plans[slot];
+                let (next_pos, next_vel) =
+                    if undone[slot] { (a.pos, Vec2::ZERO) } else { (plan.next_pos, plan.next_vel) };
+                close_passes += (plan.near_pedestrian && !a.near_pedestrian) as u64;
+                a.near_pedestrian = plan.near_pedestrian;
+                let moved = a.pos.distance(next_pos);
                 a.walked_m += moved as f64;
                 a.still_s = if moved < STILL_M { a.still_s + dt } else { 0.0 };
-                a.pos = a.next_pos;
-                a.vel = a.next_vel;
+                a.pos = next_pos;
+                a.vel = next_vel;
                 if advance_waypoints(a, scene, params) {
                     a.status = AgentStatus::Arrived;
                     a.vel = Vec2::ZERO;
                     arrived.push(AgentId(i as u32));
                 }
             }
-            arrived
+            (arrived, close_passes)
         });
-        let arrived: Vec<AgentId> = arrived.into_iter().flatten().collect();
-        let walking = &self.walking;
-        let agents = &self.agents;
+        self.stats.close_passes += arrived.iter().map(|(_, c)| c).sum::<u64>();
+        let arrived: Vec<AgentId> = arrived.into_iter().flat_map(|(a, _)| a).collect();
         self.stats.steps += 1;
-        self.stats.agent_steps += walking.len() as u64;
-        self.stats.infeasible_plans += walking.iter().filter(|&&i| agents[i as usize].infeasible).count() as u64;
-        self.stats.building_stops += walking.iter().filter(|&&i| agents[i as usize].building_stop).count() as u64;
-        self.stats.close_passes += walking.iter().filter(|&&i| agents[i as usize].close_pass).count() as u64;
+        self.stats.agent_steps += self.slots.len() as u64;
+        self.stats.infeasible_plans += self.plans.iter().filter(|p| p.infeasible).count() as u64;
+        self.stats.building_stops += self.plans.iter().filter(|p| p.building_stop).count() as u64;
         self.stats.undone_moves += self.undone.iter().filter(|&&u| u).count() as u64;
         self.stats.arrivals += arrived.len() as u64;
         arrived
     }
 
-    /// Copies the state every agent reads during the step, and lists the walking agents.
+    /// Lists the walking agents, sorts them into the grid and copies what their neighbours read.
     fn snapshot(&mut self) {
-        let n = self.agents.len();
-        self.discs.clear();
-        self.weights.clear();
-        self.kinds.clear();
-        self.tentative.clear();
+        self.positions.clear();
         self.walking.clear();
         for (i, a) in self.agents.iter().enumerate() {
-            self.discs.push(Disc { pos: a.pos, vel: a.vel, radius: a.spec.radius_m });
-            self.weights.push(a.spec.avoidance_weight);
-            self.kinds.push(a.spec.kind);
-            self.tentative.push(a.pos);
+            self.positions.push(a.pos);
             if a.status == AgentStatus::Walking {
                 self.walking.push(i as u32);
             }
         }
+        // Cells at least as large as the farthest two agents can interact within a step (conflicts and entries
+        // look one cell out), and half the neighbour range (neighbour searches look two cells out).
+        let cell = self.max_reach_m.max(self.params.neighbour_range_m / 2.0).max(MIN_CELL_M);
+        self.grid.rebuild(cell, &self.positions, &self.walking);
+        self.slots.clear();
+        self.slot_of.clear();
+        self.slot_of.resize(self.agents.len(), u32::MAX);
+        for (slot, id) in self.grid.ids().enumerate() {
+            let a = &self.agents[id as usize];
+            self.slot_of[id as usize] = slot as u32;
+            self.slots.push(Slot {
+                id,
+                disc: Disc { pos: a.pos, vel: a.vel, radius: a.spec.radius_m },
+                weight: a.spec.avoidance_weight,
+                kind: a.spec.kind,
+            });
+        }
         self.undone.clear();
-        self.undone.resize(n, false);
+        self.undone.resize(self.slots.len(), false);
     }
 
     /// Lets entering agents onto the sidewalk where no one overlaps them, in id order. True if any entered.
@@ -462,8 +513,8 @@ impl Crowd {
                 o.pos.distance(p) >= o.spec.radius_m + r
             });
             if free {
-                self.grid.for_each_near(p, |j, q| {
-                    if q.distance(p) < self.discs[j as usize].radius + r {
+                self.grid.for_each_near(p, |slot, q| {
+                    if q.distance(p) < self.slots[slot].disc.radius + r {
                         free = false;
                     }
                 });
@@ -476,67 +527,59 @@ impl Crowd {
         !entered.is_empty()
     }
 
-    /// Every walking agent chooses its velocity and tentative position.
+    /// Every walking agent chooses its velocity and tentative position, in grid order.
     fn plan(&mut self) {
         let scene = &*self.scene;
         let params = &self.params;
-        let view = View { discs: &self.discs, weights: &self.weights, kinds: &self.kinds, grid: &self.grid };
-        par_chunks_mut(&mut self.agents, self.chunks, |first, chunk| {
+        let agents = &self.agents;
+        let view = View { slots: &self.slots, grid: &self.grid };
+        self.plans = par_map_ranges(self.slots.len(), self.chunks, |range| {
             let mut scratch = PlanScratch::default();
-            for (k, a) in chunk.iter_mut().enumerate() {
-                if a.status == AgentStatus::Walking {
-                    plan_agent(first + k, a, scene, params, &view, &mut scratch);
-                }
-            }
-        });
-        for &i in &self.walking {
-            self.tentative[i as usize] = self.agents[i as usize].next_pos;
-        }
+            range
+                .map(|slot| plan_agent(slot, &agents[view.slots[slot].id as usize], scene, params, &view, &mut scratch))
+                .collect::<Vec<_>>()
+        })
+        .into_iter()
+        .flatten()
+        .collect();
+        self.tentative.clear();
+        self.tentative.extend(self.plans.iter().map(|p| p.next_pos));
     }
 
     /// Undoes moves that would overlap, with their partners, until none is left.
     fn resolve(&mut self) {
-        let view = View { discs: &self.discs, weights: &self.weights, kinds: &self.kinds, grid: &self.grid };
+        let view = View { slots: &self.slots, grid: &self.grid };
         let tentative = &self.tentative;
-        let walking = &self.walking;
-        let mut conflicts: Vec<u32> = par_map_ranges(walking.len(), self.chunks, |range| {
-            let mut out = Vec::new();
-            for &i in &walking[range] {
-                if in_conflict(i, tentative, &view) {
-                    out.push(i);
-                }
-            }
-            out
+        let mut conflicts: Vec<usize> = par_map_ranges(self.slots.len(), self.chunks, |range| {
+            range.filter(|&slot| in_conflict(slot, tentative, &view)).collect::<Vec<_>>()
         })
         .into_iter()
         .flatten()
         .collect();
         while !conflicts.is_empty() {
-            for &i in &conflicts {
-                self.undone[i as usize] = true;
-                self.tentative[i as usize] = self.discs[i as usize].pos;
+            for &slot in &conflicts {
+                self.undone[slot] = true;
+                self.tentative[slot] = self.slots[slot].disc.pos;
             }
             // Only the neighbours of agents just sent back can have a new conflict.
             let mut candidates = Vec::new();
-            for &i in &conflicts {
-                view.grid.for_each_near(self.discs[i as usize].pos, |j, _| {
-                    if !self.undone[j as usize] {
-                        candidates.push(j);
+            for &slot in &conflicts {
+                view.grid.for_each_near(self.slots[slot].disc.pos, |other, _| {
+                    if !self.undone[other] {
+                        candidates.push(other);
                     }
                 });
             }
             candidates.sort_unstable();
             candidates.dedup();
-            conflicts = candidates.into_iter().filter(|&j| in_conflict(j, &self.tentative, &view)).collect();
+            conflicts = candidates.into_iter().filter(|&slot| in_conflict(slot, &self.tentative, &view)).collect();
         }
     }
 }
 
 /// The step's read-only state.
 struct View<'a> {
-    discs: &'a [Disc],
-    weights: &'a [f32],
-    kinds: &'a [AgentKind],
+    slots: &'a [Slot],
     grid: &'a CellGrid,
 }
 
@@ -544,96 +587,127 @@ struct View<'a> {
 struct PlanScratch {
     solver: Solver,
     planes: Vec<HalfPlane>,
-    near: Vec<(f32, u32)>,
+    /// Nearest neighbours: squared distance, agent id (for ties), slot.
+    near: Vec<(f32, u32, usize)>,
 }
 
-/// The point an agent walks to (its waypoint, moved `keep_right_m` to the right of the walk line), and
-/// whether it is its destination (which is not moved).
-fn target(a: &Agent, scene: &SidewalkScene, keep_right_m: f32) -> (Vec2, bool) {
-    let line = scene.walk_line(a.route[a.leg]);
+/// The target of an agent at its route's current waypoint: the waypoint moved `keep_right_m` to the right
+/// of the walk line (the destination is not moved).
+fn target(a: &Agent, scene: &SidewalkScene, keep_right_m: f32) -> Target {
+    let link = a.route[a.leg];
+    let line = scene.walk_line(link);
     let goal = line[a.point];
-    if a.leg + 1 == a.route.len() && a.point + 1 == line.len() {
-        return (goal, true);
+    let next = if a.point + 1 < line.len() {
+        Some(line[a.point + 1])
+    } else if a.leg + 1 < a.route.len() {
+        let following = scene.walk_line(a.route[a.leg + 1]);
+        Some(following[1.min(following.len() - 1)])
+    } else {
+        None
+    };
+    let mut aim = goal;
+    if next.is_some() {
+        // Keep right where there is room: the aim keeps the agent's clearance from the buildings, or it is
+        // moved back towards the walk line (which keeps it).
+        let from = if a.point > 0 { line[a.point - 1] } else { a.pos };
+        let along = (goal - from).normalize_or_zero();
+        let right = Vec2::new(along.y, -along.x) * keep_right_m;
+        let room = a.spec.radius_m + KEEP_RIGHT_ROOM_M;
+        for share in KEEP_RIGHT_SHARES {
+            let candidate = goal + right * share;
+            if scene
+                .obstacles(link)
+                .iter()
+                .all(|&b| scene.box_distance(b, candidate) >= room || scene.clearance(b, candidate) >= room)
+            {
+                aim = candidate;
+                break;
+            }
+        }
     }
-    let from = if a.point > 0 { line[a.point - 1] } else { a.pos };
-    let along = (goal - from).normalize_or_zero();
-    (goal + Vec2::new(along.y, -along.x) * keep_right_m, false)
+    Target { link, goal, aim, next }
 }
 
-/// ORCA for agent `i`: preferred velocity towards its waypoint, half-planes for buildings then the nearest
-/// agents; then the building check on the resulting move.
-fn plan_agent(i: usize, a: &mut Agent, scene: &SidewalkScene, params: &CrowdParams, view: &View, s: &mut PlanScratch) {
+/// ORCA for the agent in `slot`: preferred velocity towards its target, half-planes for buildings then the
+/// nearest agents; then the building check on the resulting move.
+fn plan_agent(
+    slot: usize,
+    a: &Agent,
+    scene: &SidewalkScene,
+    params: &CrowdParams,
+    view: &View,
+    s: &mut PlanScratch,
+) -> Plan {
     let dt = params.step_s;
-    let (goal, last) = target(a, scene, params.keep_right_m);
-    let to = goal - a.pos;
+    let t = &a.target;
+    let to = t.aim - a.pos;
     let dist = to.length();
-    let speed = if last { a.spec.speed_mps.min(dist / dt) } else { a.spec.speed_mps };
+    let speed = if t.next.is_none() { a.spec.speed_mps.min(dist / dt) } else { a.spec.speed_mps };
     let preferred = if dist > f32::EPSILON { to / dist * speed } else { Vec2::ZERO };
     s.planes.clear();
-    let obstacles = scene.obstacles(a.route[a.leg]);
+    let obstacles = scene.obstacles(t.link);
     let reach = a.spec.radius_m + a.spec.max_speed_mps * params.obstacle_horizon_s;
     for &b in obstacles {
         if scene.box_distance(b, a.pos) > reach {
             continue;
         }
         let q = scene.closest_point(b, a.pos);
-        if q.distance(a.pos) <= reach {
+        // An agent inside a building (a passage of the link it came from) gets no half-plane for it: it walks
+        // out along its walk line, and the building check lets it only get farther in no more.
+        if q.distance(a.pos) <= reach && !shapes::contains(scene.footprint(b), a.pos) {
             s.planes.extend(orca::obstacle_half_plane(a.pos, a.spec.radius_m, q, params.obstacle_horizon_s));
         }
     }
     let n_obstacles = s.planes.len();
+    // The nearest `max_neighbours` within range (the grid's cells are at least half the range).
     s.near.clear();
     let range_sq = params.neighbour_range_m * params.neighbour_range_m;
-    let me = Disc { pos: a.pos, vel: a.vel, radius: a.spec.radius_m };
-    // The nearest `max_neighbours` within range: the 3 × 3 cells around the agent hold them when the crowd is
-    // dense; otherwise look as far as the range.
-    let cell = view.grid.cell_m();
-    let rings = (params.neighbour_range_m / cell).ceil() as i64;
-    for k in [1, rings.max(1)] {
-        s.near.clear();
-        view.grid.for_each_within(a.pos, k, |j, q| {
-            if j as usize == i {
-                return;
-            }
-            let d2 = q.distance_squared(a.pos);
-            if d2 < range_sq {
-                let at = s.near.partition_point(|&(e, m)| (e, m) < (d2, j));
-                if at < params.max_neighbours {
-                    s.near.insert(at, (d2, j));
-                    s.near.truncate(params.max_neighbours);
-                }
-            }
-        });
-        let covered = k as f32 * cell;
-        if k == rings || (s.near.len() == params.max_neighbours && s.near[s.near.len() - 1].0 <= covered * covered) {
-            break;
+    let rings = (params.neighbour_range_m / view.grid.cell_m()).ceil() as i64;
+    let mut worst = f32::INFINITY;
+    let me = view.slots[slot];
+    view.grid.for_each_within(a.pos, rings, |other, q| {
+        let d2 = q.distance_squared(a.pos);
+        if d2 >= range_sq || d2 > worst || other == slot {
+            return;
         }
-    }
+        let id = view.slots[other].id;
+        let at = s.near.partition_point(|&(e, m, _)| (e, m) < (d2, id));
+        s.near.insert(at, (d2, id, other));
+        if s.near.len() >= params.max_neighbours {
+            s.near.truncate(params.max_neighbours);
+            worst = s.near[params.max_neighbours - 1].0;
+        }
+    });
     let mut near_pedestrian = false;
-    for &(d2, j) in &s.near {
-        let other = &view.discs[j as usize];
-        let w = view.weights[j as usize];
-        let share = a.spec.avoidance_weight / (a.spec.avoidance_weight + w);
-        s.planes.push(orca::agent_half_plane(&me, other, share, params.agent_horizon_s, dt));
-        if a.spec.kind == AgentKind::Robot
-            && view.kinds[j as usize] == AgentKind::Pedestrian
-            && d2.sqrt() - me.radius - other.radius < params.close_pass_m
+    for &(d2, _, other) in &s.near {
+        let o = &view.slots[other];
+        let share = me.weight / (me.weight + o.weight);
+        s.planes.push(orca::agent_half_plane(&me.disc, &o.disc, share, params.agent_horizon_s, dt));
+        if me.kind == AgentKind::Robot
+            && o.kind == AgentKind::Pedestrian
+            && d2.sqrt() - me.disc.radius - o.disc.radius < params.close_pass_m
         {
             near_pedestrian = true;
         }
     }
-    a.close_pass = near_pedestrian && !a.near_pedestrian;
-    a.near_pedestrian = near_pedestrian;
     let (mut v, feasible) = if s.planes.is_empty() {
         (preferred.clamp_length_max(a.spec.max_speed_mps), true)
     } else {
         s.solver.solve(&s.planes, n_obstacles, a.spec.max_speed_mps, preferred)
     };
-    a.infeasible = !feasible;
-    a.building_stop = false;
-    let mut halvings = 0;
-    while !clear_of_buildings(a.pos, a.pos + v * dt, a.spec.radius_m, obstacles, scene) {
-        a.building_stop = true;
+    // A move that would end too close to a building slides along it (its inward part is dropped), and if
+    // that does not do, is halved.
+    let mut building_stop = false;
+    let (mut slides, mut halvings) = (0, 0);
+    while let Some(b) = blocking_building(a.pos, a.pos + v * dt, a.spec.radius_m, obstacles, scene) {
+        building_stop = true;
+        if slides < BUILDING_SLIDES {
+            slides += 1;
+            let end = a.pos + v * dt;
+            let outward = (end - scene.closest_point(b, end)).normalize_or_zero();
+            v -= v.dot(outward).min(0.0) * outward;
+            continue;
+        }
         halvings += 1;
         if halvings > BUILDING_HALVINGS {
             v = Vec2::ZERO;
@@ -641,35 +715,33 @@ fn plan_agent(i: usize, a: &mut Agent, scene: &SidewalkScene, params: &CrowdPara
         }
         v *= 0.5;
     }
-    a.next_vel = v;
-    a.next_pos = a.pos + v * dt;
+    Plan { next_pos: a.pos + v * dt, next_vel: v, infeasible: !feasible, building_stop, near_pedestrian }
 }
 
-/// True when a move from `from` to `to` keeps a disc of `radius` clear of the buildings, or at least does
-/// not bring it closer to one it already touches.
-fn clear_of_buildings(from: Vec2, to: Vec2, radius: f32, obstacles: &[u32], scene: &SidewalkScene) -> bool {
-    obstacles.iter().all(|&b| {
+/// The first building a move from `from` to `to` brings a disc of `radius` too close to: closer than the
+/// radius, and closer than it was.
+fn blocking_building(from: Vec2, to: Vec2, radius: f32, obstacles: &[u32], scene: &SidewalkScene) -> Option<u32> {
+    obstacles.iter().copied().find(|&b| {
         if scene.box_distance(b, to) >= radius {
-            return true;
+            return false;
         }
         let after = scene.clearance(b, to);
-        after >= radius - OVERLAP_TOLERANCE_M || after >= scene.clearance(b, from)
+        after < radius - OVERLAP_TOLERANCE_M && after < scene.clearance(b, from)
     })
 }
 
-/// True when agent `i`'s tentative position overlaps another's and is closer to it than before.
-fn in_conflict(i: u32, tentative: &[Vec2], view: &View) -> bool {
-    let me = &view.discs[i as usize];
-    let p = tentative[i as usize];
+/// True when the tentative position of the agent in `slot` overlaps another's and is closer to it than
+/// before.
+fn in_conflict(slot: usize, tentative: &[Vec2], view: &View) -> bool {
+    let me = &view.slots[slot].disc;
+    let p = tentative[slot];
     let mut conflict = false;
-    view.grid.for_each_near(me.pos, |j, _| {
-        if j == i || conflict {
+    view.grid.for_each_near(me.pos, |other, q_before| {
+        if other == slot || conflict {
             return;
         }
-        let other = &view.discs[j as usize];
-        let q = tentative[j as usize];
-        let d = p.distance(q);
-        if d < me.radius + other.radius - OVERLAP_TOLERANCE_M && d < me.pos.distance(other.pos) {
+        let d = p.distance(tentative[other]);
+        if d < me.radius + view.slots[other].disc.radius - OVERLAP_TOLERANCE_M && d < me.pos.distance(q_before) {
             conflict = true;
         }
     });
@@ -679,30 +751,24 @@ fn in_conflict(i: u32, tentative: &[Vec2], view: &View) -> bool {
 /// Moves the agent's waypoint on past the ones it has reached; true when it has arrived.
 fn advance_waypoints(a: &mut Agent, scene: &SidewalkScene, params: &CrowdParams) -> bool {
     loop {
-        let line = scene.walk_line(a.route[a.leg]);
-        let goal = line[a.point];
-        let d = a.pos.distance(goal);
-        let last_point = a.point + 1 == line.len();
-        if last_point && a.leg + 1 == a.route.len() {
+        let t = a.target;
+        let d = a.pos.distance(t.goal);
+        let Some(next) = t.next else {
             return d <= params.arrival_m;
-        }
-        let next = if last_point {
-            let following = scene.walk_line(a.route[a.leg + 1]);
-            following[1.min(following.len() - 1)]
-        } else {
-            line[a.point + 1]
         };
-        let passed = (next - goal).dot(a.pos - goal) > 0.0;
-        let reached = d <= params.waypoint_reach_m || (passed && d <= PASSED_REACH_FACTOR * params.waypoint_reach_m);
-        if !reached {
+        let at_junction = a.point + 1 == scene.walk_line(t.link).len();
+        let reach = if at_junction { params.junction_reach_m } else { params.waypoint_reach_m };
+        let passed = (next - t.goal).dot(a.pos - t.goal) > 0.0;
+        if !(d <= reach || (passed && d <= PASSED_REACH_FACTOR * reach)) {
             return false;
         }
-        if last_point {
+        if at_junction {
             a.leg += 1;
             a.point = 1.min(scene.walk_line(a.route[a.leg]).len() - 1);
         } else {
             a.point += 1;
         }
+        a.target = target(a, scene, params.keep_right_m);
     }
 }
 

@@ -1,5 +1,6 @@
-//! A uniform grid over agent positions kept as a list sorted by (row, column, agent): a square of cells
-//! around a point is one binary search and a contiguous scan per row, with no table to clear and no bounds.
+//! A uniform grid over agent positions kept as a list sorted by (row, column, agent), with the list's
+//! start of every row between the lowest and highest occupied: a square of cells around a point is, per
+//! row, a short binary search within the row and a contiguous scan. No table of cells to clear, no bounds.
 //!
 //! Agents move less than a cell per step, so last step's order is nearly sorted: the list is rebuilt in
 //! that order and finished by insertion sort, which costs about one pass. The order is total (agent id
@@ -19,6 +20,10 @@ pub(crate) struct CellGrid {
     order: Vec<(u64, u32)>,
     pos: Vec<Vec2>,
     seen: Vec<bool>,
+    /// Lowest occupied row.
+    first_row: i64,
+    /// Index in `order` where each row from `first_row` on starts (one more entry than rows).
+    row_start: Vec<u32>,
 }
 
 impl CellGrid {
@@ -66,6 +71,20 @@ impl CellGrid {
         self.pos.extend(next.iter().map(|&(_, id)| pos[id as usize]));
         self.order = next;
         self.seen = member;
+        // Row starts.
+        self.row_start.clear();
+        let row_of = |key: u64| (key >> 32) as i64 - CELL_OFFSET;
+        if let (Some(first), Some(last)) = (self.order.first(), self.order.last()) {
+            self.first_row = row_of(first.0);
+            let rows = (row_of(last.0) - self.first_row + 1) as usize;
+            self.row_start.resize(rows + 1, 0);
+            for &(key, _) in &self.order {
+                self.row_start[(row_of(key) - self.first_row) as usize + 1] += 1;
+            }
+            for r in 0..rows {
+                self.row_start[r + 1] += self.row_start[r];
+            }
+        }
     }
 
     /// Cell size (m).
@@ -73,23 +92,31 @@ impl CellGrid {
         self.cell_m
     }
 
-    /// Calls `f(agent, position)` for every member in the cells within Chebyshev distance `k` of `p`'s cell,
+    /// The members in grid order: a member's place in it is its *slot*.
+    pub(crate) fn ids(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
+        self.order.iter().map(|&(_, id)| id)
+    }
+
+    /// Calls `f(slot, position)` for every member in the cells within Chebyshev distance `k` of `p`'s cell,
     /// each once, in grid order. Every member within `k` cell sizes of `p` is among them.
-    pub(crate) fn for_each_within(&self, p: Vec2, k: i64, mut f: impl FnMut(u32, Vec2)) {
+    pub(crate) fn for_each_within(&self, p: Vec2, k: i64, mut f: impl FnMut(usize, Vec2)) {
         let (cx, cy) = self.cell(p);
-        for row in cy - k..=cy + k {
+        let rows = self.row_start.len() as i64 - 1;
+        for row in (cy - k).max(self.first_row)..=(cy + k).min(self.first_row + rows - 1) {
+            let r = (row - self.first_row) as usize;
+            let (start, end) = (self.row_start[r] as usize, self.row_start[r + 1] as usize);
             let (lo, hi) = (Self::key(cx - k, row), Self::key(cx + k, row));
-            let mut at = self.order.partition_point(|&(key, _)| key < lo);
-            while at < self.order.len() && self.order[at].0 <= hi {
-                f(self.order[at].1, self.pos[at]);
+            let mut at = start + self.order[start..end].partition_point(|&(key, _)| key < lo);
+            while at < end && self.order[at].0 <= hi {
+                f(at, self.pos[at]);
                 at += 1;
             }
         }
     }
 
-    /// Calls `f(agent, position)` for every member in the 3 × 3 cells around `p`, which includes every member
+    /// Calls `f(slot, position)` for every member in the 3 × 3 cells around `p`, which includes every member
     /// within one cell size of `p`.
-    pub(crate) fn for_each_near(&self, p: Vec2, f: impl FnMut(u32, Vec2)) {
+    pub(crate) fn for_each_near(&self, p: Vec2, f: impl FnMut(usize, Vec2)) {
         self.for_each_within(p, 1, f);
     }
 }
@@ -113,7 +140,9 @@ mod tests {
 
     fn check(grid: &CellGrid, pos: &[Vec2], members: &[u32], probe: Vec2, k: i64) {
         let mut seen = Vec::new();
-        grid.for_each_within(probe, k, |m, p| {
+        let ids: Vec<u32> = grid.ids().collect();
+        grid.for_each_within(probe, k, |slot, p| {
+            let m = ids[slot];
             assert_eq!(p, pos[m as usize]);
             seen.push(m);
         });

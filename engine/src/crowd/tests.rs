@@ -136,3 +136,28 @@ fn a_lone_walker_follows_a_two_link_route_at_its_speed() {
     assert!((48.0..=51.5).contains(&crowd.walked_m(id)), "walked {}", crowd.walked_m(id));
     assert_eq!(crowd.send(id, Vec::new()), Err(CrowdError::EmptyRoute(0)));
 }
+
+#[test]
+fn a_robot_rounds_a_building_corner_close_to_the_wall() {
+    // A path 0.7 m west of a building, then along its north side 0.7 m away: keeping right would put the
+    // robot into the wall, so it keeps right only as far as there is room, and slides round the corner.
+    let building = rect(0.0, 0.0, 10.0, 10.0);
+    let mut g = GraphBuilder::new();
+    let a = g.node(1, Vec2::new(-0.7, 1.0), false);
+    let b = g.node(2, Vec2::new(-0.7, 10.7), false);
+    let c = g.node(3, Vec2::new(9.0, 10.7), false);
+    let ab = g.straight(a, b, 1.3, 1, WayClass::Footway);
+    let bc = g.straight(b, c, 1.3, 1, WayClass::Footway);
+    let scene = Arc::new(SidewalkScene::new(vec![building.clone()], &g.build(), &scene_params()));
+    let mut crowd = Crowd::new(scene, CrowdParams::default());
+    let id = crowd.add(AgentSpec::robot(6.0 / 3.6));
+    crowd.send(id, vec![ab, bc]).unwrap();
+    let mut steps = 0;
+    while crowd.status(id) != AgentStatus::Arrived {
+        crowd.step();
+        steps += 1;
+        assert!(rect_distance(&building, crowd.position(id)) >= ROBOT_RADIUS_M - 1e-3, "overlaps the building");
+        assert!(steps < 200, "stuck at {:?}", crowd.position(id));
+    }
+    assert!(crowd.stats().building_stops < 10, "{:?}", crowd.stats());
+}
