@@ -25,6 +25,8 @@ pub enum Purpose {
     SubstationAssets = 5,
     /// Where wandering pedestrians go, and how fast they walk.
     Wandering = 6,
+    /// When households order parcels.
+    ParcelOrders = 7,
 }
 
 fn splitmix64(mut z: u64) -> u64 {

@@ -1,6 +1,10 @@
-//! The delivery-robot domain. So far its dispatcher: capacitated vehicle routing ([`dispatch`]) on
-//! instances in the CVRPLIB format ([`vrp`]), which `machi dispatch` solves so the dispatcher can be measured
-//! against OR-Tools (`benches/peers/ortools_cvrp.py`). The fleet, its motion and charging come next.
+//! The delivery-robot domain: parcel orders ([`orders`]), the fleet's day ([`fleet`]: depots, batteries,
+//! dispatch rounds, deliveries, charging) with the robots walking in the sidewalk crowd ([`crate::crowd`]),
+//! and the dispatcher: capacitated vehicle routing ([`dispatch`]) on instances in the CVRPLIB format
+//! ([`vrp`]), which `machi dispatch` solves so it can be measured against OR-Tools
+//! (`benches/peers/ortools_cvrp.py`).
 
 pub mod dispatch;
+pub mod fleet;
+pub mod orders;
 pub mod vrp;

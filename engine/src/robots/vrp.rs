@@ -37,6 +37,21 @@ impl Cvrp {
         Cvrp { name: name.into(), node_ids: (1..=n as u32).collect(), coords, demand, capacity, dist }
     }
 
+    /// A CVRP from a full distance matrix (row-major, `n × n`, depot first), demands and a capacity; the
+    /// coordinates are left at zero. Distances should be symmetric (the dispatcher assumes so).
+    pub fn from_matrix(name: &str, dist: Vec<u32>, demand: Vec<u32>, capacity: u32) -> Cvrp {
+        let n = demand.len();
+        assert_eq!(dist.len(), n * n, "an n × n matrix for n nodes");
+        Cvrp {
+            name: name.into(),
+            node_ids: (1..=n as u32).collect(),
+            coords: vec![(0.0, 0.0); n],
+            demand,
+            capacity,
+            dist,
+        }
+    }
+
     /// Nodes, depot included.
     pub fn len(&self) -> usize {
         self.coords.len()
