@@ -14,6 +14,9 @@
 //!   road_closure_depth_m` somewhere along it, [`FloodedLinks`]) is closed in the microscopic model: no
 //!   vehicle enters it, vehicles whose route uses it re-route, vehicles on it drive off and are counted; it
 //!   re-opens when the water recedes.
+//! - **flood → footpath closures**: footpaths under water (deeper than `[flood] footpath_closure_depth_m`)
+//!   are closed to the robot domain's robots and pedestrians: they re-route, and doors they cut off fail as
+//!   flooded deliveries.
 
 use crate::flood::plugin::{FloodState, FloodedLinks};
 use crate::grid::plugin::{GridState, GridSystems, DOMAIN as GRID};
@@ -22,6 +25,7 @@ use crate::mobility::teleport::{Mode, PersonId, TripLog};
 use crate::mobility::traffic::{TrafficState, TrafficSystems};
 use crate::population::ActivityKind;
 use crate::rng::{stream, Purpose};
+use crate::robots::plugin::{RobotsState, RobotsSystems, DOMAIN as ROBOTS};
 use crate::sim::{DomainTick, PopulationRes, SimClock};
 use bevy_app::{App, Plugin};
 use bevy_ecs::prelude::*;
@@ -34,6 +38,9 @@ impl Plugin for CouplingPlugin {
     fn build(&self, app: &mut App) {
         if app.world().contains_resource::<TrafficState>() && app.world().contains_resource::<FloodedLinks>() {
             app.add_systems(DomainTick(MOBILITY), flooded_roads_closed.before(TrafficSystems::Advance));
+        }
+        if app.world().contains_resource::<RobotsState>() && app.world().contains_resource::<FloodedLinks>() {
+            app.add_systems(DomainTick(ROBOTS), flooded_footpaths_closed.before(RobotsSystems::Advance));
         }
         if app.world().contains_resource::<GridState>() {
             app.add_systems(
@@ -60,6 +67,14 @@ pub fn flood_depth_at_grid_sites(flood: Option<Res<FloodState>>, mut grid: ResMu
 /// Flood → mobility: road links under water are closed to vehicles; links the water left re-open.
 pub fn flooded_roads_closed(flooded: Res<FloodedLinks>, mut traffic: ResMut<TrafficState>) {
     traffic.flooded.clone_from(&flooded.roads);
+}
+
+/// Flood → robots: footpaths under water are closed to robots and pedestrians (they re-route; doors cut off
+/// fail); footpaths the water left re-open.
+pub fn flooded_footpaths_closed(flooded: Res<FloodedLinks>, mut robots: ResMut<RobotsState>) {
+    if flooded.footpaths.len() == robots.closed.len() {
+        robots.closed.clone_from(&flooded.footpaths);
+    }
 }
 
 /// The seed the run's random streams come from, for the coupling's own draws.

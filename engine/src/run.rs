@@ -12,6 +12,7 @@ use crate::mobility::traffic::{MicroMobilityPlugin, TrafficState};
 use crate::observe::replay::{ReplayObserverPlugin, ReplaySettings};
 use crate::output::write_atomic;
 use crate::population::Population;
+use crate::robots::plugin::{RobotsPlugin, RobotsState};
 use crate::scenario::Scenario;
 use crate::sim::{CityRes, Kpis, PopulationRes, Sim, SimConfig, TimeSeries};
 use serde_json::json;
@@ -100,6 +101,17 @@ pub fn run(
         }
         false => None,
     };
+    let robots = match &scenario.file.robots {
+        Some(section) => Some(RobotsState::new(
+            &city,
+            &population,
+            section,
+            seed,
+            scenario.start_ms as f64 / 1000.0,
+            &scenario.path,
+        )?),
+        None => None,
+    };
     let mobility = match traffic.is_some() {
         true => Sim::plugin(MicroMobilityPlugin),
         false => Sim::plugin(TeleportMobilityPlugin),
@@ -110,6 +122,9 @@ pub fn run(
     }
     if grid.is_some() {
         plugins.push(Sim::plugin(GridPlugin));
+    }
+    if robots.is_some() {
+        plugins.push(Sim::plugin(RobotsPlugin));
     }
     plugins.push(Sim::plugin(CouplingPlugin));
     let (c, p) = (city.clone(), population.clone());
@@ -128,6 +143,9 @@ pub fn run(
             }
             if let Some(flood) = flood {
                 world.insert_resource(flood);
+            }
+            if let Some(robots) = robots {
+                world.insert_resource(robots);
             }
             if let Some(grid) = grid {
                 world.insert_resource(grid);

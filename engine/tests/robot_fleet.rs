@@ -116,7 +116,7 @@ fn doors_cut_off_by_flooding_fail_and_count_as_flooded() {
         1,
     );
     let early: Vec<u32> = orders.iter().filter(|o| o.placed_s < 9.0 * 3600.0).map(|o| o.building).take(3).collect();
-    let (stats, outcomes, _) = run_day(&city, &early, 0, 1, 10.0 * 3600.0);
+    let (stats, outcomes, _) = run_day(&city, &early, 0, 1, 11.5 * 3600.0);
     assert!(stats.failed_flooded > 0, "{stats:?}");
     assert!(outcomes.iter().any(|o| matches!(o, Outcome::Failed(machi::robots::fleet::Failure::Flooded))));
     assert!(stats.delivered > 0);
@@ -128,4 +128,25 @@ fn the_fleet_is_deterministic_at_any_chunking() {
     let a = run_day(&city, &[], 100, 1, 9.0 * 3600.0);
     let b = run_day(&city, &[], 100, 3, 9.0 * 3600.0);
     assert_eq!(a, b);
+}
+
+#[test]
+fn the_robot_scenario_runs_end_to_end_at_one_and_two_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let kpis = |threads: &str| {
+        let out = dir.path().join(threads);
+        common::run_scenario("andorra/robots.toml", threads, &out);
+        let text = std::fs::read_to_string(out.join("kpis.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["robots"].clone()
+    };
+    let one = kpis("1");
+    let two = kpis("2");
+    assert_eq!(one, two, "bit-identical KPIs at any thread count");
+    let k = |name: &str| one[name].as_f64().unwrap_or_else(|| panic!("KPI {name} in {one}"));
+    assert_eq!(k("robots"), 12.0);
+    assert!(k("orders_placed") > 400.0, "{one}");
+    assert!(k("parcels_delivered") >= 0.9 * k("orders_placed"), "{one}");
+    assert!(k("on_time_share") > 0.9 && k("failed_deliveries") == 0.0, "{one}");
+    assert!(k("robot_km") > 100.0 && k("energy_per_parcel_kwh") > 0.0 && k("cost_per_parcel") > 0.0, "{one}");
+    assert!(k("close_passes_with_pedestrians") > 0.0, "{one}");
 }

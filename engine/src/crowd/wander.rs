@@ -47,8 +47,31 @@ impl Wanderers {
         self.nodes[rng.random_range(0..self.nodes.len())]
     }
 
-    /// The route of wanderer `agent`'s `trip`-th walk from `from` to a random node (None when no draw is
-    /// reachable).
+    /// The route of wanderer `agent`'s `trip`-th walk from `from` to a random node, found by `route` (None
+    /// when no draw is reachable).
+    pub fn route_with(
+        &self,
+        agent: u32,
+        trip: u64,
+        from: NodeId,
+        mut route: impl FnMut(NodeId, NodeId) -> Option<Vec<LinkId>>,
+    ) -> Option<Vec<LinkId>> {
+        let mut rng = stream(self.seed, Purpose::Wandering, agent as u64, 2 + trip);
+        for _ in 0..DRAWS {
+            let to = self.nodes[rng.random_range(0..self.nodes.len())];
+            if to == from {
+                continue;
+            }
+            if let Some(links) = route(from, to) {
+                if !links.is_empty() {
+                    return Some(links);
+                }
+            }
+        }
+        None
+    }
+
+    /// As [`Wanderers::route_with`], by contraction hierarchies.
     pub fn route(
         &self,
         router: &ContractedRouter,
@@ -57,19 +80,7 @@ impl Wanderers {
         trip: u64,
         from: NodeId,
     ) -> Option<Vec<LinkId>> {
-        let mut rng = stream(self.seed, Purpose::Wandering, agent as u64, 2 + trip);
-        for _ in 0..DRAWS {
-            let to = self.nodes[rng.random_range(0..self.nodes.len())];
-            if to == from {
-                continue;
-            }
-            if let Some(r) = router.route(calc, from, to) {
-                if !r.links.is_empty() {
-                    return Some(r.links);
-                }
-            }
-        }
-        None
+        self.route_with(agent, trip, from, |a, b| router.route(calc, a, b).map(|r| r.links))
     }
 }
 

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 /// A robot's fleet parameters.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RobotParams {
     /// Top speed (m/s): 6 km/h, the limit for remote-operated delivery robots on Japanese sidewalks (Road
@@ -64,7 +64,7 @@ impl Default for RobotParams {
 }
 
 /// The fleet's costs, for the cost per parcel. All are assumptions to be replaced by the operator's figures.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CostParams {
     /// Purchase price of a robot: 5 500 (currency units).
@@ -84,7 +84,7 @@ impl Default for CostParams {
 }
 
 /// A depot.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Depot {
     /// Where it is (m, local frame).
@@ -419,11 +419,11 @@ impl Fleet {
             self.stats.delivered += 1;
             self.stats.on_time += (now_s <= self.orders[order].due_s) as usize;
             self.delivery_s_sum += now_s - self.orders[order].placed_s;
-            self.go_on(k, &mut router, crowd);
+            self.go_on(k, &mut router, crowd, now_s);
         }
         if now_s + 1e-9 >= self.next_dispatch_s {
             self.next_dispatch_s += self.params.dispatch_interval_s;
-            self.dispatch(&mut router, crowd);
+            self.dispatch(&mut router, crowd, now_s);
         }
     }
 
@@ -433,8 +433,8 @@ impl Fleet {
     }
 
     /// Sends robot `k` to its next reachable door, or home when its tour is done or its charge would not
-    /// do; doors it cannot reach fail.
-    fn go_on(&mut self, k: usize, router: &mut Router, crowd: &mut Crowd) {
+    /// do; doors closed footpaths cut off wait (until due), doors the network cannot reach fail.
+    fn go_on(&mut self, k: usize, router: &mut Router, crowd: &mut Crowd, now_s: f64) {
         let closed = &self.closed;
         let reserve = self.params.robot.reserve_share as f64 * self.params.robot.battery_wh as f64;
         while let Some(&order) = self.robots[k].tour.front() {
@@ -459,9 +459,16 @@ impl Fleet {
                     return;
                 }
                 None => {
+                    // Cut off by closed footpaths: the order waits for the water to recede until it is due,
+                    // then fails as flooded; a door the network cannot reach at all fails now.
                     let flooded = router.route(from, to, Weight::Length).is_some();
                     let order = self.robots[k].tour.pop_front().expect("front exists");
-                    record_failure(&mut self.outcomes, &mut self.stats, order, flooded);
+                    if flooded && now_s < self.orders[order as usize].due_s {
+                        self.outcomes[order as usize] = Outcome::Waiting;
+                        self.waiting.push(order);
+                    } else {
+                        record_failure(&mut self.outcomes, &mut self.stats, order, flooded);
+                    }
                 }
             }
         }
@@ -488,7 +495,7 @@ impl Fleet {
     }
 
     /// One dispatch round: per depot, the waiting orders as a CVRP; tours to idle robots with charge.
-    fn dispatch(&mut self, router: &mut Router, crowd: &mut Crowd) {
+    fn dispatch(&mut self, router: &mut Router, crowd: &mut Crowd, now_s: f64) {
         self.stats.dispatch_rounds += 1;
         let p = self.params.robot.clone();
         for depot in 0..self.depot_nodes.len() {
@@ -563,7 +570,7 @@ impl Fleet {
                 }
                 self.waiting.retain(|w| !tour.contains(w));
                 self.robots[k].tour = tour.into();
-                self.go_on(k, router, crowd);
+                self.go_on(k, router, crowd, now_s);
             }
         }
     }

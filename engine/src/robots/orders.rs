@@ -11,7 +11,7 @@
 use crate::error::{InputError, InputResult};
 use crate::rng::{stream, Purpose};
 use rand::Rng;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// A parcel to deliver.
@@ -28,7 +28,7 @@ pub struct Order {
 }
 
 /// How households order.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OrderParams {
     /// Parcels per household per day taken by the robot service: 0.05 (a fifth of Japan's 0.24).

@@ -52,6 +52,9 @@ pub struct ScenarioFile {
     /// The electricity grid; absent = no grid domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grid: Option<crate::grid::plugin::GridSection>,
+    /// A delivery-robot fleet; absent = no robot domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub robots: Option<crate::robots::plugin::RobotsSection>,
     /// Resolved from `extends`; not a key users write after resolution.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extends: Option<String>,
@@ -301,6 +304,9 @@ impl Scenario {
         }
         if let Some(grid) = &file.grid {
             grid.validate().map_err(|(key, m)| InputError::new(path, format!("key grid.{key}"), m))?;
+        }
+        if let Some(robots) = &file.robots {
+            robots.validate().map_err(|(key, m)| InputError::new(path, format!("key robots.{key}"), m))?;
         }
         let c = &file.city;
         if c.osm.is_empty() && c.buildings.is_empty() && c.streets.is_empty() && c.sumo_net.is_none() {
