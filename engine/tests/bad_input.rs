@@ -197,3 +197,30 @@ fn bad_mobility_keys_and_sumo_files_name_the_place_and_exit_2() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn bad_robot_keys_and_order_files_name_the_place_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = common::scenario("andorra/robots.toml");
+    let orders = dir.path().join("orders.csv");
+    std::fs::write(&orders, "time_s,building\n30000,1\n31000,999999\n").unwrap();
+    let depot = "depots = [{ at = [0.0, 0.0], robots = 2 }]\n";
+    for (body, key) in [
+        ("[robots]\ndepots = []\n".to_string(), "key robots.depots"),
+        ("[robots]\ndepots = [{ at = [0.0, 0.0], robots = 0 }]\n".into(), "key robots.depots[0].robots"),
+        (format!("[robots]\n{depot}wheels = 6\n"), "wheels"),
+        (format!("[robots]\n{depot}[robots.robot]\nbattery_wh = -5.0\n"), "key robots.robot.battery_wh"),
+        (format!("[robots]\n{depot}[robots.robot]\nreserve_share = 0.6\n"), "key robots.robot.reserve_share"),
+        (format!("[robots]\n{depot}step = \"2s\"\n"), "key robots.step"),
+        (format!("[robots]\n{depot}dispatch_interval = \"soon\"\n"), "key robots.dispatch_interval"),
+        (format!("[robots]\n{depot}orders_csv = {:?}\n", orders.to_str().unwrap()), "orders.csv: line 3"),
+    ] {
+        let p = dir.path().join("robots.toml");
+        std::fs::write(&p, format!("extends = {:?}\nname = \"r\"\n{body}", base.to_str().unwrap())).unwrap();
+        let out = dir.path().join("out");
+        let (code, err) = machi(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap()], dir.path());
+        assert_eq!(code, 2, "{body}: {err}");
+        assert!(err.contains(key), "{body}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
