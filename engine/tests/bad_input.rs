@@ -11,6 +11,18 @@ fn machi(args: &[&str], cwd: &Path) -> (i32, String) {
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// Runs a scenario that extends `parent` with `body` and asserts it is refused with exit 2, an error that
+/// contains `key`, and no panic.
+fn assert_refused(dir: &Path, parent: &Path, body: &str, key: &str) {
+    let p = dir.join("variant.toml");
+    std::fs::write(&p, format!("extends = {:?}\nname = \"variant\"\n{body}", parent.to_str().unwrap())).unwrap();
+    let out = dir.join("out");
+    let (code, err) = machi(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap()], dir);
+    assert_eq!(code, 2, "{body}: {err}");
+    assert!(err.contains(key), "{body}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 #[test]
 fn truncated_pbf_names_the_file_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
@@ -188,13 +200,7 @@ fn bad_mobility_keys_and_sumo_files_name_the_place_and_exit_2() {
         (&base, "[mobility]\nmodel = \"micro\"\n[[mobility.closures]]\nstreet = \"Avinguda Meritxell\"\nfrom = \"10:00\"\nuntil = \"09:00\"\n", "key mobility.closures[0]"),
         (&sumo, &format!("[mobility]\nsumo_routes = {:?}\n", bad_routes.to_str().unwrap()), "bad.rou.xml: line"),
     ] {
-        let p = dir.path().join("mobility.toml");
-        std::fs::write(&p, format!("extends = {:?}\nname = \"m\"\n{body}", parent.to_str().unwrap())).unwrap();
-        let out = dir.path().join("out");
-        let (code, err) = machi(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap()], dir.path());
-        assert_eq!(code, 2, "{body}: {err}");
-        assert!(err.contains(key), "{body}: {err}");
-        assert!(!err.contains("panicked"), "{err}");
+        assert_refused(dir.path(), parent, body, key);
     }
 }
 
@@ -215,12 +221,6 @@ fn bad_robot_keys_and_order_files_name_the_place_and_exit_2() {
         (format!("[robots]\n{depot}dispatch_interval = \"soon\"\n"), "key robots.dispatch_interval"),
         (format!("[robots]\n{depot}orders_csv = {:?}\n", orders.to_str().unwrap()), "orders.csv: line 3"),
     ] {
-        let p = dir.path().join("robots.toml");
-        std::fs::write(&p, format!("extends = {:?}\nname = \"r\"\n{body}", base.to_str().unwrap())).unwrap();
-        let out = dir.path().join("out");
-        let (code, err) = machi(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap()], dir.path());
-        assert_eq!(code, 2, "{body}: {err}");
-        assert!(err.contains(key), "{body}: {err}");
-        assert!(!err.contains("panicked"), "{err}");
+        assert_refused(dir.path(), &base, &body, key);
     }
 }
