@@ -367,7 +367,8 @@ impl Fleet {
             self.stats.orders += 1;
         }
         let graph = &city.footpaths;
-        let mut router = Router::new(graph);
+        // The router (arrays over every link) is made only in a step that needs it.
+        let mut router: Option<Router> = None;
         // Energy and time out.
         for r in &mut self.robots {
             let walked = crowd.walked_m(r.agent);
@@ -419,11 +420,11 @@ impl Fleet {
             self.stats.delivered += 1;
             self.stats.on_time += (now_s <= self.orders[order].due_s) as usize;
             self.delivery_s_sum += now_s - self.orders[order].placed_s;
-            self.go_on(k, &mut router, crowd, now_s);
+            self.go_on(k, router.get_or_insert_with(|| Router::new(graph)), crowd, now_s);
         }
-        if now_s + 1e-9 >= self.next_dispatch_s {
+        if now_s + CLOCK_TOLERANCE_S >= self.next_dispatch_s {
             self.next_dispatch_s += self.params.dispatch_interval_s;
-            self.dispatch(&mut router, crowd, now_s);
+            self.dispatch(router.get_or_insert_with(|| Router::new(graph)), crowd, now_s);
         }
     }
 
@@ -582,6 +583,9 @@ fn record_failure(outcomes: &mut [Outcome], stats: &mut FleetStats, order: u32, 
     stats.failed += 1;
     stats.failed_flooded += flooded as usize;
 }
+
+/// Tolerance (s) when comparing the clock with a due time: steps add up in floating point.
+const CLOCK_TOLERANCE_S: f64 = 1e-9;
 
 /// Distance standing in for "unreachable" in the dispatcher's matrix (m).
 const UNREACHABLE_M: u32 = 10_000_000;
