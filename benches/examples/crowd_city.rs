@@ -6,13 +6,13 @@
 
 use machi::city::routing::{ContractedRouter, Weight};
 use machi::crowd::wander::Wanderers;
-use machi::crowd::{AgentId, AgentSpec, Crowd, CrowdParams, SceneParams, SidewalkScene};
+use machi::crowd::{AgentId, AgentSpec, Crowd, CrowdParams, SceneParams, SidewalkScene, ROBOT_SPEED_LIMIT_MPS};
 use machi::scenario::Scenario;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Legal top speed of a remote-operated delivery robot in Japan (6 km/h), in m/s.
-const ROBOT_SPEED_MPS: f32 = 6.0 / 3.6;
+/// Agents standing still longer than this (s) at the end are reported as stuck, with where they stand.
+const STUCK_S: f32 = 60.0;
 
 fn main() {
     let args: Vec<f64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
@@ -49,7 +49,7 @@ fn main() {
         let mut routes_s = 0.0;
         for k in 0..robots + pedestrians {
             let spec = if k < robots {
-                AgentSpec::robot(ROBOT_SPEED_MPS)
+                AgentSpec::robot(ROBOT_SPEED_LIMIT_MPS)
             } else {
                 AgentSpec::pedestrian(wanderers.speed_mps(k))
             };
@@ -74,11 +74,11 @@ fn main() {
         }
         let wall = started.elapsed().as_secs_f64();
         let st = crowd.stats();
-        let stuck = (0..crowd.len()).filter(|&i| crowd.still_s(AgentId(i as u32)) > 60.0).count();
-        println!("standing still for more than a minute at the end: {stuck}");
+        let stuck = (0..crowd.len()).filter(|&i| crowd.still_s(AgentId(i as u32)) > STUCK_S).count();
+        println!("standing still for more than {STUCK_S} s at the end: {stuck}");
         {
             let mut spots = std::collections::BTreeMap::new();
-            for i in (0..crowd.len()).filter(|&i| crowd.still_s(AgentId(i as u32)) > 60.0) {
+            for i in (0..crowd.len()).filter(|&i| crowd.still_s(AgentId(i as u32)) > STUCK_S) {
                 let p = crowd.position(AgentId(i as u32));
                 *spots.entry(((p.x / 20.0).round() as i32 * 20, (p.y / 20.0).round() as i32 * 20)).or_insert(0) += 1;
             }

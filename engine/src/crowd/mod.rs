@@ -40,6 +40,9 @@ pub const PEDESTRIAN_MAX_SPEED_FACTOR: f32 = 1.3;
 /// Delivery-robot radius (m): a Starship-class robot is 0.68 m × 0.57 m (manufacturer's published size);
 /// the circle around it has a radius of 0.44 m, rounded up.
 pub const ROBOT_RADIUS_M: f32 = 0.45;
+/// Top speed of a delivery robot on the sidewalk (m/s): 6 km/h, the limit for remote-operated delivery
+/// robots in Japan (Road Traffic Act as amended in 2023).
+pub const ROBOT_SPEED_LIMIT_MPS: f32 = 6.0 / 3.6;
 /// How much of each avoidance a robot takes against a pedestrian, as a weight (pedestrians weigh 1): 3 gives
 /// the robot 75 %. Japan's rules for remote-operated delivery robots (Road Traffic Act as amended in 2023)
 /// require them not to obstruct pedestrians.
@@ -411,11 +414,6 @@ impl Crowd {
     /// What the crowd has counted.
     pub fn stats(&self) -> &CrowdStats {
         &self.stats
-    }
-
-    /// Agents currently walking.
-    pub fn walking(&self) -> usize {
-        self.agents.iter().filter(|a| a.status == AgentStatus::Walking).count()
     }
 
     /// Advances one step; returns the agents that arrived in it, in id order.

@@ -98,7 +98,7 @@ pub fn obstacle_half_plane(pos: Vec2, radius: f32, closest: Vec2, horizon_s: f32
     Some(HalfPlane { point: -n * ((d - radius) / horizon_s), direction: Vec2::new(n.y, -n.x) })
 }
 
-/// Scratch space for [`solve`], reused between agents.
+/// The ORCA velocity solver; its scratch space is reused between agents ([`Solver::solve`]).
 #[derive(Default)]
 pub struct Solver {
     projected: Vec<HalfPlane>,

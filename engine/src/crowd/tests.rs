@@ -44,7 +44,7 @@ fn run_corridor(robots: usize, pedestrians: usize, per_second: usize, chunks: us
     let mut pending = Vec::new();
     for k in 0..robots.max(pedestrians) {
         if k < robots {
-            pending.push((crowd.add(AgentSpec::robot(6.0 / 3.6)), LinkId(0)));
+            pending.push((crowd.add(AgentSpec::robot(ROBOT_SPEED_LIMIT_MPS)), LinkId(0)));
         }
         if k < pedestrians {
             let speed = 1.1 + 0.05 * (k % 9) as f32;
@@ -150,7 +150,7 @@ fn a_robot_rounds_a_building_corner_close_to_the_wall() {
     let bc = g.straight(b, c, 1.3, 1, WayClass::Footway);
     let scene = Arc::new(SidewalkScene::new(vec![building.clone()], &g.build(), &scene_params()));
     let mut crowd = Crowd::new(scene, CrowdParams::default());
-    let id = crowd.add(AgentSpec::robot(6.0 / 3.6));
+    let id = crowd.add(AgentSpec::robot(ROBOT_SPEED_LIMIT_MPS));
     crowd.send(id, vec![ab, bc]).unwrap();
     let mut steps = 0;
     while crowd.status(id) != AgentStatus::Arrived {

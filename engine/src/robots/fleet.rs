@@ -28,8 +28,7 @@ use std::collections::VecDeque;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RobotParams {
-    /// Top speed (m/s): 6 km/h, the limit for remote-operated delivery robots on Japanese sidewalks (Road
-    /// Traffic Act as amended in 2023).
+    /// Top speed (m/s): 6 km/h, [`crate::crowd::ROBOT_SPEED_LIMIT_MPS`].
     pub speed_mps: f32,
     /// Parcels carried at once: 4, an assumption for multi-compartment robots; set it per fleet.
     pub payload_parcels: u32,
@@ -51,7 +50,7 @@ pub struct RobotParams {
 impl Default for RobotParams {
     fn default() -> Self {
         RobotParams {
-            speed_mps: 6.0 / 3.6,
+            speed_mps: crate::crowd::ROBOT_SPEED_LIMIT_MPS,
             payload_parcels: 4,
             battery_wh: 1000.0,
             consumption_wh_per_km: 1000.0 / 4.8,
