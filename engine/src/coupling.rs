@@ -17,15 +17,22 @@
 //! - **flood → footpath closures**: footpaths under water (deeper than `[flood] footpath_closure_depth_m`)
 //!   are closed to the robot domain's robots and pedestrians: they re-route, and doors they cut off fail as
 //!   flooded deliveries.
+//! - **robots → grid charging**: every robot depot is a grid charger ([`robot_depot_chargers`]: at the
+//!   depot, rated for all its robots charging at once, connected to the nearest LV bus). Each grid step
+//!   draws the depot's mean charging power over the previous grid step (the energy the fleet charged there
+//!   divided by the step), so the grid sees the fleet's charging energy one grid step late and none is lost
+//!   or invented.
+//! - **grid → robot depots**: a depot whose charger bus was de-energised at the last power flow (a tripped
+//!   substation upstream) has no supply: its plugged-in robots do not charge until supply returns.
 
 use crate::flood::plugin::{FloodState, FloodedLinks};
-use crate::grid::plugin::{GridState, GridSystems, DOMAIN as GRID};
+use crate::grid::plugin::{ChargerDemand, ChargerSite, GridSection, GridState, GridSystems, DOMAIN as GRID};
 use crate::mobility::teleport::DOMAIN as MOBILITY;
 use crate::mobility::teleport::{Mode, PersonId, TripLog};
 use crate::mobility::traffic::{TrafficState, TrafficSystems};
 use crate::population::ActivityKind;
 use crate::rng::{stream, Purpose};
-use crate::robots::plugin::{RobotsState, RobotsSystems, DOMAIN as ROBOTS};
+use crate::robots::plugin::{RobotsSection, RobotsState, RobotsSystems, DOMAIN as ROBOTS};
 use crate::sim::{DomainTick, PopulationRes, SimClock};
 use bevy_app::{App, Plugin};
 use bevy_ecs::prelude::*;
@@ -47,6 +54,10 @@ impl Plugin for CouplingPlugin {
                 DomainTick(GRID),
                 (flood_depth_at_grid_sites, ev_arrivals_to_home_charging).before(GridSystems::Advance),
             );
+        }
+        if app.world().contains_resource::<DepotChargers>() {
+            app.add_systems(DomainTick(GRID), robot_charging_to_grid.before(GridSystems::Advance));
+            app.add_systems(DomainTick(ROBOTS), grid_supply_to_depots.before(RobotsSystems::Advance));
         }
     }
 }
@@ -75,6 +86,56 @@ pub fn flooded_footpaths_closed(flooded: Res<FloodedLinks>, mut robots: ResMut<R
     if flooded.footpaths.len() == robots.closed.len() {
         robots.closed.clone_from(&flooded.footpaths);
     }
+}
+
+/// The grid chargers (indices in the grid section's `chargers`) that are the robot depots, in depot order.
+#[derive(Resource, Clone, Debug, PartialEq)]
+pub struct DepotChargers(pub Vec<usize>);
+
+/// Robots → grid, at set-up: `grid` with one charger per robot depot appended (named `robot depot K`, at
+/// the depot, rated for all its robots charging at once), and where they are.
+pub fn robot_depot_chargers(grid: &GridSection, robots: &RobotsSection) -> (GridSection, DepotChargers) {
+    let mut grid = grid.clone();
+    let mut indices = Vec::with_capacity(robots.depots.len());
+    for (k, depot) in robots.depots.iter().enumerate() {
+        indices.push(grid.chargers.len());
+        grid.chargers.push(ChargerSite {
+            name: format!("robot depot {k}"),
+            x_m: depot.at[0],
+            y_m: depot.at[1],
+            power_kw: depot.robots as f64 * robots.robot.charger_kw as f64,
+        });
+    }
+    (grid, DepotChargers(indices))
+}
+
+/// Robots → grid: each depot charger draws the depot's mean charging power over the previous grid step.
+pub fn robot_charging_to_grid(
+    clock: Res<SimClock>,
+    robots: Res<RobotsState>,
+    depots: Res<DepotChargers>,
+    mut demand: ResMut<ChargerDemand>,
+    mut previous: Local<Option<(u64, Vec<f64>)>>,
+) {
+    let charged = robots.fleet.depot_charged_kwh();
+    let now = clock.now_ms;
+    let needed = depots.0.iter().copied().max().map_or(0, |k| k + 1);
+    if demand.0.len() < needed {
+        demand.0.resize(needed, 0.0);
+    }
+    if let Some((since, before)) = previous.as_ref() {
+        let hours = now.saturating_sub(*since) as f64 / 3_600_000.0;
+        for ((&charger, &kwh), &kwh_before) in depots.0.iter().zip(charged).zip(before) {
+            demand.0[charger] = if hours > 0.0 { (kwh - kwh_before) / hours } else { 0.0 };
+        }
+    }
+    *previous = Some((now, charged.to_vec()));
+}
+
+/// Grid → robots: depots whose charger had no supply at the last power flow stop charging their robots.
+pub fn grid_supply_to_depots(grid: Res<GridState>, depots: Res<DepotChargers>, mut robots: ResMut<RobotsState>) {
+    let supplied: Vec<bool> = depots.0.iter().map(|&k| grid.charger_supplied(k)).collect();
+    robots.fleet.set_depot_supply(&supplied);
 }
 
 /// The seed the run's random streams come from, for the coupling's own draws.

@@ -3,7 +3,7 @@
 //! then write `kpis.json`, `timeseries.csv` and `replay.machi` into the run folder (each atomically).
 
 use crate::city::City;
-use crate::coupling::{CouplingPlugin, CouplingSeed};
+use crate::coupling::{robot_depot_chargers, CouplingPlugin, CouplingSeed};
 use crate::error::InputError;
 use crate::flood::plugin::{FloodPlugin, FloodState};
 use crate::grid::plugin::{GridPlugin, GridState};
@@ -91,7 +91,15 @@ pub fn run(
         Some(section) => Some(FloodState::new(&city, section, &scenario.path)?),
         None => None,
     };
-    let grid = match &scenario.file.grid {
+    // With a robot fleet, its depots are grid chargers (the coupling's set-up).
+    let (grid_section, depot_chargers) = match (&scenario.file.grid, &scenario.file.robots) {
+        (Some(grid), Some(robots)) => {
+            let (grid, depots) = robot_depot_chargers(grid, robots);
+            (Some(grid), Some(depots))
+        }
+        (grid, _) => (grid.clone(), None),
+    };
+    let grid = match &grid_section {
         Some(section) => Some(GridState::new(&city, section, seed, &scenario.path)?),
         None => None,
     };
@@ -108,6 +116,7 @@ pub fn run(
             section,
             seed,
             scenario.start_ms as f64 / 1000.0,
+            scenario.sidewalk_frame_interval_ms,
             &scenario.path,
         )?),
         None => None,
@@ -149,6 +158,9 @@ pub fn run(
             }
             if let Some(grid) = grid {
                 world.insert_resource(grid);
+            }
+            if let Some(depots) = depot_chargers {
+                world.insert_resource(depots);
             }
         },
         plugins,

@@ -18,15 +18,17 @@ fn andorra() -> City {
     machi::run::load_city(&s).expect("city imports")
 }
 
-/// Runs the fleet from 8:00 to `until_s` with `pedestrians` wanderers; returns the fleet's totals and the
-/// order outcomes.
+/// Runs the fleet from 8:00 to `until_s` with `pedestrians` wanderers, footpaths to `closed_doors` closed
+/// and the depots marked `false` in `supply` without supply; returns the fleet's totals, the order outcomes,
+/// the close passes and the energy charged per depot.
 fn run_day(
     city: &City,
     closed_doors: &[u32],
+    supply: &[bool],
     pedestrians: u32,
     chunks: usize,
     until_s: f64,
-) -> (FleetStats, Vec<Outcome>, u64) {
+) -> (FleetStats, Vec<Outcome>, u64, Vec<f64>) {
     let population = Population::generate(city, &PopulationParams::default(), 1);
     let orders = household_orders(&population.residents, &OrderParams::default(), 1);
     let footprints = city.buildings.iter().map(|b| b.footprint.clone()).collect();
@@ -54,6 +56,7 @@ fn run_day(
         }
     }
     fleet.set_closed(&closed);
+    fleet.set_depot_supply(supply);
     let wanderers = Wanderers::new(&city.footpaths, 1);
     let router = machi::city::routing::ContractedRouter::new(&city.footpaths, machi::city::routing::Weight::Length);
     let mut calc = router.calculator();
@@ -80,13 +83,13 @@ fn run_day(
         fleet.advance(city, &mut crowd, &arrived, now, dt);
     }
     let close_passes = crowd.stats().close_passes;
-    (fleet.stats(), fleet.outcomes().to_vec(), close_passes)
+    (fleet.stats(), fleet.outcomes().to_vec(), close_passes, fleet.depot_charged_kwh().to_vec())
 }
 
 #[test]
 fn a_morning_of_deliveries_among_pedestrians() {
     let city = andorra();
-    let (stats, outcomes, close_passes) = run_day(&city, &[], 300, 2, 12.0 * 3600.0);
+    let (stats, outcomes, close_passes, _) = run_day(&city, &[], &[], 300, 2, 12.0 * 3600.0);
     println!("{stats:?}, close passes {close_passes}");
     assert!(stats.orders > 50, "{stats:?}");
     // Every order placed before 10:00 is delivered by noon, nearly all on time.
@@ -116,7 +119,7 @@ fn doors_cut_off_by_flooding_fail_and_count_as_flooded() {
         1,
     );
     let early: Vec<u32> = orders.iter().filter(|o| o.placed_s < 9.0 * 3600.0).map(|o| o.building).take(3).collect();
-    let (stats, outcomes, _) = run_day(&city, &early, 0, 1, 11.5 * 3600.0);
+    let (stats, outcomes, _, _) = run_day(&city, &early, &[], 0, 1, 11.5 * 3600.0);
     assert!(stats.failed_flooded > 0, "{stats:?}");
     assert!(outcomes.iter().any(|o| matches!(o, Outcome::Failed(machi::robots::fleet::Failure::Flooded))));
     assert!(stats.delivered > 0);
@@ -125,28 +128,102 @@ fn doors_cut_off_by_flooding_fail_and_count_as_flooded() {
 #[test]
 fn the_fleet_is_deterministic_at_any_chunking() {
     let city = andorra();
-    let a = run_day(&city, &[], 100, 1, 9.0 * 3600.0);
-    let b = run_day(&city, &[], 100, 3, 9.0 * 3600.0);
+    let a = run_day(&city, &[], &[], 100, 1, 9.0 * 3600.0);
+    let b = run_day(&city, &[], &[], 100, 3, 9.0 * 3600.0);
     assert_eq!(a, b);
+}
+
+#[test]
+fn a_depot_without_supply_does_not_charge_its_robots() {
+    let city = andorra();
+    let (stats, _, _, by_depot) = run_day(&city, &[], &[false, true], 0, 1, 11.0 * 3600.0);
+    assert_eq!(by_depot[0], 0.0, "{stats:?}");
+    assert!(by_depot[1] > 0.0, "{by_depot:?}");
+    assert!((stats.charged_kwh - by_depot[1]).abs() < 1e-9);
+    assert!(stats.robot_hours_without_supply > 0.0, "robots came back to the dark depot: {stats:?}");
+    let (powered, _, _, _) = run_day(&city, &[], &[], 0, 1, 11.0 * 3600.0);
+    assert_eq!(powered.robot_hours_without_supply, 0.0);
+    assert!(powered.charged_kwh > stats.charged_kwh);
 }
 
 #[test]
 fn the_robot_scenario_runs_end_to_end_at_one_and_two_threads() {
     let dir = tempfile::tempdir().unwrap();
-    let kpis = |threads: &str| {
+    let run = |threads: &str| {
         let out = dir.path().join(threads);
         common::run_scenario("andorra/robots.toml", threads, &out);
         let text = std::fs::read_to_string(out.join("kpis.json")).unwrap();
-        serde_json::from_str::<serde_json::Value>(&text).unwrap()["robots"].clone()
+        (serde_json::from_str::<serde_json::Value>(&text).unwrap(), out)
     };
-    let one = kpis("1");
-    let two = kpis("2");
+    let (one, out_one) = run("1");
+    let (two, out_two) = run("2");
     assert_eq!(one, two, "bit-identical KPIs at any thread count");
-    let k = |name: &str| one[name].as_f64().unwrap_or_else(|| panic!("KPI {name} in {one}"));
+    let replay_one = std::fs::read(out_one.join("replay.machi")).unwrap();
+    assert!(replay_one == std::fs::read(out_two.join("replay.machi")).unwrap(), "bit-identical replays");
+    let robots = &one["robots"];
+    let k = |name: &str| robots[name].as_f64().unwrap_or_else(|| panic!("KPI {name} in {robots}"));
     assert_eq!(k("robots"), 12.0);
-    assert!(k("orders_placed") > 400.0, "{one}");
-    assert!(k("parcels_delivered") >= 0.9 * k("orders_placed"), "{one}");
-    assert!(k("on_time_share") > 0.9 && k("failed_deliveries") == 0.0, "{one}");
-    assert!(k("robot_km") > 100.0 && k("energy_per_parcel_kwh") > 0.0 && k("cost_per_parcel") > 0.0, "{one}");
-    assert!(k("close_passes_with_pedestrians") > 0.0, "{one}");
+    assert!(k("orders_placed") > 400.0, "{robots}");
+    assert!(k("parcels_delivered") >= 0.9 * k("orders_placed"), "{robots}");
+    assert!(k("on_time_share") > 0.9 && k("failed_deliveries") == 0.0, "{robots}");
+    assert!(k("robot_km") > 100.0 && k("energy_per_parcel_kwh") > 0.0 && k("cost_per_parcel") > 0.0, "{robots}");
+    assert!(k("close_passes_with_pedestrians") > 0.0, "{robots}");
+    // The depots' charging is a grid load: the grid's chargers drew what the fleet charged, less at most the
+    // last grid step's (the grid sees each step's charging one step later): 12 robots x 0.5 kW x 15 min.
+    let charged = k("energy_charged_kwh");
+    let drawn = one["grid"]["charger_kwh"].as_f64().unwrap();
+    assert!(charged > 5.0, "{robots}");
+    assert!(
+        drawn <= charged + 1e-9 && drawn >= charged - 12.0 * 0.5 * 0.25,
+        "grid drew {drawn} kWh, fleet charged {charged}"
+    );
+    assert_eq!(k("robot_hours_without_supply"), 0.0, "no outage on a dry day");
+
+    // The replay holds every robot (at its depot too) and the pedestrians, each second.
+    let replay = machi::replay::ReplayReader::open(out_one.join("replay.machi")).unwrap();
+    let stream = machi::observe::replay::STREAM_SIDEWALK;
+    let (mut frames, mut delivering, mut last_t) = (0u64, 0u64, None);
+    for frame in replay.agent_frames(stream) {
+        let frame = frame.unwrap();
+        let robots: Vec<_> = frame.agents.iter().filter(|a| a.kind == machi::observe::replay::KIND_ROBOT).collect();
+        assert_eq!(robots.len(), 12, "at {} ms", frame.t_ms);
+        delivering += robots.iter().filter(|a| a.state == 2).count() as u64;
+        assert!(frame.agents.iter().any(|a| a.kind == machi::observe::replay::KIND_PEDESTRIAN));
+        if let Some(t) = last_t {
+            assert_eq!(frame.t_ms, t + 1000, "one frame a second");
+        }
+        last_t = Some(frame.t_ms);
+        frames += 1;
+    }
+    assert_eq!(frames, 13 * 3600, "13 h of frames");
+    assert!(delivering > 0);
+}
+
+#[test]
+fn a_flooded_substation_stops_the_charging_at_its_depot() {
+    // The river flood day with the second depot moved next to substations the flood trips (15:45 on).
+    let dir = tempfile::tempdir().unwrap();
+    let variant = dir.path().join("dark-depot.toml");
+    let base = common::scenario("andorra/river-flood-robots.toml");
+    let text = format!(
+        "extends = {:?}\nname = \"dark-depot\"\n[robots]\n\
+         depots = [{{ at = [0.0, 0.0], robots = 6 }}, {{ at = [-425.0, -167.0], robots = 6 }}]\npedestrians = 0\n",
+        base.to_str().unwrap()
+    );
+    std::fs::write(&variant, text).unwrap();
+    let out = dir.path().join("out");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_machi"))
+        .args(["run", variant.to_str().unwrap(), "--threads", "2", "--out", out.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let kpis: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("kpis.json")).unwrap()).unwrap();
+    assert!(kpis["grid"]["sites_tripped"].as_f64().unwrap() > 0.0);
+    let dark = kpis["robots"]["robot_hours_without_supply"].as_f64().unwrap();
+    assert!(dark > 1.0, "robots waited at the dark depot: {}", kpis["robots"]);
+    // The replay shows them plugged in without supply.
+    let replay = machi::replay::ReplayReader::open(out.join("replay.machi")).unwrap();
+    let frame = replay.agent_frame_at(machi::observe::replay::STREAM_SIDEWALK, 20 * 3_600_000).unwrap().unwrap();
+    assert!(frame.agents.iter().any(|a| a.kind == machi::observe::replay::KIND_ROBOT && a.state == 5), "{frame:?}");
 }

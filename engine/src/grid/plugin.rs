@@ -617,6 +617,17 @@ impl GridState {
         }
     }
 
+    /// Whether charger `k` (in `GridSection::chargers` order) had supply at the last power flow: its bus
+    /// energised. True before the first power flow and when the grid has stopped on a failed one.
+    pub fn charger_supplied(&self, k: usize) -> bool {
+        match (&self.last, self.failure.is_some(), self.series.chargers.get(k)) {
+            (Some(report), false, Some(charger)) => {
+                report.solution.energised[self.series.network.injections[charger.injection].bus]
+            }
+            _ => true,
+        }
+    }
+
     /// Home-charging power per consumer over the next `dt_h` hours (kW); takes the energy off the sessions
     /// and ends those that are full. Chargers at de-energised buses do not charge (their energy waits).
     fn ev_charging_kw(&mut self, dt_h: f64, energised: Option<&[bool]>) -> Vec<f64> {

@@ -4,7 +4,7 @@
 //! home are not repeated in frames: the population table gives their home.
 //!
 //! Streams: 0 = city (JSON), 1 = population (JSON), 2 = person frames, 6 = vehicle frames of the microscopic
-//! model (the others: flood and grid, see the constants). Writing runs on the replay sink's
+//! model, 7 = robots and pedestrians on the sidewalks (the others: flood and grid, see the constants). Writing runs on the replay sink's
 //! own thread ([`crate::replay::ReplaySink`]), so the tick never waits on compression or disk.
 
 use crate::city::City;
@@ -18,6 +18,8 @@ use crate::replay::RasterFrame;
 use crate::replay::{
     AgentFrame, AgentState, ReplayError, ReplayHeader, ReplayMessage, ReplaySink, ReplaySummary, ReplayWriter,
 };
+use crate::robots::fleet::RobotState;
+use crate::robots::plugin::{RobotsState, SidewalkState};
 use crate::scenario::Scenario;
 use crate::sim::{Observe, SimClock};
 use bevy_app::{App, Plugin};
@@ -40,10 +42,39 @@ pub const STREAM_GRID: u16 = 5;
 /// Stream of vehicle frames of the microscopic model (agent kind 1), every `[output] vehicle_frame_interval`.
 pub const STREAM_VEHICLES: u16 = 6;
 
+/// Stream of the sidewalk agents of the robot domain (agent kinds 2 robot and 3 pedestrian), every
+/// `[output] sidewalk_frame_interval`.
+pub const STREAM_SIDEWALK: u16 = 7;
+
+/// Agent kind of a delivery robot.
+pub const KIND_ROBOT: u8 = 2;
+/// Agent kind of a pedestrian of the robot domain's crowd.
+pub const KIND_PEDESTRIAN: u8 = 3;
+
 /// Agent state code of a moving vehicle.
 pub const VEHICLE_MOVING: u8 = 0;
 /// Agent state code of a standing (queued) vehicle.
 pub const VEHICLE_STANDING: u8 = 1;
+
+/// Agent state code of a sidewalk agent (robot: 0 idle, 1 charging, 2 delivering, 3 handing over, 4
+/// returning, 5 plugged in without supply; pedestrian: 0 walking, 1 standing).
+pub fn sidewalk_code(state: SidewalkState) -> (u8, u8) {
+    match state {
+        SidewalkState::Robot(s) => (
+            KIND_ROBOT,
+            match s {
+                RobotState::Idle => 0,
+                RobotState::Charging => 1,
+                RobotState::Delivering => 2,
+                RobotState::HandingOver => 3,
+                RobotState::Returning => 4,
+            },
+        ),
+        SidewalkState::RobotWithoutSupply => (KIND_ROBOT, 5),
+        SidewalkState::PedestrianWalking => (KIND_PEDESTRIAN, 0),
+        SidewalkState::PedestrianStanding => (KIND_PEDESTRIAN, 1),
+    }
+}
 
 /// Agent state code of a person driving. Persons at an activity carry `ActivityKind as u8` (0 home, 1 work,
 /// 2 school, 3 shop).
@@ -113,14 +144,17 @@ impl ReplaySettings {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
             frame_interval_ms: scenario.frame_interval_ms,
-            agent_kinds: vec!["person".into(), "vehicle".into()],
+            agent_kinds: vec!["person".into(), "vehicle".into(), "robot".into(), "pedestrian".into()],
             extra: json!({
                 "start_of_day_ms": scenario.start_ms,
                 "streams": {"0": "city (JSON)", "1": "population (JSON)", "2": "persons away from home", "3": "flood depth (m)",
                             "4": "grid network (JSON)", "5": "grid state per power flow (custom, see docs/replay-format.md)",
-                            "6": "vehicles of the microscopic model"},
+                            "6": "vehicles of the microscopic model", "7": "delivery robots and pedestrians on the sidewalks"},
                 "person_states": {"1": "at work", "2": "at school", "3": "shopping", "4": "driving", "5": "walking"},
                 "vehicle_states": {"0": "moving", "1": "standing"},
+                "robot_states": {"0": "idle", "1": "charging", "2": "delivering", "3": "handing over", "4": "returning",
+                                 "5": "plugged in without supply"},
+                "pedestrian_states": {"0": "walking", "1": "standing"},
             }),
         };
         let writer = ReplayWriter::create(path, &header)?;
@@ -176,7 +210,9 @@ pub struct ReplayObserverPlugin;
 
 impl Plugin for ReplayObserverPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Observe, (record_persons, record_flood, record_grid, record_vehicles));
+        // One fixed order: the writer's chunks depend on the order messages reach it, and the replay must be
+        // the same at any thread count.
+        app.add_systems(Observe, (record_persons, record_flood, record_grid, record_vehicles, record_sidewalk).chain());
     }
 }
 
@@ -231,6 +267,26 @@ fn record_vehicles(mut replay: ResMut<ReplaySettings>, traffic: Option<ResMut<Tr
             .collect();
         replay.send(ReplayMessage::AgentFrame {
             stream: STREAM_VEHICLES,
+            frame: AgentFrame { t_ms: frame.t_ms, agents },
+        });
+    }
+}
+
+/// Writes the sidewalk frames the robot domain took since the last observation (handed over, so emptied
+/// here).
+fn record_sidewalk(mut replay: ResMut<ReplaySettings>, robots: Option<ResMut<RobotsState>>) {
+    let Some(mut robots) = robots else { return };
+    for frame in std::mem::take(&mut robots.frames) {
+        let agents = frame
+            .agents
+            .iter()
+            .map(|a| {
+                let (kind, state) = sidewalk_code(a.state);
+                AgentState { id: a.id, kind, state, x_m: a.pos.x, y_m: a.pos.y }
+            })
+            .collect();
+        replay.send(ReplayMessage::AgentFrame {
+            stream: STREAM_SIDEWALK,
             frame: AgentFrame { t_ms: frame.t_ms, agents },
         });
     }

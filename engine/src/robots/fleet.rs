@@ -196,6 +196,8 @@ pub struct FleetStats {
     pub robot_km: f64,
     /// Energy charged at the depots (kWh).
     pub charged_kwh: f64,
+    /// Robot-hours plugged in at a depot without supply (a grid outage), not charging.
+    pub robot_hours_without_supply: f64,
     /// Energy the robots used walking (kWh).
     pub used_kwh: f64,
     /// Robot-hours out of the depot.
@@ -234,6 +236,10 @@ pub struct Fleet {
     next_order: usize,
     waiting: Vec<u32>,
     closed: Vec<bool>,
+    /// Whether each depot's chargers have supply (written by the coupling from the grid).
+    depot_supplied: Vec<bool>,
+    /// Energy charged at each depot (kWh).
+    depot_charged_kwh: Vec<f64>,
     next_dispatch_s: f64,
     stats: FleetStats,
     delivery_s_sum: f64,
@@ -297,9 +303,10 @@ impl Fleet {
         }
         let outcomes = vec![Outcome::Waiting; orders.len()];
         let stats = FleetStats { robots: robots.len(), ..FleetStats::default() };
+        let depots = depot_nodes.len();
         Ok(Fleet {
-            params,
             depot_nodes,
+            params,
             robots,
             orders,
             order_nodes,
@@ -308,6 +315,8 @@ impl Fleet {
             next_order: 0,
             waiting: Vec::new(),
             closed: vec![false; city.footpaths.links().len()],
+            depot_supplied: vec![true; depots],
+            depot_charged_kwh: vec![0.0; depots],
             next_dispatch_s: start_s,
             stats,
             delivery_s_sum: 0.0,
@@ -320,23 +329,32 @@ impl Fleet {
         self.closed.extend_from_slice(closed);
     }
 
+    /// Gives or cuts the supply of each depot's chargers (a grid outage): robots plugged in at a depot
+    /// without supply do not charge.
+    pub fn set_depot_supply(&mut self, supplied: &[bool]) {
+        for (s, &on) in self.depot_supplied.iter_mut().zip(supplied) {
+            *s = on;
+        }
+    }
+
+    /// Whether depot `depot`'s chargers have supply.
+    pub fn depot_supplied(&self, depot: usize) -> bool {
+        self.depot_supplied[depot]
+    }
+
+    /// Energy charged at each depot since the start (kWh).
+    pub fn depot_charged_kwh(&self) -> &[f64] {
+        &self.depot_charged_kwh
+    }
+
     /// What happened to each order.
     pub fn outcomes(&self) -> &[Outcome] {
         &self.outcomes
     }
 
-    /// Each robot's crowd agent and state.
-    pub fn robots(&self) -> impl Iterator<Item = (AgentId, RobotState, f64)> + '_ {
-        self.robots.iter().map(|r| (r.agent, r.state, r.battery_wh))
-    }
-
-    /// Charging power drawn at each depot now (kW).
-    pub fn charging_kw(&self) -> Vec<f64> {
-        let mut kw = vec![0.0; self.depot_nodes.len()];
-        for r in self.robots.iter().filter(|r| r.state == RobotState::Charging) {
-            kw[r.depot] += self.params.robot.charger_kw as f64;
-        }
-        kw
+    /// Each robot's crowd agent, state, depot and battery charge (Wh).
+    pub fn robots(&self) -> impl Iterator<Item = (AgentId, RobotState, usize, f64)> + '_ {
+        self.robots.iter().map(|r| (r.agent, r.state, r.depot, r.battery_wh))
     }
 
     /// The day's totals so far.
@@ -375,10 +393,14 @@ impl Fleet {
             self.stats.robot_km += (walked - r.walked_m) / 1000.0;
             r.walked_m = walked;
             match r.state {
+                RobotState::Charging if !self.depot_supplied[r.depot] => {
+                    self.stats.robot_hours_without_supply += dt_s / 3600.0;
+                }
                 RobotState::Charging => {
                     let add = (p.charger_kw as f64 * 1000.0 * dt_s / 3600.0).min(p.battery_wh as f64 - r.battery_wh);
                     r.battery_wh += add;
                     self.stats.charged_kwh += add / 1000.0;
+                    self.depot_charged_kwh[r.depot] += add / 1000.0;
                     if r.battery_wh >= p.battery_wh as f64 - f64::EPSILON {
                         r.state = RobotState::Idle;
                     }

@@ -3,19 +3,20 @@
 //! and the robot KPIs. Closed footpaths come from the coupling (`crate::coupling`) in
 //! [`RobotsState::closed`].
 
-use super::fleet::{CostParams, Depot, Fleet, FleetParams, FleetStats, RobotParams};
+use super::fleet::{CostParams, Depot, Fleet, FleetParams, FleetStats, RobotParams, RobotState};
 use super::orders::{household_orders, read_orders_csv, OrderParams};
 use crate::city::graph::NodeId;
 use crate::city::routing::{Router, Weight};
 use crate::city::City;
 use crate::crowd::wander::Wanderers;
-use crate::crowd::{AgentId, AgentSpec, Crowd, CrowdParams, SceneParams, SidewalkScene};
+use crate::crowd::{AgentId, AgentSpec, AgentStatus, Crowd, CrowdParams, SceneParams, SidewalkScene};
 use crate::error::{InputError, InputResult};
 use crate::population::Population;
 use crate::scenario::duration_ms;
 use crate::sim::{register_domain, CityRes, DomainTick, Finalize, Kpis, SimClock};
 use bevy_app::{App, Plugin};
 use bevy_ecs::prelude::*;
+use glam::Vec2;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
@@ -120,6 +121,39 @@ impl RobotsSection {
 /// Longest crowd step (ms): the design gives robots 0.1–0.5 s.
 const MAX_STEP_MS: u64 = 500;
 
+/// What a sidewalk agent is doing, as the replay shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SidewalkState {
+    /// A robot of the fleet, in this state.
+    Robot(RobotState),
+    /// A robot plugged in at a depot whose chargers have no supply (a grid outage).
+    RobotWithoutSupply,
+    /// A pedestrian walking.
+    PedestrianWalking,
+    /// A pedestrian standing (held up by others, or waiting to step onto the sidewalk).
+    PedestrianStanding,
+}
+
+/// One sidewalk agent in a frame.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SidewalkAgent {
+    /// The crowd agent's id (stable over the run).
+    pub id: u32,
+    /// What it is doing.
+    pub state: SidewalkState,
+    /// Position (m, local frame).
+    pub pos: Vec2,
+}
+
+/// The sidewalk agents at one time, for the replay.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SidewalkFrame {
+    /// Time (ms since the run's start).
+    pub t_ms: u64,
+    /// Robots (all of them, at their depots too) and the pedestrians on the sidewalk, by id.
+    pub agents: Vec<SidewalkAgent>,
+}
+
 /// The robot domain's state.
 #[derive(Resource)]
 pub struct RobotsState {
@@ -133,16 +167,22 @@ pub struct RobotsState {
     /// Wandering pedestrians: crowd agent, walks done.
     walkers: Vec<(AgentId, u64)>,
     step_ms: u64,
+    /// Frames taken since the replay observer last took them (every `[output] sidewalk_frame_interval`).
+    pub frames: Vec<SidewalkFrame>,
+    frame_interval_ms: u64,
+    next_frame_ms: u64,
 }
 
 impl RobotsState {
-    /// The fleet and its crowd for `city`; orders from the population's households or the section's file.
+    /// The fleet and its crowd for `city`; orders from the population's households or the section's file;
+    /// a replay frame every `frame_interval_ms`.
     pub fn new(
         city: &City,
         population: &Population,
         section: &RobotsSection,
         seed: u64,
         start_s: f64,
+        frame_interval_ms: u64,
         scenario_path: &Path,
     ) -> InputResult<RobotsState> {
         let orders = match &section.orders_csv {
@@ -182,7 +222,45 @@ impl RobotsState {
             }
             walkers.push((id, 0));
         }
-        Ok(RobotsState { crowd, fleet, closed: vec![false; city.footpaths.links().len()], wanderers, walkers, step_ms })
+        Ok(RobotsState {
+            crowd,
+            fleet,
+            closed: vec![false; city.footpaths.links().len()],
+            wanderers,
+            walkers,
+            step_ms,
+            frames: Vec::new(),
+            frame_interval_ms: frame_interval_ms.max(1),
+            next_frame_ms: 0,
+        })
+    }
+
+    /// The robots and the pedestrians on the sidewalk now, at `t_ms` (ms since the run's start).
+    pub fn frame(&self, t_ms: u64) -> SidewalkFrame {
+        let crowd = &self.crowd;
+        let mut agents: Vec<SidewalkAgent> = self
+            .fleet
+            .robots()
+            .map(|(id, state, depot, _)| SidewalkAgent {
+                id: id.0,
+                state: match state {
+                    RobotState::Charging if !self.fleet.depot_supplied(depot) => SidewalkState::RobotWithoutSupply,
+                    s => SidewalkState::Robot(s),
+                },
+                pos: crowd.position(id),
+            })
+            .collect();
+        for &(id, _) in &self.walkers {
+            let state = match crowd.status(id) {
+                AgentStatus::Walking if crowd.still_s(id) > 0.0 => SidewalkState::PedestrianStanding,
+                AgentStatus::Walking => SidewalkState::PedestrianWalking,
+                AgentStatus::Entering => SidewalkState::PedestrianStanding,
+                AgentStatus::Idle | AgentStatus::Arrived => continue,
+            };
+            agents.push(SidewalkAgent { id: id.0, state, pos: crowd.position(id) });
+        }
+        agents.sort_by_key(|a| a.id);
+        SidewalkFrame { t_ms, agents }
     }
 
     /// One crowd step ending at `clock_s` (s since midnight): the fleet's events, the pedestrians' next
@@ -229,6 +307,11 @@ impl Plugin for RobotsPlugin {
 }
 
 fn advance_robots(clock: Res<SimClock>, city: Res<CityRes>, mut state: ResMut<RobotsState>) {
+    if clock.now_ms >= state.next_frame_ms {
+        let frame = state.frame(clock.now_ms);
+        state.frames.push(frame);
+        state.next_frame_ms = clock.now_ms - clock.now_ms % state.frame_interval_ms + state.frame_interval_ms;
+    }
     let end_ms = clock.start_of_day_ms + clock.now_ms + clock.step_ms;
     state.step(&city.0, end_ms as f64 / 1000.0);
 }
@@ -248,6 +331,7 @@ fn robot_kpis(state: Res<RobotsState>, mut kpis: ResMut<Kpis>) {
     kpis.set(d, "robot_km", s.robot_km);
     kpis.set(d, "energy_used_kwh", s.used_kwh);
     kpis.set(d, "energy_charged_kwh", s.charged_kwh);
+    kpis.set(d, "robot_hours_without_supply", s.robot_hours_without_supply);
     kpis.set(d, "energy_per_parcel_kwh", s.kwh_per_parcel);
     kpis.set(d, "cost_per_parcel", s.cost_per_parcel);
     kpis.set(d, "operator_hours", s.operator_hours);

@@ -109,6 +109,9 @@ pub struct OutputSection {
     pub timeseries_interval: String,
     /// Interval between vehicle frames of the microscopic model, e.g. `"1s"` (SUMO's FCD output default).
     pub vehicle_frame_interval: String,
+    /// Interval between frames of the sidewalk agents (delivery robots and the pedestrians among them),
+    /// e.g. `"1s"`.
+    pub sidewalk_frame_interval: String,
 }
 
 impl Default for OutputSection {
@@ -117,6 +120,7 @@ impl Default for OutputSection {
             frame_interval: "60s".into(),
             timeseries_interval: "15min".into(),
             vehicle_frame_interval: "1s".into(),
+            sidewalk_frame_interval: "1s".into(),
         }
     }
 }
@@ -136,6 +140,8 @@ pub struct Scenario {
     pub frame_interval_ms: u64,
     /// Vehicle frame interval of the microscopic model (ms).
     pub vehicle_frame_interval_ms: u64,
+    /// Frame interval of the sidewalk agents (ms).
+    pub sidewalk_frame_interval_ms: u64,
     /// Time-series interval (ms).
     pub timeseries_interval_ms: u64,
     /// The resolved document as TOML text (what `machi inspect` prints; hashed into the replay header).
@@ -286,10 +292,12 @@ impl Scenario {
         let frame_interval_ms = dur("output.frame_interval", &file.output.frame_interval)?;
         let timeseries_interval_ms = dur("output.timeseries_interval", &file.output.timeseries_interval)?;
         let vehicle_frame_interval_ms = dur("output.vehicle_frame_interval", &file.output.vehicle_frame_interval)?;
+        let sidewalk_frame_interval_ms = dur("output.sidewalk_frame_interval", &file.output.sidewalk_frame_interval)?;
         for (key, v) in [
             ("output.frame_interval", frame_interval_ms),
             ("output.timeseries_interval", timeseries_interval_ms),
             ("output.vehicle_frame_interval", vehicle_frame_interval_ms),
+            ("output.sidewalk_frame_interval", sidewalk_frame_interval_ms),
         ] {
             if v == 0 {
                 return Err(InputError::new(path, format!("key {key}"), "must be longer than zero"));
@@ -350,6 +358,7 @@ impl Scenario {
             frame_interval_ms,
             timeseries_interval_ms,
             vehicle_frame_interval_ms,
+            sidewalk_frame_interval_ms,
             resolved_toml,
         })
     }
