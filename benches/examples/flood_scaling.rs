@@ -54,7 +54,7 @@ fn main() {
     let mut one = solver(1);
     let mut two = solver(2);
     let (mut t1, mut t2) = (Vec::new(), Vec::new());
-    let mut time = |s: &mut FloodSolver<f32>| {
+    let time = |s: &mut FloodSolver<f32>| {
         let t = Instant::now();
         for _ in 0..steps {
             s.step(DT_S);
