@@ -34,13 +34,16 @@ fn main() {
     let mut finals = Vec::new();
     for chunks in [1, 2].into_iter().filter(|c| only.is_none_or(|o| o == *c)) {
         let mut params = CrowdParams::default();
-        // CROWD_TAU and CROWD_JREACH override the ORCA time horizon against agents (s) and the junction reach
-        // (m), for experiments.
+        // CROWD_TAU, CROWD_JREACH and CROWD_JAM override the ORCA time horizon against agents (s), the
+        // junction reach (m) and the jam time (s), for experiments.
         if let Some(tau) = std::env::var("CROWD_TAU").ok().and_then(|v| v.parse().ok()) {
             params.agent_horizon_s = tau;
         }
         if let Some(v) = std::env::var("CROWD_JREACH").ok().and_then(|v| v.parse().ok()) {
             params.junction_reach_m = v;
+        }
+        if let Some(v) = std::env::var("CROWD_JAM").ok().and_then(|v| v.parse().ok()) {
+            params.jam_time_s = v;
         }
         let mut crowd = Crowd::new(scene.clone(), params);
         crowd.set_parallel_chunks(chunks);

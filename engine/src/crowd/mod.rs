@@ -12,6 +12,9 @@
 //!    than they were) is undone, together with its partner, until no such pair is left. Undone moves only
 //!    return agents to places that did not overlap, so no agent ever overlaps another, whatever ORCA did;
 //!    the count of undone moves says how often ORCA alone was not enough;
+//!    pedestrians jammed for `jam_time_s` squeeze through the other pedestrians (never through robots or
+//!    buildings) until they are clear, as SUMO's striping model lets them (`pedestrian.striping.jamtime`):
+//!    discs cannot gridlock a crowd for good;
 //! 4. *commit*, in parallel: positions, waypoints, arrivals.
 //!
 //! Every phase writes only its own agent from the previous state, so results are bit-identical at any
@@ -144,6 +147,9 @@ pub struct CrowdParams {
     /// streams form lanes as people do: Moussaïd et al. (2009, Proc. R. Soc. B 276) measured a preference
     /// for the right in France; use a negative value where people keep left.
     pub keep_right_m: f32,
+    /// A pedestrian standing still this long (s) squeezes through the other pedestrians until clear of
+    /// them: 300 s, the default of SUMO's `pedestrian.striping.jamtime`; infinite: never.
+    pub jam_time_s: f32,
 }
 
 impl Default for CrowdParams {
@@ -159,6 +165,7 @@ impl Default for CrowdParams {
             arrival_m: 0.3,
             close_pass_m: 0.45,
             keep_right_m: 0.75,
+            jam_time_s: 300.0,
         }
     }
 }
@@ -198,6 +205,8 @@ pub struct CrowdStats {
     pub close_passes: u64,
     /// Routes completed.
     pub arrivals: u64,
+    /// Times a jammed pedestrian started squeezing through the other pedestrians.
+    pub jam_squeezes: u64,
 }
 
 /// Errors of the crowd's API.
@@ -222,6 +231,8 @@ struct Agent {
     walked_m: f64,
     still_s: f32,
     near_pedestrian: bool,
+    /// A jammed pedestrian squeezing through the other pedestrians.
+    squeezing: bool,
 }
 
 /// An agent's current waypoint, from its route.
@@ -244,6 +255,14 @@ struct Slot {
     disc: Disc,
     weight: f32,
     kind: AgentKind,
+    squeezing: bool,
+}
+
+impl Slot {
+    /// Whether this agent and `other` pass through each other: two pedestrians of whom one squeezes.
+    fn passes_through(&self, other: &Slot) -> bool {
+        (self.squeezing || other.squeezing) && self.kind == AgentKind::Pedestrian && other.kind == AgentKind::Pedestrian
+    }
 }
 
 /// What an agent's plan decided.
@@ -254,6 +273,8 @@ struct Plan {
     infeasible: bool,
     building_stop: bool,
     near_pedestrian: bool,
+    /// Within another agent's disc at the start of the step (a squeezing pedestrian in a jam).
+    overlapping: bool,
 }
 
 /// Pedestrians and robots on the sidewalks.
@@ -330,6 +351,7 @@ impl Crowd {
             target: Target::default(),
             walked_m: 0.0,
             still_s: 0.0,
+            squeezing: false,
             near_pedestrian: false,
         });
         id
@@ -429,9 +451,9 @@ impl Crowd {
         let scene = &*self.scene;
         let params = &self.params;
         let (plans, undone, slot_of) = (&self.plans, &self.undone, &self.slot_of);
-        let arrived: Vec<(Vec<AgentId>, u64)> = par_chunks_mut(&mut self.agents, self.chunks, |first, chunk| {
+        let arrived: Vec<(Vec<AgentId>, u64, u64)> = par_chunks_mut(&mut self.agents, self.chunks, |first, chunk| {
             let mut arrived = Vec::new();
-            let mut close_passes = 0;
+            let (mut close_passes, mut squeezes) = (0, 0);
             for (k, a) in chunk.iter_mut().enumerate() {
                 if a.status != AgentStatus::Walking {
                     continue;
@@ -446,6 +468,14 @@ impl Crowd {
                 let moved = a.pos.distance(next_pos);
                 a.walked_m += moved as f64;
                 a.still_s = if moved < STILL_M { a.still_s + dt } else { 0.0 };
+                // Jammed pedestrians squeeze through until they move clear of everyone.
+                if a.squeezing && !plan.overlapping && moved >= STILL_M {
+                    a.squeezing = false;
+                } else if !a.squeezing && a.spec.kind == AgentKind::Pedestrian && a.still_s >= params.jam_time_s {
+                    a.squeezing = true;
+                    a.still_s = 0.0;
+                    squeezes += 1;
+                }
                 a.pos = next_pos;
                 a.vel = next_vel;
                 if advance_waypoints(a, scene, params) {
@@ -454,10 +484,11 @@ impl Crowd {
                     arrived.push(AgentId(i as u32));
                 }
             }
-            (arrived, close_passes)
+            (arrived, close_passes, squeezes)
         });
-        self.stats.close_passes += arrived.iter().map(|(_, c)| c).sum::<u64>();
-        let arrived: Vec<AgentId> = arrived.into_iter().flat_map(|(a, _)| a).collect();
+        self.stats.close_passes += arrived.iter().map(|(_, c, _)| c).sum::<u64>();
+        self.stats.jam_squeezes += arrived.iter().map(|(_, _, s)| s).sum::<u64>();
+        let arrived: Vec<AgentId> = arrived.into_iter().flat_map(|(a, _, _)| a).collect();
         self.stats.steps += 1;
         self.stats.agent_steps += self.slots.len() as u64;
         self.stats.infeasible_plans += self.plans.iter().filter(|p| p.infeasible).count() as u64;
@@ -492,6 +523,7 @@ impl Crowd {
                 disc: Disc { pos: a.pos, vel: a.vel, radius: a.spec.radius_m },
                 weight: a.spec.avoidance_weight,
                 kind: a.spec.kind,
+                squeezing: a.squeezing,
             });
         }
         self.undone.clear();
@@ -663,9 +695,16 @@ fn plan_agent(
     let rings = (params.neighbour_range_m / view.grid.cell_m()).ceil() as i64;
     let mut worst = f32::INFINITY;
     let me = view.slots[slot];
+    let mut overlapping = false;
     view.grid.for_each_within(a.pos, rings, |other, q| {
         let d2 = q.distance_squared(a.pos);
         if d2 >= range_sq || d2 > worst || other == slot {
+            return;
+        }
+        let o = &view.slots[other];
+        if me.passes_through(o) {
+            let touch = me.disc.radius + o.disc.radius;
+            overlapping |= d2 < touch * touch;
             return;
         }
         let id = view.slots[other].id;
@@ -713,7 +752,7 @@ fn plan_agent(
         }
         v *= 0.5;
     }
-    Plan { next_pos: a.pos + v * dt, next_vel: v, infeasible: !feasible, building_stop, near_pedestrian }
+    Plan { next_pos: a.pos + v * dt, next_vel: v, infeasible: !feasible, building_stop, near_pedestrian, overlapping }
 }
 
 /// The first building a move from `from` to `to` brings a disc of `radius` too close to: closer than the
@@ -731,11 +770,12 @@ fn blocking_building(from: Vec2, to: Vec2, radius: f32, obstacles: &[u32], scene
 /// True when the tentative position of the agent in `slot` overlaps another's and is closer to it than
 /// before.
 fn in_conflict(slot: usize, tentative: &[Vec2], view: &View) -> bool {
-    let me = &view.slots[slot].disc;
+    let slot_me = &view.slots[slot];
+    let me = &slot_me.disc;
     let p = tentative[slot];
     let mut conflict = false;
     view.grid.for_each_near(me.pos, |other, q_before| {
-        if other == slot || conflict {
+        if other == slot || conflict || slot_me.passes_through(&view.slots[other]) {
             return;
         }
         let d = p.distance(tentative[other]);

@@ -161,3 +161,56 @@ fn a_robot_rounds_a_building_corner_close_to_the_wall() {
     }
     assert!(crowd.stats().building_stops < 10, "{:?}", crowd.stats());
 }
+
+/// Two agents sent head-on along a lane too narrow to pass in (0.96 m between walls: room for a robot, not
+/// for two people side by side): returns whether each arrived within `limit_s`, the crowd's stats, and the
+/// closest the two came (m).
+fn head_on_in_a_passage(
+    first: AgentSpec,
+    second: AgentSpec,
+    jam_time_s: f32,
+    limit_s: f32,
+) -> ([bool; 2], CrowdStats, f32) {
+    let mut g = GraphBuilder::new();
+    let west = g.node(1, Vec2::new(0.0, 0.0), false);
+    let east = g.node(2, Vec2::new(20.0, 0.0), false);
+    g.straight(west, east, 1.3, 1, WayClass::Footway);
+    g.straight(east, west, 1.3, 1, WayClass::Footway);
+    let walls = vec![rect(-5.0, 0.48, 25.0, 5.0), rect(-5.0, -5.0, 25.0, -0.48)];
+    // The walk line stays in the middle (a clearance the lane has, so it is no passage through a building).
+    let params = SceneParams { clearance_m: 0.3, ..scene_params() };
+    let scene = Arc::new(SidewalkScene::new(walls, &g.build(), &params));
+    let mut crowd = Crowd::new(scene, CrowdParams { jam_time_s, ..CrowdParams::default() });
+    let (a, b) = (crowd.add(first), crowd.add(second));
+    crowd.send(a, vec![LinkId(0)]).unwrap();
+    crowd.send(b, vec![LinkId(1)]).unwrap();
+    let mut arrived = [false; 2];
+    let mut closest = f32::INFINITY;
+    for _ in 0..(limit_s / crowd.params().step_s) as usize {
+        for id in crowd.step() {
+            arrived[id.0 as usize] = true;
+        }
+        if crowd.status(a) == AgentStatus::Walking && crowd.status(b) == AgentStatus::Walking {
+            closest = closest.min(crowd.position(a).distance(crowd.position(b)));
+        }
+    }
+    (arrived, crowd.stats().clone(), closest)
+}
+
+#[test]
+fn jammed_pedestrians_squeeze_past_each_other_and_robots_give_way() {
+    let walker = AgentSpec::pedestrian(1.3);
+    // Without squeezing, two people meeting in the passage stand there for good.
+    let (arrived, _, closest) = head_on_in_a_passage(walker, walker, f32::INFINITY, 120.0);
+    assert_eq!(arrived, [false, false]);
+    assert!(closest >= 2.0 * PEDESTRIAN_RADIUS_M - 1e-3);
+    // Jammed for 5 s, they squeeze past each other and both get through.
+    let (arrived, stats, _) = head_on_in_a_passage(walker, walker, 5.0, 120.0);
+    assert_eq!(arrived, [true, true], "{stats:?}");
+    assert!(stats.jam_squeezes >= 1);
+    // A robot is never squeezed past: it backs out of the lane before the person (it takes most of the
+    // avoidance), never overlapping them, and then goes through.
+    let (arrived, stats, closest) = head_on_in_a_passage(AgentSpec::robot(ROBOT_SPEED_LIMIT_MPS), walker, 5.0, 120.0);
+    assert_eq!(arrived, [true, true], "{stats:?}");
+    assert!(closest >= ROBOT_RADIUS_M + PEDESTRIAN_RADIUS_M - 1e-3, "{closest}");
+}

@@ -338,5 +338,6 @@ fn robot_kpis(state: Res<RobotsState>, mut kpis: ResMut<Kpis>) {
     kpis.set(d, "robot_hours_out", s.robot_hours_out);
     kpis.set(d, "close_passes_with_pedestrians", c.close_passes as f64);
     kpis.set(d, "crowd_moves_undone", c.undone_moves as f64);
+    kpis.set(d, "pedestrian_jam_squeezes", c.jam_squeezes as f64);
     kpis.set(d, "dispatch_rounds", s.dispatch_rounds as f64);
 }
