@@ -8,7 +8,7 @@ use machi::city::City;
 use machi::crowd::wander::Wanderers;
 use machi::crowd::{AgentSpec, Crowd, CrowdParams, SceneParams, SidewalkScene};
 use machi::population::{Population, PopulationParams};
-use machi::robots::fleet::{Depot, Fleet, FleetParams, FleetStats, Outcome};
+use machi::robots::fleet::{Depot, Fleet, FleetParams, FleetStats, Outcome, RobotParams};
 use machi::robots::orders::{household_orders, OrderParams};
 use machi::scenario::Scenario;
 use std::sync::Arc;
@@ -29,6 +29,19 @@ fn run_day(
     chunks: usize,
     until_s: f64,
 ) -> (FleetStats, Vec<Outcome>, u64, Vec<f64>) {
+    run_day_with(city, RobotParams::default(), closed_doors, supply, pedestrians, chunks, until_s)
+}
+
+/// [`run_day`] with these robots.
+fn run_day_with(
+    city: &City,
+    robot: RobotParams,
+    closed_doors: &[u32],
+    supply: &[bool],
+    pedestrians: u32,
+    chunks: usize,
+    until_s: f64,
+) -> (FleetStats, Vec<Outcome>, u64, Vec<f64>) {
     let population = Population::generate(city, &PopulationParams::default(), 1);
     let orders = household_orders(&population.residents, &OrderParams::default(), 1);
     let footprints = city.buildings.iter().map(|b| b.footprint.clone()).collect();
@@ -41,7 +54,7 @@ fn run_day(
     };
     let depots =
         [Vec2::new(0.0, 0.0), Vec2::new(-400.0, -300.0)].map(|p| Depot { at: node_near(p).into(), robots: 6 }).to_vec();
-    let params = FleetParams { depots, ..FleetParams::default() };
+    let params = FleetParams { depots, robot, ..FleetParams::default() };
     let start_s = 8.0 * 3600.0;
     let mut fleet = Fleet::new(city, &mut crowd, params, orders.clone(), start_s).expect("depots on the network");
     // Footpaths into the doors of the chosen buildings are closed (as a flood would).
@@ -131,6 +144,22 @@ fn the_fleet_is_deterministic_at_any_chunking() {
     let a = run_day(&city, &[], &[], 100, 1, 9.0 * 3600.0);
     let b = run_day(&city, &[], &[], 100, 3, 9.0 * 3600.0);
     assert_eq!(a, b);
+}
+
+#[test]
+fn robots_standing_still_on_their_way_replan_round_the_footpath_now_and_then() {
+    // Robots crawling at 1 mm/s stand still as far as the crowd can tell (under 1 cm a step): each one out
+    // tries a detour round the link it is on every `replan_after_s`.
+    let city = andorra();
+    let robot = RobotParams { speed_mps: 0.001, ..RobotParams::default() };
+    let replan_after_s = robot.replan_after_s;
+    let (stats, _, _, _) = run_day_with(&city, robot, &[], &[], 0, 1, 8.0 * 3600.0 + 1800.0);
+    assert!(stats.replans_when_blocked > 0, "{stats:?}");
+    let most = (stats.robots as f64 * 1800.0 / replan_after_s).ceil() as usize;
+    assert!(stats.replans_when_blocked <= most, "{} replans, at most {most}", stats.replans_when_blocked);
+    assert_eq!(stats.delivered, 0);
+    let (normal, _, _, _) = run_day(&city, &[], &[], 0, 1, 8.0 * 3600.0 + 1800.0);
+    assert_eq!(normal.replans_when_blocked, 0, "robots that walk are not blocked");
 }
 
 #[test]

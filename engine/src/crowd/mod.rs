@@ -423,6 +423,12 @@ impl Crowd {
         &self.agents[id.0 as usize].route
     }
 
+    /// The footpath link a walking agent is on (`None` when not walking).
+    pub fn current_link(&self, id: AgentId) -> Option<LinkId> {
+        let a = &self.agents[id.0 as usize];
+        (a.status == AgentStatus::Walking).then(|| a.route[a.leg])
+    }
+
     /// Distance walked so far (m).
     pub fn walked_m(&self, id: AgentId) -> f64 {
         self.agents[id.0 as usize].walked_m

@@ -45,6 +45,9 @@ pub struct RobotParams {
     pub dispatch_share: f32,
     /// Time at each door to hand the parcel over (s): 60 s, an assumption.
     pub handover_s: f64,
+    /// A robot standing still this long (s) on its way re-plans around the footpath it is blocked on (its
+    /// remote operator's call): 120 s, an assumption.
+    pub replan_after_s: f64,
 }
 
 impl Default for RobotParams {
@@ -58,6 +61,7 @@ impl Default for RobotParams {
             reserve_share: 0.2,
             dispatch_share: 0.5,
             handover_s: 60.0,
+            replan_after_s: 120.0,
         }
     }
 }
@@ -173,6 +177,8 @@ struct Robot {
     node: NodeId,
     walked_m: f64,
     handover_until_s: f64,
+    /// Standing time (s) at which a blocked robot next tries a detour.
+    next_replan_still_s: f64,
 }
 
 /// Totals of the fleet's day.
@@ -210,6 +216,8 @@ pub struct FleetStats {
     pub kwh_per_parcel: f64,
     /// Dispatch rounds run.
     pub dispatch_rounds: usize,
+    /// Robots blocked on a footpath (standing still `replan_after_s`) sent round it.
+    pub replans_when_blocked: usize,
 }
 
 /// Errors setting up a fleet.
@@ -280,6 +288,7 @@ impl Fleet {
                     node: depot_nodes[k],
                     walked_m: 0.0,
                     handover_until_s: 0.0,
+                    next_replan_still_s: params.robot.replan_after_s,
                 });
             }
         }
@@ -442,6 +451,35 @@ impl Fleet {
             self.stats.on_time += (now_s <= self.orders[order].due_s) as usize;
             self.delivery_s_sum += now_s - self.orders[order].placed_s;
             self.go_on(k, router.get_or_insert_with(|| Router::new(graph)), crowd, now_s);
+        }
+        // Robots blocked on their way (a jam, an obstacle) re-plan round the footpath they stand on.
+        for k in 0..self.robots.len() {
+            let still_s = crowd.still_s(self.robots[k].agent) as f64;
+            let r = &mut self.robots[k];
+            if still_s < p.replan_after_s {
+                r.next_replan_still_s = p.replan_after_s;
+            }
+            if !matches!(r.state, RobotState::Delivering | RobotState::Returning) || still_s < r.next_replan_still_s {
+                continue;
+            }
+            // Tried now; if no detour exists, again after as long again.
+            r.next_replan_still_s = still_s + p.replan_after_s;
+            let r = &self.robots[k];
+            let Some(blocked) = crowd.current_link(r.agent) else { continue };
+            let to = match r.state {
+                RobotState::Delivering => {
+                    self.order_nodes[*r.tour.front().expect("a robot delivering has a tour") as usize]
+                }
+                _ => self.depot_nodes[r.depot],
+            };
+            let from = graph.link(blocked).from;
+            let closed = &self.closed;
+            let router = router.get_or_insert_with(|| Router::new(graph));
+            let detour = router.route_avoiding(from, to, Weight::Length, |l| l != blocked && !closed[l.0 as usize]);
+            if let Some(route) = detour.filter(|r| !r.links.is_empty()) {
+                crowd.send(self.robots[k].agent, route.links).expect("a route with links");
+                self.stats.replans_when_blocked += 1;
+            }
         }
         if now_s + CLOCK_TOLERANCE_S >= self.next_dispatch_s {
             self.next_dispatch_s += self.params.dispatch_interval_s;

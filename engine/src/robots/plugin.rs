@@ -89,6 +89,7 @@ impl RobotsSection {
             share("robot.reserve_share", r.reserve_share as f64),
             share("robot.dispatch_share", r.dispatch_share as f64),
             non_negative("robot.handover_s", r.handover_s),
+            positive("robot.replan_after_s", r.replan_after_s),
             non_negative("costs.robot_capex", self.costs.robot_capex),
             positive("costs.robot_life_years", self.costs.robot_life_years),
             non_negative("costs.operator_per_h", self.costs.operator_per_h),
@@ -340,4 +341,5 @@ fn robot_kpis(state: Res<RobotsState>, mut kpis: ResMut<Kpis>) {
     kpis.set(d, "crowd_moves_undone", c.undone_moves as f64);
     kpis.set(d, "pedestrian_jam_squeezes", c.jam_squeezes as f64);
     kpis.set(d, "dispatch_rounds", s.dispatch_rounds as f64);
+    kpis.set(d, "replans_when_blocked", s.replans_when_blocked as f64);
 }
