@@ -5,41 +5,9 @@
 //!
 //! `cargo run --release -p machi-benches --example flood_scaling [SAMPLES] [STEPS_PER_SAMPLE]` (60, 5).
 
-use machi::flood::solver::{Boundaries, Boundary, FloodSolver};
+use machi::flood::solver::FloodSolver;
+use machi_benches::{flood_case, FLOOD_DT_S, FLOOD_SIDE};
 use std::time::Instant;
-
-/// Grid side (cells), as in `benches/benches/flood.rs`.
-const SIDE: usize = 2000;
-/// Cell size (m).
-const CELL_M: f64 = 2.0;
-/// Time step (s), under the CFL limit for the 5 m water level of the case.
-const DT_S: f64 = 0.2;
-
-fn solver(bands: usize) -> FloodSolver<f32> {
-    let n = SIDE;
-    let z: Vec<f64> = (0..n * n)
-        .map(|k| {
-            let (x, y) = ((k % n) as f64, (k / n) as f64);
-            0.002 * x + 0.3 * (x * 0.05).sin() * (y * 0.07).cos()
-        })
-        .collect();
-    let mut s = FloodSolver::<f32>::new(
-        n,
-        n,
-        CELL_M,
-        &z,
-        &vec![0.03; n * n],
-        vec![false; n * n],
-        Boundaries::all(Boundary::FreeOutflow { slope: 0.002 }),
-    );
-    s.bands = bands;
-    s.set_depths(&z.iter().map(|b| (5.0 - b).max(0.0)).collect::<Vec<_>>());
-    // Spin up so fluxes are non-zero everywhere.
-    for _ in 0..5 {
-        s.step(DT_S);
-    }
-    s
-}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -51,13 +19,13 @@ fn main() {
     let samples = args.first().copied().unwrap_or(60).max(1);
     let steps = args.get(1).copied().unwrap_or(5).max(1);
     machi::sim::init_thread_pool(2);
-    let mut one = solver(1);
-    let mut two = solver(2);
+    let mut one = flood_case(1);
+    let mut two = flood_case(2);
     let (mut t1, mut t2) = (Vec::new(), Vec::new());
     let time = |s: &mut FloodSolver<f32>| {
         let t = Instant::now();
         for _ in 0..steps {
-            s.step(DT_S);
+            s.step(FLOOD_DT_S);
         }
         t.elapsed().as_secs_f64() / steps as f64
     };
@@ -68,9 +36,9 @@ fn main() {
     // Both runs did the same steps: the results must agree bit for bit.
     assert!(one.depths() == two.depths(), "1 and 2 bands differ");
     let (m1, m2) = (median(t1), median(t2));
-    let cells = (SIDE * SIDE) as f64;
+    let cells = (FLOOD_SIDE * FLOOD_SIDE) as f64;
     println!(
-        "flood step {SIDE}x{SIDE} f32, {samples} samples of {steps} steps: 1 thread {:.2} ms ({:.0} M cells/s), \
+        "flood step {FLOOD_SIDE}x{FLOOD_SIDE} f32, {samples} samples of {steps} steps: 1 thread {:.2} ms ({:.0} M cells/s), \
          2 threads {:.2} ms ({:.0} M cells/s), speed-up {:.2}x",
         m1 * 1e3,
         cells / m1 / 1e6,

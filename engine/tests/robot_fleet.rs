@@ -18,22 +18,10 @@ fn andorra() -> City {
     machi::run::load_city(&s).expect("city imports")
 }
 
-/// Runs the fleet from 8:00 to `until_s` with `pedestrians` wanderers, footpaths to `closed_doors` closed
-/// and the depots marked `false` in `supply` without supply; returns the fleet's totals, the order outcomes,
+/// Runs the fleet of `robot`s from 8:00 to `until_s` with `pedestrians` wanderers, footpaths to
+/// `closed_doors` closed and the depots marked `false` in `supply` without supply; returns the fleet's totals, the order outcomes,
 /// the close passes and the energy charged per depot.
 fn run_day(
-    city: &City,
-    closed_doors: &[u32],
-    supply: &[bool],
-    pedestrians: u32,
-    chunks: usize,
-    until_s: f64,
-) -> (FleetStats, Vec<Outcome>, u64, Vec<f64>) {
-    run_day_with(city, RobotParams::default(), closed_doors, supply, pedestrians, chunks, until_s)
-}
-
-/// [`run_day`] with these robots.
-fn run_day_with(
     city: &City,
     robot: RobotParams,
     closed_doors: &[u32],
@@ -102,7 +90,7 @@ fn run_day_with(
 #[test]
 fn a_morning_of_deliveries_among_pedestrians() {
     let city = andorra();
-    let (stats, outcomes, close_passes, _) = run_day(&city, &[], &[], 300, 2, 12.0 * 3600.0);
+    let (stats, outcomes, close_passes, _) = run_day(&city, RobotParams::default(), &[], &[], 300, 2, 12.0 * 3600.0);
     println!("{stats:?}, close passes {close_passes}");
     assert!(stats.orders > 50, "{stats:?}");
     // Every order placed before 10:00 is delivered by noon, nearly all on time.
@@ -132,7 +120,7 @@ fn doors_cut_off_by_flooding_fail_and_count_as_flooded() {
         1,
     );
     let early: Vec<u32> = orders.iter().filter(|o| o.placed_s < 9.0 * 3600.0).map(|o| o.building).take(3).collect();
-    let (stats, outcomes, _, _) = run_day(&city, &early, &[], 0, 1, 11.5 * 3600.0);
+    let (stats, outcomes, _, _) = run_day(&city, RobotParams::default(), &early, &[], 0, 1, 11.5 * 3600.0);
     assert!(stats.failed_flooded > 0, "{stats:?}");
     assert!(outcomes.iter().any(|o| matches!(o, Outcome::Failed(machi::robots::fleet::Failure::Flooded))));
     assert!(stats.delivered > 0);
@@ -141,8 +129,8 @@ fn doors_cut_off_by_flooding_fail_and_count_as_flooded() {
 #[test]
 fn the_fleet_is_deterministic_at_any_chunking() {
     let city = andorra();
-    let a = run_day(&city, &[], &[], 100, 1, 9.0 * 3600.0);
-    let b = run_day(&city, &[], &[], 100, 3, 9.0 * 3600.0);
+    let a = run_day(&city, RobotParams::default(), &[], &[], 100, 1, 9.0 * 3600.0);
+    let b = run_day(&city, RobotParams::default(), &[], &[], 100, 3, 9.0 * 3600.0);
     assert_eq!(a, b);
 }
 
@@ -153,24 +141,24 @@ fn robots_standing_still_on_their_way_replan_round_the_footpath_now_and_then() {
     let city = andorra();
     let robot = RobotParams { speed_mps: 0.001, ..RobotParams::default() };
     let replan_after_s = robot.replan_after_s;
-    let (stats, _, _, _) = run_day_with(&city, robot, &[], &[], 0, 1, 8.0 * 3600.0 + 1800.0);
+    let (stats, _, _, _) = run_day(&city, robot, &[], &[], 0, 1, 8.0 * 3600.0 + 1800.0);
     assert!(stats.replans_when_blocked > 0, "{stats:?}");
     let most = (stats.robots as f64 * 1800.0 / replan_after_s).ceil() as usize;
     assert!(stats.replans_when_blocked <= most, "{} replans, at most {most}", stats.replans_when_blocked);
     assert_eq!(stats.delivered, 0);
-    let (normal, _, _, _) = run_day(&city, &[], &[], 0, 1, 8.0 * 3600.0 + 1800.0);
+    let (normal, _, _, _) = run_day(&city, RobotParams::default(), &[], &[], 0, 1, 8.0 * 3600.0 + 1800.0);
     assert_eq!(normal.replans_when_blocked, 0, "robots that walk are not blocked");
 }
 
 #[test]
 fn a_depot_without_supply_does_not_charge_its_robots() {
     let city = andorra();
-    let (stats, _, _, by_depot) = run_day(&city, &[], &[false, true], 0, 1, 11.0 * 3600.0);
+    let (stats, _, _, by_depot) = run_day(&city, RobotParams::default(), &[], &[false, true], 0, 1, 11.0 * 3600.0);
     assert_eq!(by_depot[0], 0.0, "{stats:?}");
     assert!(by_depot[1] > 0.0, "{by_depot:?}");
     assert!((stats.charged_kwh - by_depot[1]).abs() < 1e-9);
     assert!(stats.robot_hours_without_supply > 0.0, "robots came back to the dark depot: {stats:?}");
-    let (powered, _, _, _) = run_day(&city, &[], &[], 0, 1, 11.0 * 3600.0);
+    let (powered, _, _, _) = run_day(&city, RobotParams::default(), &[], &[], 0, 1, 11.0 * 3600.0);
     assert_eq!(powered.robot_hours_without_supply, 0.0);
     assert!(powered.charged_kwh > stats.charged_kwh);
 }
