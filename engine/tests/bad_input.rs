@@ -219,6 +219,8 @@ fn bad_robot_keys_and_order_files_name_the_place_and_exit_2() {
         (format!("[robots]\n{depot}[robots.robot]\nreserve_share = 0.6\n"), "key robots.robot.reserve_share"),
         (format!("[robots]\n{depot}step = \"2s\"\n"), "key robots.step"),
         (format!("[robots]\n{depot}dispatch_interval = \"soon\"\n"), "key robots.dispatch_interval"),
+        (format!("[robots]\n{depot}pedestrian_jam_time = \"0s\"\n"), "key robots.pedestrian_jam_time"),
+        (format!("[robots]\n{depot}[robots.robot]\nreplan_after_s = 0.0\n"), "key robots.robot.replan_after_s"),
         (format!("[robots]\n{depot}orders_csv = {:?}\n", orders.to_str().unwrap()), "orders.csv: line 3"),
     ] {
         assert_refused(dir.path(), &base, &body, key);

@@ -54,6 +54,10 @@ pub struct RobotsSection {
     /// The crowd model's step: `"0.25s"`.
     #[serde(default = "default_step")]
     pub step: String,
+    /// A pedestrian standing still this long squeezes through the other pedestrians until clear:
+    /// `"300s"`, SUMO's `pedestrian.striping.jamtime` default.
+    #[serde(default = "default_pedestrian_jam_time")]
+    pub pedestrian_jam_time: String,
 }
 
 fn default_dispatch_interval() -> String {
@@ -64,6 +68,9 @@ fn default_robots_per_operator() -> f64 {
 }
 fn default_step() -> String {
     "0.25s".into()
+}
+fn default_pedestrian_jam_time() -> String {
+    "300s".into()
 }
 
 impl RobotsSection {
@@ -105,7 +112,11 @@ impl RobotsSection {
         if r.reserve_share >= r.dispatch_share {
             return Err(("robot.reserve_share".into(), "must be below robot.dispatch_share".into()));
         }
-        for (key, text) in [("dispatch_interval", &self.dispatch_interval), ("step", &self.step)] {
+        for (key, text) in [
+            ("dispatch_interval", &self.dispatch_interval),
+            ("step", &self.step),
+            ("pedestrian_jam_time", &self.pedestrian_jam_time),
+        ] {
             let ms = duration_ms(text).map_err(|e| (key.to_string(), e))?;
             if ms == 0 {
                 return Err((key.into(), "must be longer than zero".into()));
@@ -198,7 +209,13 @@ impl RobotsState {
             .map_err(|e| InputError::new(scenario_path, "key robots.dispatch_interval", e))?;
         let footprints = city.buildings.iter().map(|b| b.footprint.clone()).collect();
         let scene = Arc::new(SidewalkScene::new(footprints, &city.footpaths, &SceneParams::default()));
-        let params = CrowdParams { step_s: step_ms as f32 / 1000.0, ..CrowdParams::default() };
+        let jam_ms = duration_ms(&section.pedestrian_jam_time)
+            .map_err(|e| InputError::new(scenario_path, "key robots.pedestrian_jam_time", e))?;
+        let params = CrowdParams {
+            step_s: step_ms as f32 / 1000.0,
+            jam_time_s: jam_ms as f32 / 1000.0,
+            ..CrowdParams::default()
+        };
         let mut crowd = Crowd::new(scene, params);
         crowd.set_parallel_chunks(crate::sim::pool_threads());
         let fleet_params = FleetParams {
