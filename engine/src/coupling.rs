@@ -93,7 +93,7 @@ pub fn flooded_footpaths_closed(flooded: Res<FloodedLinks>, mut robots: ResMut<R
 pub struct DepotChargers(pub Vec<usize>);
 
 /// Robots → grid, at set-up: `grid` with one charger per robot depot appended (named `robot depot K`, at
-/// the depot, rated for all its robots charging at once), and where they are.
+/// the depot, rated for all its robots charging at once), and the indices of those chargers.
 pub fn robot_depot_chargers(grid: &GridSection, robots: &RobotsSection) -> (GridSection, DepotChargers) {
     let mut grid = grid.clone();
     let mut indices = Vec::with_capacity(robots.depots.len());

@@ -55,7 +55,7 @@ pub struct RobotsSection {
     #[serde(default = "default_step")]
     pub step: String,
     /// A pedestrian standing still this long squeezes through the other pedestrians until clear:
-    /// `"300s"`, SUMO's `pedestrian.striping.jamtime` default.
+    /// `"300s"` ([`CrowdParams::jam_time_s`], SUMO's `pedestrian.striping.jamtime` default).
     #[serde(default = "default_pedestrian_jam_time")]
     pub pedestrian_jam_time: String,
 }
@@ -69,8 +69,9 @@ fn default_robots_per_operator() -> f64 {
 fn default_step() -> String {
     "0.25s".into()
 }
+/// The crowd model's jam time, as a duration (one source for the number: [`CrowdParams`]).
 fn default_pedestrian_jam_time() -> String {
-    "300s".into()
+    format!("{}s", CrowdParams::default().jam_time_s)
 }
 
 impl RobotsSection {
