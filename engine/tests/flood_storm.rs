@@ -78,6 +78,14 @@ fn andorra_storm_floods_the_valley_not_the_slopes() {
     let r = replay.raster_at(machi::observe::replay::STREAM_FLOOD_DEPTH, 3_600_000).unwrap().unwrap();
     assert_eq!(r.t_ms, 3_600_000);
     assert_eq!(r.values.len(), (r.width * r.height) as usize);
+    // The ground the viewer draws: the city's terrain grid, value for value.
+    let ground = replay.static_raster(machi::observe::replay::STREAM_TERRAIN).unwrap().unwrap();
+    assert_eq!((ground.width as usize, ground.height as usize), (terrain.width, terrain.height));
+    assert_eq!(
+        (ground.origin_x_m, ground.origin_y_m, ground.cell_m),
+        (terrain.origin.x, terrain.origin.y, terrain.cell_m)
+    );
+    assert!(ground.values.iter().zip(&terrain.elevation_m).all(|(a, b)| a.to_bits() == b.to_bits()));
 }
 
 /// Runs `storm.toml` for a short window on a 10 m grid with `extra` TOML appended; returns the flood KPIs.

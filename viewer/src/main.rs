@@ -1,93 +1,173 @@
-//! `machi-viewer`: opens a replay and shows the city in 3D (Bevy). This is the minimal first version: the
-//! buildings of the replay's static city as boxes over their footprints' extents, at their heights, on a
-//! ground plane, with a fixed camera. The full viewer (terrain, water, agents, timeline) is its own issue.
+//! `machi-viewer`: watch a Machi replay in 3D, or render it offscreen.
+//!
+//! ```text
+//! machi-viewer out/andorra-storm/replay.machi                       # a window: Space plays, arrows seek
+//! machi-viewer REPLAY --screenshot storm.png --at 17:00             # one picture, no window
+//! machi-viewer REPLAY --frames frames/ --from 15:00 --to 18:00 --every 60   # a video's frames
+//! ```
 
+use anyhow::{bail, Context, Result};
+use bevy::app::ScheduleRunnerPlugin;
 use bevy::prelude::*;
+use bevy::render::RenderPlugin;
+use bevy::window::ExitCondition;
+use bevy::winit::WinitPlugin;
 use clap::Parser;
-use machi::observe::replay::STREAM_CITY;
-use machi::replay::ReplayReader;
+use machi_viewer::camera::{orbit_with_mouse, CameraPreset};
+use machi_viewer::capture::{CapturePlugin, Outcome, Shot};
+use machi_viewer::data::ReplayData;
+use machi_viewer::parse_time;
+use machi_viewer::scene::{keyboard, title, Draw, ScenePlugin, Viewer};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(name = "machi-viewer", about = "Watch a Machi replay in 3D.")]
+#[command(name = "machi-viewer", about = "Watch a Machi replay in 3D, or render it offscreen to PNG.")]
 struct Args {
     /// A replay written by `machi run` (replay.machi).
     replay: PathBuf,
+    /// Render one picture offscreen to this PNG (no window) at `--at`.
+    #[arg(long, value_name = "OUT.png", requires = "at")]
+    screenshot: Option<PathBuf>,
+    /// Time of the screenshot: seconds since the replay's start, or a time of day HH:MM[:SS].
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+    /// Render a sequence of pictures offscreen into this folder (frame-000000.png, ...).
+    #[arg(long, value_name = "DIR", requires_all = ["from", "to", "every"], conflicts_with = "screenshot")]
+    frames: Option<PathBuf>,
+    /// First time of `--frames` (seconds since the start, or HH:MM[:SS]).
+    #[arg(long, value_name = "TIME")]
+    from: Option<String>,
+    /// Last time of `--frames`.
+    #[arg(long, value_name = "TIME")]
+    to: Option<String>,
+    /// Interval between frames, seconds of replay time.
+    #[arg(long, value_name = "SECONDS")]
+    every: Option<f64>,
+    /// How the camera frames the city.
+    #[arg(long, value_enum, default_value = "overview")]
+    camera: CameraPreset,
+    /// Picture size for offscreen rendering, WIDTHxHEIGHT pixels.
+    #[arg(long, default_value = "1280x720")]
+    size: String,
 }
 
-/// A building as drawn: extent centre (x east, y north, m), size (m), height (m).
-#[derive(Clone, Copy)]
-struct BuildingBox {
-    centre: Vec2,
-    size: Vec2,
-    height: f32,
-}
-
-#[derive(Resource)]
-struct Scene {
-    buildings: Vec<BuildingBox>,
-    extent: f32,
-}
-
-fn load(path: &PathBuf) -> anyhow::Result<Scene> {
-    let reader = ReplayReader::open(path)?;
-    let payload = reader
-        .static_payload(STREAM_CITY)?
-        .ok_or_else(|| anyhow::anyhow!("{}: the replay has no city stream", path.display()))?;
-    let city: serde_json::Value = serde_json::from_slice(&payload)?;
-    let mut buildings = Vec::new();
-    let mut extent: f32 = 100.0;
-    for b in city["buildings"].as_array().into_iter().flatten() {
-        let pts: Vec<Vec2> = b["footprint"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|p| Some(Vec2::new(p[0].as_f64()? as f32, p[1].as_f64()? as f32)))
-            .collect();
-        let Some(lo) = pts.iter().copied().reduce(Vec2::min) else { continue };
-        let hi = pts.iter().copied().fold(lo, Vec2::max);
-        extent = extent.max(hi.abs().max_element()).max(lo.abs().max_element());
-        let height = b["height_m"].as_f64().unwrap_or(9.0) as f32;
-        buildings.push(BuildingBox { centre: (lo + hi) / 2.0, size: hi - lo, height });
+fn parse_size(text: &str) -> Result<UVec2> {
+    let (w, h) = text.split_once('x').context("--size: give WIDTHxHEIGHT, e.g. 1280x720")?;
+    let (w, h): (u32, u32) = (w.parse().context("--size: width")?, h.parse().context("--size: height")?);
+    if !(16..=8192).contains(&w) || !(16..=8192).contains(&h) {
+        bail!("--size: {w}x{h} is outside 16..8192 pixels per side");
     }
-    Ok(Scene { buildings, extent })
+    Ok(UVec2::new(w, h))
 }
 
-fn main() -> anyhow::Result<()> {
+/// The pictures the arguments ask for (empty: interactive).
+fn shots(args: &Args, data: &ReplayData) -> Result<Vec<Shot>> {
+    let start = data.scene.start_of_day_ms;
+    let time = |name: &str, text: &str| parse_time(text, start).map_err(|e| anyhow::anyhow!("--{name}: {e}"));
+    if let (Some(out), Some(at)) = (&args.screenshot, &args.at) {
+        return Ok(vec![Shot { t_ms: time("at", at)?, path: out.clone() }]);
+    }
+    let (Some(dir), Some(from), Some(to), Some(every)) = (&args.frames, &args.from, &args.to, args.every) else {
+        return Ok(Vec::new());
+    };
+    let (from, to) = (time("from", from)?, time("to", to)?);
+    if !(every.is_finite() && every > 0.0) {
+        bail!("--every: {every} s; it must be > 0");
+    }
+    if to < from {
+        bail!("--to is before --from");
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the frames folder", dir.display()))?;
+    let step = (every * 1000.0).round().max(1.0) as u64;
+    Ok((from..=to)
+        .step_by(step as usize)
+        .enumerate()
+        .map(|(k, t_ms)| Shot { t_ms, path: dir.join(format!("frame-{k:06}.png")) })
+        .collect())
+}
+
+/// Runs `f`, turning a panic into its message (and keeping the panic's own report off the terminal).
+fn catch_quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    result.map_err(|payload| {
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown failure".into())
+    })
+}
+
+fn main() -> Result<()> {
     let args = Args::parse();
-    let scene = load(&args.replay)?;
-    App::new()
-        .add_plugins(DefaultPlugins.set(WindowPlugin {
+    let size = parse_size(&args.size)?;
+    let opening = Instant::now();
+    let data = ReplayData::open(&args.replay)?;
+    let open_s = opening.elapsed().as_secs_f64();
+    let shots = shots(&args, &data)?;
+    let end = data.scene.end_ms;
+    if let Some(late) = shots.iter().find(|s| s.t_ms > end) {
+        bail!("{}: the replay ends at {} s; {} s is after it", args.replay.display(), end / 1000, late.t_ms / 1000);
+    }
+    let viewer = Viewer::new(data, args.camera);
+    let mut app = App::new();
+    if shots.is_empty() {
+        app.add_plugins(DefaultPlugins.set(WindowPlugin {
             primary_window: Some(Window { title: format!("Machi — {}", args.replay.display()), ..default() }),
             ..default()
         }))
-        .insert_resource(scene)
-        .add_systems(Startup, setup)
-        .run();
-    Ok(())
-}
-
-fn setup(
-    mut commands: Commands,
-    scene: Res<Scene>,
-    mut meshes: ResMut<Assets<Mesh>>,
-    mut materials: ResMut<Assets<StandardMaterial>>,
-) {
-    let ground = materials.add(StandardMaterial { base_color: Color::srgb(0.35, 0.45, 0.3), ..default() });
-    let walls = materials.add(StandardMaterial { base_color: Color::srgb(0.85, 0.82, 0.78), ..default() });
-    let e = scene.extent;
-    commands.spawn((Mesh3d(meshes.add(Plane3d::default().mesh().size(2.0 * e, 2.0 * e))), MeshMaterial3d(ground)));
-    // Bevy is y-up: local east → x, north → −z.
-    for b in &scene.buildings {
-        commands.spawn((
-            Mesh3d(meshes.add(Cuboid::new(b.size.x.max(1.0), b.height, b.size.y.max(1.0)))),
-            MeshMaterial3d(walls.clone()),
-            Transform::from_xyz(b.centre.x, b.height / 2.0, -b.centre.y),
-        ));
+        .insert_resource(viewer)
+        .add_plugins(ScenePlugin)
+        .add_systems(Update, (keyboard, title, orbit_with_mouse).before(Draw));
+        app.run();
+        return Ok(());
     }
-    commands.spawn((
-        DirectionalLight { illuminance: 10_000.0, shadow_maps_enabled: false, ..default() },
-        Transform::from_xyz(1.0, 2.0, 1.0).looking_at(Vec3::ZERO, Vec3::Y),
-    ));
-    commands.spawn((Camera3d::default(), Transform::from_xyz(0.0, 0.8 * e, 1.2 * e).looking_at(Vec3::ZERO, Vec3::Y)));
+    let outcome = Arc::new(Mutex::new(Outcome::default()));
+    // Bevy panics when it finds no GPU; turn that into an error that says what to install.
+    let rendering = catch_quietly(move || {
+        app.add_plugins(
+            DefaultPlugins
+                .set(WindowPlugin { primary_window: None, exit_condition: ExitCondition::DontExit, ..default() })
+                .set(RenderPlugin { synchronous_pipeline_compilation: true, ..default() })
+                .disable::<WinitPlugin>(),
+        );
+        app
+    });
+    let mut app = rendering.map_err(|message| {
+        anyhow::anyhow!(
+            "cannot start the renderer: {message}\n(offscreen rendering needs a Vulkan driver; without a GPU, Mesa's \
+             software one: Debian's mesa-vulkan-drivers)"
+        )
+    })?;
+    // Without winit, the schedule runner drives the frames, as fast as they render.
+    app.add_plugins(ScheduleRunnerPlugin::run_loop(Duration::ZERO))
+        .insert_resource(viewer)
+        .add_plugins(ScenePlugin)
+        .add_plugins(CapturePlugin { shots: shots.clone(), size, outcome: Arc::clone(&outcome) });
+    let exit = app.run();
+    let outcome = outcome.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    for e in &outcome.errors {
+        eprintln!("error: {e}");
+    }
+    if !outcome.errors.is_empty() || exit != AppExit::Success || outcome.written.len() != shots.len() {
+        bail!("{} of {} pictures written", outcome.written.len(), shots.len());
+    }
+    for p in &outcome.written {
+        println!("{}", p.display());
+    }
+    let mut seeks = outcome.seek_ms.clone();
+    seeks.sort_by(f64::total_cmp);
+    eprintln!(
+        "machi-viewer: replay opened in {open_s:.3} s; first picture {:.2} s after the renderer started; seek (read + rebuild) median {:.1} ms, max {:.1} ms over {}",
+        outcome.first_picture_s.unwrap_or(f64::NAN),
+        seeks.get(seeks.len() / 2).copied().unwrap_or(f64::NAN),
+        seeks.last().copied().unwrap_or(f64::NAN),
+        seeks.len()
+    );
+    Ok(())
 }

@@ -4,7 +4,7 @@
 //! home are not repeated in frames: the population table gives their home.
 //!
 //! Streams: 0 = city (JSON), 1 = population (JSON), 2 = person frames, 6 = vehicle frames of the microscopic
-//! model, 7 = robots and pedestrians on the sidewalks (the others: flood and grid, see the constants). Writing runs on the replay sink's
+//! model, 7 = robots and pedestrians on the sidewalks, 8 = ground elevation (the others: flood and grid, see the constants). Writing runs on the replay sink's
 //! own thread ([`crate::replay::ReplaySink`]), so the tick never waits on compression or disk.
 
 use crate::city::City;
@@ -14,7 +14,7 @@ use crate::grid::plugin::{GridState, SiteState};
 use crate::mobility::teleport::{Itinerary, Mode, PersonId, PersonState};
 use crate::mobility::traffic::TrafficState;
 use crate::population::Population;
-use crate::replay::RasterFrame;
+use crate::replay::{encode_raster, RasterFrame};
 use crate::replay::{
     AgentFrame, AgentState, ReplayError, ReplayHeader, ReplayMessage, ReplaySink, ReplaySummary, ReplayWriter,
 };
@@ -45,6 +45,11 @@ pub const STREAM_VEHICLES: u16 = 6;
 /// Stream of the sidewalk agents of the robot domain (agent kinds 2 robot and 3 pedestrian), every
 /// `[output] sidewalk_frame_interval`.
 pub const STREAM_SIDEWALK: u16 = 7;
+
+/// Static stream of the ground elevation the city was imported with (a raster payload, see
+/// [`crate::replay::encode_raster`]: m above the terrain model's datum, NaN where there is no data). Written
+/// only when the city has terrain; the viewer draws the terrain and sets buildings and water on it.
+pub const STREAM_TERRAIN: u16 = 8;
 
 /// Agent kind of a delivery robot.
 pub const KIND_ROBOT: u8 = 2;
@@ -149,7 +154,8 @@ impl ReplaySettings {
                 "start_of_day_ms": scenario.start_ms,
                 "streams": {"0": "city (JSON)", "1": "population (JSON)", "2": "persons away from home", "3": "flood depth (m)",
                             "4": "grid network (JSON)", "5": "grid state per power flow (custom, see docs/replay-format.md)",
-                            "6": "vehicles of the microscopic model", "7": "delivery robots and pedestrians on the sidewalks"},
+                            "6": "vehicles of the microscopic model", "7": "delivery robots and pedestrians on the sidewalks",
+                            "8": "ground elevation (m, static raster)"},
                 "person_states": {"1": "at work", "2": "at school", "3": "shopping", "4": "driving", "5": "walking"},
                 "vehicle_states": {"0": "moving", "1": "standing"},
                 "robot_states": {"0": "idle", "1": "charging", "2": "delivering", "3": "handing over", "4": "returning",
@@ -169,6 +175,19 @@ impl ReplaySettings {
             stream: STREAM_POPULATION,
             payload: serde_json::to_vec(&pop).unwrap_or_default(),
         })?;
+        if let Some(terrain) = &city.terrain {
+            let raster = RasterFrame {
+                t_ms: 0,
+                width: terrain.width as u32,
+                height: terrain.height as u32,
+                origin_x_m: terrain.origin.x,
+                origin_y_m: terrain.origin.y,
+                cell_m: terrain.cell_m,
+                values: terrain.elevation_m.clone(),
+            };
+            let payload = encode_raster(&raster).map_err(|message| ReplayError::Sink { message })?;
+            sink.send(ReplayMessage::Static { stream: STREAM_TERRAIN, payload })?;
+        }
         Ok(ReplaySettings {
             sink: Some(sink),
             frame_interval_ms: scenario.frame_interval_ms,

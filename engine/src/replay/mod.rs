@@ -26,8 +26,8 @@ mod reader;
 mod writer;
 
 pub use format::{
-    AgentFrame, AgentState, ChunkKind, ChunkRecord, RasterFrame, ReplayError, ReplayHeader, ReplayResult,
-    FORMAT_VERSION,
+    decode_raster, encode_raster, AgentFrame, AgentState, ChunkKind, ChunkRecord, RasterFrame, ReplayError,
+    ReplayHeader, ReplayResult, FORMAT_VERSION,
 };
 pub use reader::{AgentFrames, ReplayReader};
 pub use writer::{ReplayMessage, ReplaySink, ReplaySummary, ReplayWriter, WriterConfig};

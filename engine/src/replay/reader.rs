@@ -25,7 +25,8 @@ struct CachedChunk {
     frames: Arc<Vec<AgentFrame>>,
 }
 
-/// An open replay file. Methods take `&self` (the file handle and a one-chunk cache sit behind mutexes), so a
+/// An open replay file. Methods take `&self` (the file handle and a one-chunk cache per agent stream sit behind
+/// mutexes), so a
 /// reader can be shared between threads.
 pub struct ReplayReader {
     path: PathBuf,
@@ -35,7 +36,8 @@ pub struct ReplayReader {
     /// Chunk numbers of each `(kind, stream)`, in file order (which is time order within a stream).
     streams: BTreeMap<(ChunkKind, u16), Vec<usize>>,
     source: Mutex<Box<dyn Source>>,
-    cache: Mutex<Option<CachedChunk>>,
+    /// The last decoded agent chunk of each agent stream (a viewer steps several streams through time at once).
+    cache: Mutex<BTreeMap<u16, CachedChunk>>,
 }
 
 impl std::fmt::Debug for ReplayReader {
@@ -76,7 +78,7 @@ impl ReplayReader {
             chunks: Vec::new(),
             streams: BTreeMap::new(),
             source: Mutex::new(source),
-            cache: Mutex::new(None),
+            cache: Mutex::new(BTreeMap::new()),
         };
         reader.load()?;
         Ok(reader)
@@ -307,6 +309,16 @@ impl ReplayReader {
         }
     }
 
+    /// The static payload of `stream` decoded as a raster (a static raster such as the ground elevation), if one
+    /// was written.
+    pub fn static_raster(&self, stream: u16) -> ReplayResult<Option<RasterFrame>> {
+        let Some(&chunk) = self.stream_chunks(ChunkKind::Static, stream).first() else {
+            return Ok(None);
+        };
+        let payload = self.read_chunk(chunk)?;
+        decode_raster(&payload).map(Some).map_err(|message| self.corrupt(format!("chunk {chunk}"), message))
+    }
+
     /// The latest agent frame of `stream` with `t_ms <= t_ms` (ms), or `None` if the stream starts later or does
     /// not exist. Finds the chunk by binary search in the index and decompresses at most one chunk; the last
     /// decoded chunk is cached, so stepping through time decompresses each chunk once.
@@ -314,9 +326,29 @@ impl ReplayReader {
         let Some(chunk) = self.chunk_at(ChunkKind::AgentFrames, stream, t_ms) else {
             return Ok(None);
         };
-        let frames = self.cached_agent_chunk(chunk)?;
+        let frames = self.cached_agent_chunk(stream, chunk)?;
         let after = frames.partition_point(|f| f.t_ms <= t_ms);
         Ok(after.checked_sub(1).and_then(|i| frames.get(i)).cloned())
+    }
+
+    /// The first agent frame of `stream` with `t_ms > t_ms` (ms), or `None` after the stream's last frame: with
+    /// [`ReplayReader::agent_frame_at`], the pair of frames a viewer interpolates between. Decompresses at most
+    /// the chunk holding `t_ms` and the next one (both through the per-stream cache).
+    pub fn agent_frame_after(&self, stream: u16, t_ms: u64) -> ReplayResult<Option<AgentFrame>> {
+        let chunks = self.stream_chunks(ChunkKind::AgentFrames, stream);
+        let holding = chunks.partition_point(|&c| self.chunks[c].t_first_ms <= t_ms);
+        // The chunk that holds `t_ms` (if any), then the next one.
+        for &chunk in chunks.iter().skip(holding.saturating_sub(1)).take(2) {
+            if self.chunks[chunk].t_last_ms <= t_ms {
+                continue;
+            }
+            let frames = self.cached_agent_chunk(stream, chunk)?;
+            let after = frames.partition_point(|f| f.t_ms <= t_ms);
+            if let Some(frame) = frames.get(after) {
+                return Ok(Some(frame.clone()));
+            }
+        }
+        Ok(None)
     }
 
     /// Every agent frame of `stream` in time order, decompressing one chunk at a time. Yields an error (and then
@@ -328,6 +360,15 @@ impl ReplayReader {
             next_chunk: 0,
             pending: Vec::new().into_iter(),
             failed: false,
+        }
+    }
+
+    /// The payload of the latest custom chunk of `stream` with `t_first_ms <= t_ms` (ms) and that chunk's
+    /// `t_first_ms`, or `None` if the stream starts later or does not exist.
+    pub fn custom_at(&self, stream: u16, t_ms: u64) -> ReplayResult<Option<(u64, Vec<u8>)>> {
+        match self.chunk_at(ChunkKind::Custom, stream, t_ms) {
+            Some(chunk) => Ok(Some((self.chunks[chunk].t_first_ms, self.read_chunk(chunk)?))),
+            None => Ok(None),
         }
     }
 
@@ -387,14 +428,14 @@ impl ReplayReader {
         }
     }
 
-    fn cached_agent_chunk(&self, chunk: usize) -> ReplayResult<Arc<Vec<AgentFrame>>> {
-        if let Some(cached) = lock(&self.cache).as_ref() {
+    fn cached_agent_chunk(&self, stream: u16, chunk: usize) -> ReplayResult<Arc<Vec<AgentFrame>>> {
+        if let Some(cached) = lock(&self.cache).get(&stream) {
             if cached.chunk == chunk {
                 return Ok(Arc::clone(&cached.frames));
             }
         }
         let frames = Arc::new(self.load_agent_chunk(chunk)?);
-        *lock(&self.cache) = Some(CachedChunk { chunk, frames: Arc::clone(&frames) });
+        lock(&self.cache).insert(stream, CachedChunk { chunk, frames: Arc::clone(&frames) });
         Ok(frames)
     }
 
@@ -590,6 +631,17 @@ mod tests {
             }
         }
         assert_eq!(r.agent_frames(1).count(), 150);
+        // The frame after a time: inside a chunk, across a chunk boundary, before the start, after the end.
+        let after = |t| r.agent_frame_after(0, t).unwrap().map(|f| f.t_ms);
+        assert_eq!(after(4_500), Some(5_000));
+        assert_eq!(after(19_000), Some(20_000));
+        assert_eq!(after(19_999), Some(20_000));
+        assert_eq!(after(299_000), None);
+        assert_eq!(r.agent_frame_after(9, 0).unwrap(), None);
+        for t in (0..300_000).step_by(997) {
+            let (a, b) = (r.agent_frame_at(0, t).unwrap().unwrap(), r.agent_frame_after(0, t).unwrap());
+            assert!(a.t_ms <= t && b.as_ref().is_none_or(|b| b.t_ms == a.t_ms + 1000), "{t}");
+        }
         assert_eq!(r.agent_frames(9).count(), 0);
 
         assert_eq!(r.raster_times(7), (0..10).map(|i| i * 30_000).collect::<Vec<_>>());
@@ -598,6 +650,8 @@ mod tests {
         assert_eq!(r.raster_at(8, 0).unwrap(), None);
         let custom = r.stream_chunks(ChunkKind::Custom, 2)[0];
         assert_eq!(r.read_chunk(custom).unwrap(), b"custom blob");
+        assert_eq!(r.custom_at(2, 299_000).unwrap().unwrap(), (0, b"custom blob".to_vec()));
+        assert_eq!(r.custom_at(3, 0).unwrap(), None);
         r.verify().unwrap();
         assert!(summary.compressed_bytes < summary.raw_bytes / 2, "{summary:?}");
     }
