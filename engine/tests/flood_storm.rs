@@ -86,6 +86,20 @@ fn andorra_storm_floods_the_valley_not_the_slopes() {
         (terrain.origin.x, terrain.origin.y, terrain.cell_m)
     );
     assert!(ground.values.iter().zip(&terrain.elevation_m).all(|(a, b)| a.to_bits() == b.to_bits()));
+    // Closed links: none at the start; the roads the flood closed at some time appear in the stream.
+    let closures = machi::observe::replay::STREAM_CLOSURES;
+    let (t0, first) = replay.custom_at(closures, 0).unwrap().unwrap();
+    assert_eq!((t0, machi::observe::replay::decode_closures(&first).unwrap()), (0, (vec![], vec![])));
+    let mut ever_closed = std::collections::BTreeSet::new();
+    for t in (0..=3 * 3_600_000).step_by(60_000) {
+        let (_, payload) = replay.custom_at(closures, t).unwrap().unwrap();
+        ever_closed.extend(machi::observe::replay::decode_closures(&payload).unwrap().0);
+    }
+    let closed_km: f64 =
+        ever_closed.iter().map(|&l| city.roads.links()[l as usize].length_m as f64).sum::<f64>() / 1000.0;
+    let kpi = f["road_km_closed_at_some_time"].as_f64().unwrap();
+    assert!(kpi > 0.0, "the storm closes some road");
+    assert!((closed_km - kpi).abs() < 1e-6 * kpi.max(1.0), "replay {closed_km} km vs KPI {kpi} km");
 }
 
 /// Runs `storm.toml` for a short window on a 10 m grid with `extra` TOML appended; returns the flood KPIs.

@@ -77,7 +77,11 @@ pub fn orbit_with_mouse(
     motion: Res<AccumulatedMouseMotion>,
     scroll: Res<AccumulatedMouseScroll>,
     mut cameras: Query<(&mut OrbitCamera, &mut Transform)>,
+    windows: Query<&Window, With<bevy::window::PrimaryWindow>>,
 ) {
+    if windows.iter().any(crate::ui::on_timeline) {
+        return; // the timeline has the mouse
+    }
     for (mut cam, mut transform) in &mut cameras {
         let before = *cam;
         let d = motion.delta;

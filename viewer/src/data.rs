@@ -9,9 +9,9 @@ use anyhow::{anyhow, Context, Result};
 use bevy::math::Vec2;
 use machi::geo::LocalFrame;
 use machi::observe::replay::{
-    decode_grid_frame, GridFrame, KIND_PEDESTRIAN, KIND_ROBOT, STATE_DRIVING, STATE_WALKING, STREAM_CITY,
-    STREAM_FLOOD_DEPTH, STREAM_GRID, STREAM_GRID_NETWORK, STREAM_PERSONS, STREAM_SIDEWALK, STREAM_TERRAIN,
-    STREAM_VEHICLES, VEHICLE_STANDING,
+    decode_closures, decode_grid_frame, GridFrame, KIND_PEDESTRIAN, KIND_ROBOT, STATE_DRIVING, STATE_WALKING,
+    STREAM_CITY, STREAM_CLOSURES, STREAM_FLOOD_DEPTH, STREAM_GRID, STREAM_GRID_NETWORK, STREAM_PERSONS,
+    STREAM_SIDEWALK, STREAM_TERRAIN, STREAM_VEHICLES, VEHICLE_STANDING,
 };
 use machi::replay::{AgentFrame, RasterFrame, ReplayReader};
 use serde_json::Value;
@@ -25,6 +25,10 @@ pub struct Building {
     pub footprint: Vec<Vec2>,
     /// Height above the ground, m.
     pub height_m: f32,
+    /// The id in the source data (e.g. the OSM way or the footprint file's feature id).
+    pub source_id: String,
+    /// Use (residential, commercial, ...), as imported.
+    pub building_use: String,
 }
 
 /// A line drawn as a ribbon: road, footpath, river or power line.
@@ -258,11 +262,69 @@ pub struct DrawnAgent {
     pub heading: Vec2,
 }
 
+/// The run's KPI time series (`timeseries.csv`, written by `machi run` beside the replay).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TimeSeries {
+    /// Column names after `time_s` (e.g. `flood_flooded_area_m2`).
+    pub columns: Vec<String>,
+    /// Rows: time (ms since the run's start) and a value per column (`None` where the cell is empty).
+    pub rows: Vec<(u64, Vec<Option<f64>>)>,
+}
+
+impl TimeSeries {
+    /// Reads `path`; the error names the file and the line.
+    pub fn read(path: &Path) -> Result<TimeSeries> {
+        let mut reader = csv::Reader::from_path(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let header = reader.headers().with_context(|| format!("{}: no header line", path.display()))?.clone();
+        if header.get(0) != Some("time_s") {
+            return Err(anyhow!("{}: line 1: the first column must be time_s", path.display()));
+        }
+        let columns = header.iter().skip(1).map(str::to_string).collect();
+        let mut rows = Vec::new();
+        for (k, record) in reader.records().enumerate() {
+            let line = k + 2;
+            let record = record.with_context(|| format!("{}: line {line}", path.display()))?;
+            let number = |text: &str, what: &str| -> Result<f64> {
+                text.trim()
+                    .parse::<f64>()
+                    .map_err(|_| anyhow!("{}: line {line}: {what} '{text}' is not a number", path.display()))
+            };
+            let t = number(record.get(0).unwrap_or(""), "time_s")?;
+            let values = record
+                .iter()
+                .skip(1)
+                .map(|v| if v.trim().is_empty() { Ok(None) } else { number(v, "value").map(Some) })
+                .collect::<Result<Vec<_>>>()?;
+            rows.push(((t * 1000.0).round() as u64, values));
+        }
+        Ok(TimeSeries { columns, rows })
+    }
+
+    /// The last row at or before `t_ms`, with its time.
+    pub fn at(&self, t_ms: u64) -> Option<(u64, &[Option<f64>])> {
+        let after = self.rows.partition_point(|(t, _)| *t <= t_ms);
+        after.checked_sub(1).map(|i| (self.rows[i].0, self.rows[i].1.as_slice()))
+    }
+}
+
+/// Links closed from a time on: indices into the scene's roads and footpaths.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Closures {
+    /// When this set of closures began, ms since the replay's start.
+    pub since_ms: u64,
+    /// Road links closed to vehicles.
+    pub roads: Vec<u32>,
+    /// Footpaths closed by flooding.
+    pub footpaths: Vec<u32>,
+}
+
 /// An open replay: the scene and access to its timed streams.
 pub struct ReplayData {
     reader: ReplayReader,
     /// The static scene.
     pub scene: SceneData,
+    /// The run's KPI time series, if `timeseries.csv` sits beside the replay.
+    pub timeseries: Option<TimeSeries>,
     /// Times of the flood depth rasters, ms ascending.
     pub flood_times: Vec<u64>,
     /// The last flood rasters read, by time (seeking back and forth between two rasters reads each once).
@@ -276,7 +338,9 @@ impl ReplayData {
         let scene =
             read_scene(&reader).with_context(|| format!("{}: cannot read the replay's scene", path.display()))?;
         let flood_times = reader.raster_times(STREAM_FLOOD_DEPTH);
-        Ok(ReplayData { reader, scene, flood_times, flood_cache: Vec::new() })
+        let csv = path.with_file_name("timeseries.csv");
+        let timeseries = if csv.is_file() { Some(TimeSeries::read(&csv)?) } else { None };
+        Ok(ReplayData { reader, scene, timeseries, flood_times, flood_cache: Vec::new() })
     }
 
     /// The underlying reader.
@@ -323,6 +387,16 @@ impl ReplayData {
         }
         self.flood_cache.push(r.clone());
         Ok(r)
+    }
+
+    /// The links closed at `t_ms` (the last change at or before it), or `None`.
+    pub fn closures_at(&self, t_ms: u64) -> Result<Option<Closures>> {
+        match self.reader.custom_at(STREAM_CLOSURES, t_ms)? {
+            Some((t, payload)) => decode_closures(&payload)
+                .map(|(roads, footpaths)| Some(Closures { since_ms: t, roads, footpaths }))
+                .map_err(|e| anyhow!("{}: closures at {t} ms: {e}", self.reader.path().display())),
+            None => Ok(None),
+        }
     }
 
     /// The grid's state at `t_ms` (the last power flow at or before it) and the time that power flow started
@@ -383,7 +457,8 @@ fn read_scene(reader: &ReplayReader) -> Result<SceneData> {
         }
         let height_m = b["height_m"].as_f64().unwrap_or(0.0) as f32;
         if footprint.len() >= 3 && height_m > 0.0 {
-            buildings.push(Building { footprint, height_m });
+            let text = |v: &Value| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+            buildings.push(Building { footprint, height_m, source_id: text(&b["id"]), building_use: text(&b["use"]) });
         }
     }
     let roads = city["roads"]
@@ -595,6 +670,20 @@ mod tests {
             assert_eq!(t0, t - t % 900_000);
             assert!((grid.loading_percent[0] as f64 - t0 as f64 / 864_000.0).abs() < 1e-3);
         }
+    }
+
+    #[test]
+    fn the_time_series_is_read_by_time_and_bad_cells_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("timeseries.csv");
+        std::fs::write(&p, "time_s,a,b\n0,1,\n900,2,5.5\n").unwrap();
+        let ts = TimeSeries::read(&p).unwrap();
+        assert_eq!(ts.columns, ["a", "b"]);
+        assert_eq!(ts.at(899_999), Some((0, &[Some(1.0), None][..])));
+        assert_eq!(ts.at(5_000_000).unwrap().0, 900_000);
+        std::fs::write(&p, "time_s,a\n0,1\n900,lots\n").unwrap();
+        let e = format!("{:#}", TimeSeries::read(&p).unwrap_err());
+        assert!(e.contains("timeseries.csv") && e.contains("line 3") && e.contains("lots"), "{e}");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! Modules, from data to pixels: [`data`] reads the replay (scene and timed streams, interpolated);
 //! [`meshes`] turns the scene into triangle arrays; [`palette`] holds every colour; [`timeline`] is the
 //! playback clock; [`sun`] places the sun; [`camera`] is the orbit camera and its presets; [`scene`] is the
-//! Bevy plugin that draws; [`capture`] renders offscreen for screenshots and video frames.
+//! Bevy plugin that draws; [`ui`] is the window's overlay (KPI panel, timeline, selection); [`capture`] renders
+//! offscreen for screenshots and video frames.
 
 pub mod camera;
 pub mod capture;
@@ -15,6 +16,7 @@ pub mod palette;
 pub mod scene;
 pub mod sun;
 pub mod timeline;
+pub mod ui;
 
 /// Parses a replay time given on the command line: seconds since the replay's start (`3600`, `90.5`), or a
 /// time of day `HH:MM[:SS]` that is converted with the replay's start of day (`start_of_day_ms`, ms since

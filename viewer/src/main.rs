@@ -18,6 +18,7 @@ use machi_viewer::capture::{CapturePlugin, Outcome, Shot};
 use machi_viewer::data::ReplayData;
 use machi_viewer::parse_time;
 use machi_viewer::scene::{keyboard, title, Draw, ScenePlugin, Viewer};
+use machi_viewer::ui::{ClockLabelPlugin, OverlayPlugin};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,6 +28,9 @@ use std::time::{Duration, Instant};
 struct Args {
     /// A replay written by `machi run` (replay.machi).
     replay: PathBuf,
+    /// A second run of the same city (e.g. with an intervention): Tab switches between the two.
+    #[arg(long, value_name = "B.machi")]
+    compare: Option<PathBuf>,
     /// Render one picture offscreen to this PNG (no window) at `--at`.
     #[arg(long, value_name = "OUT.png", requires = "at")]
     screenshot: Option<PathBuf>,
@@ -114,7 +118,11 @@ fn main() -> Result<()> {
     if let Some(late) = shots.iter().find(|s| s.t_ms > end) {
         bail!("{}: the replay ends at {} s; {} s is after it", args.replay.display(), end / 1000, late.t_ms / 1000);
     }
-    let viewer = Viewer::new(data, args.camera);
+    let other = match &args.compare {
+        Some(b) => Some(ReplayData::open(b)?),
+        None => None,
+    };
+    let viewer = Viewer::new(data, other, args.camera)?;
     let mut app = App::new();
     if shots.is_empty() {
         app.add_plugins(DefaultPlugins.set(WindowPlugin {
@@ -122,7 +130,7 @@ fn main() -> Result<()> {
             ..default()
         }))
         .insert_resource(viewer)
-        .add_plugins(ScenePlugin)
+        .add_plugins((ScenePlugin, OverlayPlugin))
         .add_systems(Update, (keyboard, title, orbit_with_mouse).before(Draw));
         app.run();
         return Ok(());
@@ -147,7 +155,7 @@ fn main() -> Result<()> {
     // Without winit, the schedule runner drives the frames, as fast as they render.
     app.add_plugins(ScheduleRunnerPlugin::run_loop(Duration::ZERO))
         .insert_resource(viewer)
-        .add_plugins(ScenePlugin)
+        .add_plugins((ScenePlugin, ClockLabelPlugin))
         .add_plugins(CapturePlugin { shots: shots.clone(), size, outcome: Arc::clone(&outcome) });
     let exit = app.run();
     let outcome = outcome.lock().unwrap_or_else(|p| p.into_inner()).clone();

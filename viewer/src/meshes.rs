@@ -255,7 +255,12 @@ mod tests {
             Vec2::new(10.0, 5.0),
             Vec2::new(10.0, 0.0),
         ];
-        let m = buildings(&scene(vec![Building { footprint: l, height_m: 12.0 }]));
+        let m = buildings(&scene(vec![Building {
+            footprint: l,
+            height_m: 12.0,
+            source_id: "w1".into(),
+            building_use: "residential".into(),
+        }]));
         // Six walls (two triangles each) and a roof of four triangles.
         assert_eq!(m.triangles(), 6 * 2 + 4);
         let top = m.positions.iter().map(|p| p[1]).fold(f32::MIN, f32::max);

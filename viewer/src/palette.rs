@@ -30,6 +30,8 @@ pub const WATER_DEEP: Rgba = [0.04, 0.16, 0.65, 0.85];
 pub const WATER_DEEP_M: f32 = 1.5;
 /// The sky behind the scene (pale, so it is not taken for water).
 pub const SKY: Rgba = [0.74, 0.82, 0.90, 1.0];
+/// A road or footpath closed (by the scenario or by flooding).
+pub const CLOSED: Rgba = [0.90, 0.05, 0.55, 1.0];
 /// A substation in service.
 pub const SITE_IN_SERVICE: Rgba = [0.15, 0.75, 0.35, 1.0];
 /// A substation tripped by flooding.

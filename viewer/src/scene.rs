@@ -8,7 +8,7 @@
 //! agents, grid, footpaths).
 
 use crate::camera::{CameraPreset, OrbitCamera};
-use crate::data::{AgentLook, ReplayData, Ribbon};
+use crate::data::{AgentLook, Closures, DrawnAgent, ReplayData, Ribbon};
 use crate::meshes::{self, MeshData};
 use crate::palette;
 use crate::sun;
@@ -16,6 +16,7 @@ use crate::timeline::Playback;
 use bevy::asset::RenderAssetUsages;
 use bevy::mesh::{Indices, PrimitiveTopology};
 use bevy::prelude::*;
+use machi::replay::RasterFrame;
 use std::collections::HashMap;
 
 /// Vertical field of view of the camera, radians.
@@ -32,6 +33,10 @@ pub const PERSON_SIZE_M: Vec3 = Vec3::new(0.6, 1.8, 0.6);
 pub const ROBOT_SIZE_M: Vec3 = Vec3::new(0.9, 0.8, 0.6);
 /// Size of a substation as drawn, m.
 pub const SUBSTATION_SIZE_M: Vec3 = Vec3::new(8.0, 5.0, 8.0);
+/// How much wider than the street a closed street is drawn.
+pub const CLOSED_WIDTH_FACTOR: f32 = 1.4;
+/// How far a closure is drawn above the street, m.
+pub const CLOSED_LIFT_M: f32 = 0.3;
 /// Height of power lines over the ground, m.
 pub const POWER_LINE_HEIGHT_M: f32 = 8.0;
 
@@ -63,8 +68,16 @@ impl Layer {
 /// What the viewer shows: the replay, the playback clock and the visible layers.
 #[derive(Resource)]
 pub struct Viewer {
-    /// The open replay.
+    /// The replay shown.
     pub data: ReplayData,
+    /// The other replay of an A/B comparison (Tab swaps it with `data`), if any.
+    pub other: Option<ReplayData>,
+    /// Whether `data` is the comparison's second replay (B).
+    pub showing_b: bool,
+    /// Agents drawn at the current time (for picking).
+    pub shown_agents: Vec<DrawnAgent>,
+    /// Flood depth drawn at the current time (m), if any.
+    pub shown_depth: Option<RasterFrame>,
     /// The playback clock.
     pub playback: Playback,
     /// Hidden layers.
@@ -77,20 +90,65 @@ pub struct Viewer {
     drawn: Option<(u64, f32)>,
     /// Start of the power flow (ms) and the marker scale of the grid state last drawn.
     grid_drawn: Option<(u64, f32)>,
+    /// Time of the closures last drawn (ms).
+    closures_drawn: Option<u64>,
 }
 
 impl Viewer {
-    /// A viewer of `data`, paused at its start.
-    pub fn new(data: ReplayData, preset: CameraPreset) -> Viewer {
-        let end = data.scene.end_ms;
-        Viewer {
+    /// A viewer of `data`, paused at its start; with `other`, an A/B comparison of two runs of one city (the
+    /// error says how they differ otherwise).
+    pub fn new(data: ReplayData, other: Option<ReplayData>, preset: CameraPreset) -> anyhow::Result<Viewer> {
+        if let Some(b) = &other {
+            let (sa, sb) = (&data.scene, &b.scene);
+            if sa.city != sb.city || sa.buildings.len() != sb.buildings.len() || sa.roads.len() != sb.roads.len() {
+                anyhow::bail!(
+                    "{} and {} are not runs of the same city ({}, {} buildings, {} roads vs {}, {} buildings, {} roads)",
+                    data.reader().path().display(),
+                    b.reader().path().display(),
+                    sa.city,
+                    sa.buildings.len(),
+                    sa.roads.len(),
+                    sb.city,
+                    sb.buildings.len(),
+                    sb.roads.len()
+                );
+            }
+        }
+        let end = other.as_ref().map_or(data.scene.end_ms, |b| b.scene.end_ms.max(data.scene.end_ms));
+        Ok(Viewer {
             data,
+            other,
+            showing_b: false,
+            shown_agents: Vec::new(),
+            shown_depth: None,
             playback: Playback::new(end),
             hidden: Vec::new(),
             day_of_year: sun::DEFAULT_DAY_OF_YEAR,
             preset,
             drawn: None,
             grid_drawn: None,
+            closures_drawn: None,
+        })
+    }
+
+    /// Flood depth at local point `p` at the time drawn (m), if the replay has a flood and `p` is on its grid.
+    pub fn water_at(&self, p: Vec2) -> Option<f32> {
+        let r = self.shown_depth.as_ref()?;
+        let (col, row) = ((p.x - r.origin_x_m) / r.cell_m, (p.y - r.origin_y_m) / r.cell_m);
+        if col < 0.0 || row < 0.0 || col >= r.width as f32 || row >= r.height as f32 {
+            return None;
+        }
+        r.values.get(row as usize * r.width as usize + col as usize).copied().filter(|d| d.is_finite())
+    }
+
+    /// Shows the other replay of an A/B comparison (nothing without one), at the same time and camera.
+    pub fn swap(&mut self) {
+        if let Some(other) = self.other.as_mut() {
+            std::mem::swap(&mut self.data, other);
+            self.showing_b = !self.showing_b;
+            self.drawn = None;
+            self.grid_drawn = None;
+            self.closures_drawn = None;
         }
     }
 }
@@ -109,6 +167,7 @@ struct AgentAssets {
 struct DynamicMeshes {
     water: Handle<Mesh>,
     grid_lines: Handle<Mesh>,
+    closed: Handle<Mesh>,
     sites: Vec<Entity>,
     site_looks: [Handle<StandardMaterial>; 3],
 }
@@ -220,6 +279,8 @@ pub fn spawn_scene(
         materials.add(StandardMaterial { base_color: color(c), unlit: true, ..default() })
     };
     let grid_lines = meshes_.reserve_handle();
+    let closed = meshes_.reserve_handle();
+    commands.spawn((Mesh3d(closed.clone()), MeshMaterial3d(matte.clone()), Layer::Streets));
     let line_material = materials.add(StandardMaterial { unlit: true, ..default() });
     commands.spawn((Mesh3d(grid_lines.clone()), MeshMaterial3d(line_material), Layer::Grid));
     let site_looks = [0u8, 1, 2].map(|s| unlit(&mut materials, palette::site(s)));
@@ -241,7 +302,7 @@ pub fn spawn_scene(
                 .id()
         })
         .collect();
-    commands.insert_resource(DynamicMeshes { water, grid_lines, sites, site_looks });
+    commands.insert_resource(DynamicMeshes { water, grid_lines, closed, sites, site_looks });
 
     let looks = AgentLook::ALL.iter().map(|&l| (l, unlit(&mut materials, palette::agent(l)))).collect();
     commands.insert_resource(AgentAssets {
@@ -285,7 +346,7 @@ fn apply_layers(
     }
 }
 
-/// Draws the replay at the playback time: agents, water, grid and sun. Errors reading the replay (a damaged
+/// Draws the replay at the playback time: agents, water, closed streets, grid and sun. Errors reading the replay (a damaged
 /// chunk) are logged once per time and leave the previous picture.
 #[allow(clippy::too_many_arguments)]
 fn show_time(
@@ -373,13 +434,36 @@ fn show_time(
     if redraw {
         viewer.drawn = None;
     }
+    viewer.shown_agents = agents;
 
     // Water.
     match viewer.data.flood_at(t) {
         Ok(depth) => {
             let scene = &viewer.data.scene;
-            let mesh = depth.map(|d| meshes::water(scene, &d)).unwrap_or_default();
+            let mesh = depth.as_ref().map(|d| meshes::water(scene, d)).unwrap_or_default();
             set_mesh(&mut meshes_, &dynamic.water, mesh);
+            viewer.shown_depth = depth;
+        }
+        Err(e) => error!("{e:#}"),
+    }
+
+    // Closed roads and footpaths, drawn wider over the streets.
+    match viewer.data.closures_at(t) {
+        Ok(Some(c)) if viewer.closures_drawn == Some(c.since_ms) => {}
+        Ok(closures) => {
+            let Closures { since_ms: t0, roads, footpaths } = closures.unwrap_or_default();
+            let scene = &viewer.data.scene;
+            let pick = |all: &[Ribbon], ids: &[u32]| -> Vec<Ribbon> {
+                ids.iter().filter_map(|&k| all.get(k as usize)).cloned().collect()
+            };
+            let mut closed = pick(&scene.roads, &roads);
+            closed.extend(pick(&scene.footpaths, &footpaths));
+            let mut mesh = meshes::ribbons(scene, &closed, CLOSED_WIDTH_FACTOR, |_| palette::CLOSED);
+            for p in &mut mesh.positions {
+                p[1] += CLOSED_LIFT_M;
+            }
+            set_mesh(&mut meshes_, &dynamic.closed, mesh);
+            viewer.closures_drawn = Some(t0);
         }
         Err(e) => error!("{e:#}"),
     }
@@ -421,6 +505,9 @@ fn show_time(
 
 /// Keyboard controls of the interactive window.
 pub fn keyboard(keys: Res<ButtonInput<KeyCode>>, time: Res<Time>, mut viewer: ResMut<Viewer>) {
+    if keys.just_pressed(KeyCode::Tab) {
+        viewer.swap();
+    }
     let p = &mut viewer.playback;
     if keys.just_pressed(KeyCode::Space) {
         p.toggle();

@@ -95,9 +95,14 @@ impl Playback {
 
     /// `t_ms` as a time of day `HH:MM:SS`, given the time of day at the replay's start (ms).
     pub fn clock(&self, start_of_day_ms: u64) -> String {
-        let s = (start_of_day_ms + self.t_ms()) / 1000;
-        format!("{:02}:{:02}:{:02}", s / 3600 % 24, s / 60 % 60, s % 60)
+        clock_of(start_of_day_ms + self.t_ms())
     }
+}
+
+/// A time of day `HH:MM:SS` from ms since midnight (wrapping past 24 h).
+pub fn clock_of(ms_of_day: u64) -> String {
+    let s = ms_of_day / 1000;
+    format!("{:02}:{:02}:{:02}", s / 3600 % 24, s / 60 % 60, s % 60)
 }
 
 #[cfg(test)]

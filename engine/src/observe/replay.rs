@@ -51,6 +51,11 @@ pub const STREAM_SIDEWALK: u16 = 7;
 /// only when the city has terrain; the viewer draws the terrain and sets buildings and water on it.
 pub const STREAM_TERRAIN: u16 = 8;
 
+/// Custom stream of closed links: a chunk whenever the set of road links closed to vehicles (by the scenario
+/// or by flooding) or of footpaths closed by flooding changes, and one at the start; see
+/// [`encode_closures`].
+pub const STREAM_CLOSURES: u16 = 9;
+
 /// Agent kind of a delivery robot.
 pub const KIND_ROBOT: u8 = 2;
 /// Agent kind of a pedestrian of the robot domain's crowd.
@@ -96,6 +101,8 @@ pub struct ReplaySettings {
     error: Option<ReplayError>,
     /// Start (ms) of the last grid step written.
     grid_written_ms: Option<u64>,
+    /// The closed road links and footpaths last written.
+    closures_written: Option<(Vec<u32>, Vec<u32>)>,
 }
 
 fn round2(v: f32) -> f64 {
@@ -155,7 +162,8 @@ impl ReplaySettings {
                 "streams": {"0": "city (JSON)", "1": "population (JSON)", "2": "persons away from home", "3": "flood depth (m)",
                             "4": "grid network (JSON)", "5": "grid state per power flow (custom, see docs/replay-format.md)",
                             "6": "vehicles of the microscopic model", "7": "delivery robots and pedestrians on the sidewalks",
-                            "8": "ground elevation (m, static raster)"},
+                            "8": "ground elevation (m, static raster)",
+                            "9": "closed road links and footpaths (custom, see docs/replay-format.md)"},
                 "person_states": {"1": "at work", "2": "at school", "3": "shopping", "4": "driving", "5": "walking"},
                 "vehicle_states": {"0": "moving", "1": "standing"},
                 "robot_states": {"0": "idle", "1": "charging", "2": "delivering", "3": "handing over", "4": "returning",
@@ -193,6 +201,7 @@ impl ReplaySettings {
             frame_interval_ms: scenario.frame_interval_ms,
             error: None,
             grid_written_ms: None,
+            closures_written: None,
         })
     }
 
@@ -231,7 +240,10 @@ impl Plugin for ReplayObserverPlugin {
     fn build(&self, app: &mut App) {
         // One fixed order: the writer's chunks depend on the order messages reach it, and the replay must be
         // the same at any thread count.
-        app.add_systems(Observe, (record_persons, record_flood, record_grid, record_vehicles, record_sidewalk).chain());
+        app.add_systems(
+            Observe,
+            (record_persons, record_flood, record_grid, record_vehicles, record_sidewalk, record_closures).chain(),
+        );
     }
 }
 
@@ -331,6 +343,83 @@ fn record_flood(clock: Res<SimClock>, mut replay: ResMut<ReplaySettings>, flood:
     replay.send(ReplayMessage::Raster { stream: STREAM_FLOOD_DEPTH, raster });
 }
 
+/// Writes the closed road links (closed to vehicles by the scenario or by the flood) and the footpaths closed
+/// by the flood, when they change. Footpaths are numbered as in the city stream (one per pair of directions).
+fn record_closures(
+    clock: Res<SimClock>,
+    mut replay: ResMut<ReplaySettings>,
+    flooded: Option<Res<crate::flood::plugin::FloodedLinks>>,
+    traffic: Option<Res<TrafficState>>,
+) {
+    if flooded.is_none() && traffic.is_none() {
+        return;
+    }
+    let mut roads = Vec::new();
+    let n_roads = flooded
+        .as_ref()
+        .map_or(0, |f| f.roads.len())
+        .max(traffic.as_ref().map_or(0, |t| t.traffic.graph().links().len()));
+    for k in 0..n_roads {
+        let by_flood = flooded.as_ref().is_some_and(|f| f.roads.get(k).copied().unwrap_or(false));
+        let by_traffic = traffic.as_ref().is_some_and(|t| t.traffic.is_closed(crate::city::graph::LinkId(k as u32)));
+        if by_flood || by_traffic {
+            roads.push(k as u32);
+        }
+    }
+    let footpaths: Vec<u32> = match &flooded {
+        Some(f) => (0..f.footpaths.len().div_ceil(2))
+            .filter(|&k| f.footpaths[2 * k] || f.footpaths.get(2 * k + 1).copied().unwrap_or(false))
+            .map(|k| k as u32)
+            .collect(),
+        None => Vec::new(),
+    };
+    let now = (roads, footpaths);
+    if replay.closures_written.as_ref() == Some(&now) {
+        return;
+    }
+    let payload = encode_closures(&now.0, &now.1);
+    replay.send(ReplayMessage::Custom {
+        stream: STREAM_CLOSURES,
+        t_first_ms: clock.now_ms,
+        t_last_ms: clock.now_ms,
+        payload,
+    });
+    replay.closures_written = Some(now);
+}
+
+/// A closures payload (stream 9), little-endian: `u32` R, R `u32` closed road link indices (the city stream's
+/// road order), `u32` F, F `u32` closed footpath indices (the city stream's footpath order).
+pub fn encode_closures(roads: &[u32], footpaths: &[u32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + 4 * (roads.len() + footpaths.len()));
+    for list in [roads, footpaths] {
+        out.extend_from_slice(&(list.len() as u32).to_le_bytes());
+        out.extend(list.iter().flat_map(|v| v.to_le_bytes()));
+    }
+    out
+}
+
+/// Decodes a payload of [`STREAM_CLOSURES`]: (closed road links, closed footpaths).
+pub fn decode_closures(payload: &[u8]) -> Result<(Vec<u32>, Vec<u32>), String> {
+    let mut words = payload.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    if !payload.len().is_multiple_of(4) {
+        return Err(format!("a closures payload of {} bytes is not whole u32 words", payload.len()));
+    }
+    let mut list = |what: &str| -> Result<Vec<u32>, String> {
+        let n = words.next().ok_or_else(|| format!("the closures payload ends before its {what} count"))? as usize;
+        let v: Vec<u32> = words.by_ref().take(n).collect();
+        if v.len() != n {
+            return Err(format!("the closures payload announces {n} {what} but holds {}", v.len()));
+        }
+        Ok(v)
+    };
+    let roads = list("road links")?;
+    let footpaths = list("footpaths")?;
+    if words.next().is_some() {
+        return Err("the closures payload is longer than its counts say".into());
+    }
+    Ok((roads, footpaths))
+}
+
 /// A grid frame: `u32` bus count B, `u32` branch count R, `u32` site count S (little-endian), then B `f32`
 /// bus voltages (pu; NaN where de-energised), R `f32` branch loadings (%; NaN without a rating or out of
 /// service), S `u8` site states (0 in service, 1 flooded, 2 repairing).
@@ -408,4 +497,22 @@ fn record_grid(mut replay: ResMut<ReplaySettings>, city: Res<crate::sim::CityRes
     let payload = encode_grid_frame(&report.solution.vm_pu, &report.solution.loading_percent, &grid.site_state);
     replay.send(ReplayMessage::Custom { stream: STREAM_GRID, t_first_ms: step_ms, t_last_ms: step_ms, payload });
     replay.grid_written_ms = Some(step_ms);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closures_round_trip_and_bad_payloads_are_named() {
+        let payload = encode_closures(&[3, 17, 4000], &[9]);
+        assert_eq!(payload.len(), 4 * (2 + 3 + 1));
+        assert_eq!(decode_closures(&payload).unwrap(), (vec![3, 17, 4000], vec![9]));
+        assert_eq!(decode_closures(&encode_closures(&[], &[])).unwrap(), (vec![], vec![]));
+        assert!(decode_closures(&payload[..payload.len() - 4]).unwrap_err().contains("announces"));
+        assert!(decode_closures(&payload[..3]).unwrap_err().contains("whole u32"));
+        let mut longer = payload.clone();
+        longer.extend_from_slice(&[0; 4]);
+        assert!(decode_closures(&longer).unwrap_err().contains("longer"));
+    }
 }
