@@ -156,7 +156,7 @@ fn main() -> Result<()> {
     app.add_plugins(ScheduleRunnerPlugin::run_loop(Duration::ZERO))
         .insert_resource(viewer)
         .add_plugins((ScenePlugin, ClockLabelPlugin))
-        .add_plugins(CapturePlugin { shots: shots.clone(), size, outcome: Arc::clone(&outcome) });
+        .add_plugins(CapturePlugin { shots: shots.clone(), size, outcome: Arc::clone(&outcome), opened: opening });
     let exit = app.run();
     let outcome = outcome.lock().unwrap_or_else(|p| p.into_inner()).clone();
     for e in &outcome.errors {
@@ -171,7 +171,10 @@ fn main() -> Result<()> {
     let mut seeks = outcome.seek_ms.clone();
     seeks.sort_by(f64::total_cmp);
     eprintln!(
-        "machi-viewer: replay opened in {open_s:.3} s; first picture {:.2} s after the renderer started; seek (read + rebuild) median {:.1} ms, max {:.1} ms over {}",
+        "machi-viewer: replay opened in {open_s:.3} s, renderer up at {:.2} s, scene built at {:.2} s, first picture \
+         written at {:.2} s; seek (read + rebuild) median {:.1} ms, max {:.1} ms over {}",
+        outcome.renderer_ready_s.unwrap_or(f64::NAN),
+        outcome.scene_built_s.unwrap_or(f64::NAN),
         outcome.first_picture_s.unwrap_or(f64::NAN),
         seeks.get(seeks.len() / 2).copied().unwrap_or(f64::NAN),
         seeks.last().copied().unwrap_or(f64::NAN),
