@@ -128,14 +128,14 @@ impl<'g> Router<'g> {
     }
 
     /// The search both queries share: settles links in order of cost (+ heuristic towards `target`), calling
-    /// `settle(end node, cost, length)` for each; stops when `settle` returns true, giving that link.
+    /// `settle(link, end node, cost, length)` for each; stops when `settle` returns true, giving that link.
     fn search(
         &mut self,
         from: NodeId,
         weight: Weight,
         target: Option<NodeId>,
         usable: impl Fn(LinkId) -> bool,
-        mut settle: impl FnMut(NodeId, f32, f32) -> bool,
+        mut settle: impl FnMut(u32, NodeId, f32, f32) -> bool,
     ) -> Option<u32> {
         self.start();
         let g = self.graph;
@@ -155,7 +155,7 @@ impl<'g> Router<'g> {
             self.done[li] = self.generation;
             let end = g.links()[li].to;
             let (base, base_len) = (self.cost[li], self.length[li]);
-            if settle(end, base, base_len) {
+            if settle(link, end, base, base_len) {
                 return Some(link);
             }
             for &next in g.out_links(end) {
@@ -186,8 +186,48 @@ impl<'g> Router<'g> {
         if from == to {
             return Some(Route { links: Vec::new(), cost: 0.0, length_m: 0.0, time_s: 0.0 });
         }
-        let last = self.search(from, weight, Some(to), usable, |end, _, _| end == to)?;
+        let last = self.search(from, weight, Some(to), usable, |_, end, _, _| end == to)?;
         Some(self.unwind(last))
+    }
+
+    /// Best routes from `from` to each of `targets` (in their order; repeats allowed), by one Dijkstra
+    /// search that stops once every target is reached: the way to route many trips that leave one origin.
+    /// `None` where a target is unreachable; an empty route where it is `from`.
+    pub fn routes_from(&mut self, from: NodeId, targets: &[NodeId], weight: Weight) -> Vec<Option<Route>> {
+        let nodes = self.graph.nodes().len();
+        let mut wanted = vec![false; nodes];
+        let mut remaining = 0usize;
+        for &t in targets {
+            if t != from && !wanted[t.0 as usize] {
+                wanted[t.0 as usize] = true;
+                remaining += 1;
+            }
+        }
+        let mut reached_by = vec![NO_PARENT; nodes];
+        if remaining > 0 {
+            self.search(
+                from,
+                weight,
+                None,
+                |_| true,
+                |link, end, _, _| {
+                    let e = end.0 as usize;
+                    if wanted[e] && reached_by[e] == NO_PARENT {
+                        reached_by[e] = link;
+                        remaining -= 1;
+                    }
+                    remaining == 0
+                },
+            );
+        }
+        targets
+            .iter()
+            .map(|&t| match reached_by[t.0 as usize] {
+                _ if t == from => Some(Route { links: Vec::new(), cost: 0.0, length_m: 0.0, time_s: 0.0 }),
+                NO_PARENT => None,
+                last => Some(self.unwind(last)),
+            })
+            .collect()
     }
 
     fn unwind(&self, last: u32) -> Route {
@@ -225,7 +265,7 @@ impl<'g> Router<'g> {
             weight,
             None,
             |_| true,
-            |end, cost, length| {
+            |_, end, cost, length| {
                 let e = end.0 as usize;
                 if cost < out[e] {
                     out[e] = cost;
@@ -383,6 +423,38 @@ mod tests {
         }
     }
 
+    /// From every node to every node (each target twice, and the origin itself): one search per origin
+    /// gives routes of the cost A* finds, that start at the origin, end at the target and turn legally.
+    fn one_to_many_matches_astar(g: &Graph) {
+        let mut many = Router::new(g);
+        let mut astar = Router::new(g);
+        let n = g.nodes().len() as u32;
+        let targets: Vec<NodeId> = (0..n).chain((0..n).rev()).map(NodeId).collect();
+        for a in 0..n {
+            let routes = many.routes_from(NodeId(a), &targets, Weight::TravelTime);
+            assert_eq!(routes.len(), targets.len());
+            for (&z, y) in targets.iter().zip(&routes) {
+                let x = astar.route(NodeId(a), z, Weight::TravelTime);
+                let (Some(x), Some(y)) = (&x, y) else {
+                    assert!(x.is_none() && y.is_none(), "{a}→{z:?}: A* {x:?} vs one-to-many {y:?}");
+                    continue;
+                };
+                assert!((x.cost - y.cost).abs() <= 1e-3, "{a}→{z:?}: {x:?} vs {y:?}");
+                if let (Some(f), Some(l)) = (y.links.first(), y.links.last()) {
+                    assert_eq!((g.link(*f).from, g.link(*l).to), (NodeId(a), z));
+                }
+                for w in y.links.windows(2) {
+                    assert!(g.turn_allowed(w[0], w[1]), "{a}→{z:?} takes a banned turn");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn one_search_routes_an_origin_to_many_targets_as_a_star_does() {
+        one_to_many_matches_astar(&grid3());
+    }
+
     #[test]
     fn contracted_routes_cost_what_a_star_finds_and_keep_turn_bans() {
         let base = grid3();
@@ -400,6 +472,7 @@ mod tests {
         b.restriction(TurnRestriction { from: find(0, 1), to: find(1, 2), rule: TurnRule::Banned });
         let banned = b.build();
         contracted_matches_astar(&banned);
+        one_to_many_matches_astar(&banned);
         let ch = ContractedRouter::new(&banned, Weight::Length);
         let route = ch.route(&mut ch.calculator(), NodeId(0), NodeId(2)).unwrap();
         assert!((route.length_m - 400.0).abs() < 1e-3, "the ban forces the 400 m detour: {route:?}");
