@@ -14,7 +14,8 @@ use machi::city::graph::Graph;
 use machi::import::sumo::{read_net, read_routes};
 use machi::mobility::idm::DriverParams;
 use machi::mobility::junctions::{Junctions, SignalParams};
-use machi::mobility::micro::{random_trips, MicroParams, Traffic};
+use machi::mobility::micro::{MicroParams, Traffic};
+use machi::mobility::vehicles::{random_trips, VehicleModel};
 use std::sync::Arc;
 
 fn run(mut t: Traffic) -> u64 {

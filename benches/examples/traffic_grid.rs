@@ -5,7 +5,8 @@
 
 use machi::city::graph::Graph;
 use machi::mobility::junctions::{Junctions, SignalParams};
-use machi::mobility::micro::{random_trips, MicroParams, Traffic};
+use machi::mobility::micro::{MicroParams, Traffic};
+use machi::mobility::vehicles::{random_trips, VehicleModel};
 use std::sync::Arc;
 use std::time::Instant;
 

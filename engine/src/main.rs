@@ -85,16 +85,19 @@ enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         repeat: u32,
     },
-    /// Run SUMO demand (.rou.xml) on a SUMO network (.net.xml) with the microscopic model and print trip
-    /// statistics in SUMO's terms (duration = arrival − insertion), for comparisons with SUMO.
+    /// Run SUMO demand (.rou.xml) on a SUMO network (.net.xml) with the microscopic (or the queue) model and
+    /// print trip statistics in SUMO's terms (duration = arrival − insertion), for comparisons with SUMO.
     Traffic {
         /// The network (`.net.xml`).
         net: PathBuf,
         /// The demand (`.rou.xml`).
         routes: PathBuf,
-        /// Time step (s).
-        #[arg(long, default_value_t = machi::mobility::micro::MicroParams::default().step_s)]
-        step: f64,
+        /// The vehicle model.
+        #[arg(long, value_enum, default_value_t = TrafficModel::Micro)]
+        model: TrafficModel,
+        /// Time step (s) (default: the model's, 0.5 s micro, 1 s meso).
+        #[arg(long)]
+        step: Option<f64>,
         /// Stop at this clock time (s) even if vehicles are still driving (default: when all have arrived).
         #[arg(long)]
         until: Option<f64>,
@@ -171,8 +174,8 @@ fn main() -> ExitCode {
         Command::Inspect { scenario } => inspect(&scenario),
         Command::Grid { scenario, geojson } => grid(scenario, geojson),
         Command::Dispatch { file, json, rounds, seed } => dispatch(&file, json, rounds, seed),
-        Command::Traffic { net, routes, step, until, threads, json, tripinfo } => {
-            traffic(&net, &routes, TrafficRun { step, until, threads, json, tripinfo })
+        Command::Traffic { net, routes, model, step, until, threads, json, tripinfo } => {
+            traffic(&net, &routes, TrafficRun { model, step, until, threads, json, tripinfo })
         }
         Command::Powerflow { file, json, tolerance_mva, max_iterations, sweep, repeat } => {
             powerflow(&file, json, PowerflowRun { tolerance_mva, max_iterations, sweep, repeat })
@@ -489,8 +492,18 @@ fn dispatch(file: &Path, json: bool, rounds: usize, seed: u64) -> Result<(), Fai
     print(&out)
 }
 
+/// The vehicle model `machi traffic` runs.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum TrafficModel {
+    /// The microscopic model (IDM, MOBIL, signals).
+    Micro,
+    /// The mesoscopic queue model.
+    Meso,
+}
+
 struct TrafficRun {
-    step: f64,
+    model: TrafficModel,
+    step: Option<f64>,
     until: Option<f64>,
     threads: Option<usize>,
     json: bool,
@@ -500,7 +513,9 @@ struct TrafficRun {
 fn traffic(net_path: &Path, routes_path: &Path, run: TrafficRun) -> Result<(), Failure> {
     use machi::import::sumo;
     use machi::mobility::junctions::SignalParams;
+    use machi::mobility::meso::{QueueParams, QueueTraffic};
     use machi::mobility::micro::{MicroParams, Traffic};
+    use machi::mobility::vehicles::VehicleModel;
     let threads = machi::sim::init_thread_pool(
         run.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
     );
@@ -508,9 +523,19 @@ fn traffic(net_path: &Path, routes_path: &Path, run: TrafficRun) -> Result<(), F
     let net = sumo::read_net(net_path)?;
     let demand = sumo::read_routes(routes_path, &net)?;
     let read_s = started.elapsed().as_secs_f64();
-    let params = MicroParams { step_s: run.step, ..MicroParams::default() };
-    let mut sim = Traffic::from_sumo(&net, &demand, &SignalParams::default(), params)
-        .map_err(|e| InputError::file(routes_path, e))?;
+    let bad = |e: String| InputError::file(routes_path, e);
+    let (mut sim, step_s): (Box<dyn VehicleModel>, f64) = match run.model {
+        TrafficModel::Micro => {
+            let step_s = run.step.unwrap_or(MicroParams::default().step_s);
+            let params = MicroParams { step_s, ..MicroParams::default() };
+            (Box::new(Traffic::from_sumo(&net, &demand, &SignalParams::default(), params).map_err(bad)?), step_s)
+        }
+        TrafficModel::Meso => {
+            let step_s = run.step.unwrap_or(QueueParams::default().step_s);
+            let params = QueueParams { step_s, ..QueueParams::default() };
+            (Box::new(QueueTraffic::from_sumo(&net, &demand, params).map_err(bad)?), step_s)
+        }
+    };
     let started = Instant::now();
     match run.until {
         Some(t) => sim.run_until(t),
@@ -523,7 +548,7 @@ fn traffic(net_path: &Path, routes_path: &Path, run: TrafficRun) -> Result<(), F
     let sim_s = started.elapsed().as_secs_f64();
     let done = sim.finished();
     let n = done.len().max(1) as f64;
-    let mean = |f: &dyn Fn(&machi::mobility::micro::TripResult) -> f64| done.iter().map(f).sum::<f64>() / n;
+    let mean = |f: &dyn Fn(&machi::mobility::vehicles::TripResult) -> f64| done.iter().map(f).sum::<f64>() / n;
     let duration = mean(&|r| r.arrive_s - r.inserted_s);
     let time_loss = mean(&|r| r.arrive_s - r.inserted_s - r.free_flow_s);
     let depart_delay = mean(&|r| r.inserted_s - r.depart_s);
@@ -552,7 +577,8 @@ fn traffic(net_path: &Path, routes_path: &Path, run: TrafficRun) -> Result<(), F
     let v = serde_json::json!({
         "network": net_path.display().to_string(),
         "routes": routes_path.display().to_string(),
-        "step_s": run.step,
+        "model": format!("{:?}", run.model).to_lowercase(),
+        "step_s": step_s,
         "threads": threads,
         "vehicles": demand.vehicles.len(),
         "arrived": done.iter().filter(|r| !r.teleported).count(),

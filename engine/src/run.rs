@@ -8,7 +8,7 @@ use crate::error::InputError;
 use crate::flood::plugin::{FloodPlugin, FloodState};
 use crate::grid::plugin::{GridPlugin, GridState};
 use crate::mobility::teleport::{TeleportMobilityPlugin, TeleportSettings};
-use crate::mobility::traffic::{MicroMobilityPlugin, TrafficState};
+use crate::mobility::traffic::{TrafficState, VehicleMobilityPlugin};
 use crate::observe::replay::{ReplayObserverPlugin, ReplaySettings};
 use crate::output::write_atomic;
 use crate::population::Population;
@@ -103,11 +103,11 @@ pub fn run(
         Some(section) => Some(GridState::new(&city, section, seed, &scenario.path)?),
         None => None,
     };
-    let traffic = match scenario.file.mobility.micro() {
-        true => {
+    let traffic = match scenario.file.mobility.vehicle_model() {
+        Some(_) => {
             Some(TrafficState::new(&city, &scenario.file.mobility, scenario.vehicle_frame_interval_ms, &scenario.path)?)
         }
-        false => None,
+        None => None,
     };
     let robots = match &scenario.file.robots {
         Some(section) => Some(RobotsState::new(
@@ -122,7 +122,7 @@ pub fn run(
         None => None,
     };
     let mobility = match traffic.is_some() {
-        true => Sim::plugin(MicroMobilityPlugin),
+        true => Sim::plugin(VehicleMobilityPlugin),
         false => Sim::plugin(TeleportMobilityPlugin),
     };
     let mut plugins = vec![mobility, Sim::plugin(ReplayObserverPlugin)];

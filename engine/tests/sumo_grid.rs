@@ -9,6 +9,7 @@ mod common;
 use machi::import::sumo::{read_net, read_routes};
 use machi::mobility::junctions::SignalParams;
 use machi::mobility::micro::{MicroParams, Traffic};
+use machi::mobility::vehicles::VehicleModel;
 
 #[test]
 fn the_sumo_grid_hour_matches_sumo() {

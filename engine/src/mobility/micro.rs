@@ -27,9 +27,10 @@
 
 use super::idm::{ballistic, DriverParams, LaneChangeAccels, MobilParams};
 use super::junctions::{Control, Junctions};
+use super::vehicles::{detour, Trip, TripResult, VehicleModel, VehiclePosition, VehicleStats, TIME_TOLERANCE_S};
 use crate::city::control::Light;
-use crate::city::graph::{Graph, LinkId, NodeId};
-use crate::city::routing::{Router, Weight};
+use crate::city::graph::{Graph, LinkId};
+use crate::city::routing::Router;
 use crate::sim::{par_chunks_mut, par_map_ranges, pool_threads};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, VecDeque};
@@ -64,74 +65,6 @@ impl Default for MicroParams {
             keep_clear_horizon_s: 2.0,
         }
     }
-}
-
-/// A trip to drive: a route of consecutive links, from the start of the first to the end of the last.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Trip {
-    /// The caller's identifier, returned in the result.
-    pub id: u64,
-    /// Desired departure (s, simulation clock).
-    pub depart_s: f64,
-    /// Links in order; each starts where the previous ends.
-    pub route: Vec<LinkId>,
-    /// Index into the vehicle classes.
-    pub class: u8,
-}
-
-/// What became of a trip.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct TripResult {
-    /// The trip's identifier.
-    pub id: u64,
-    /// Desired departure (s).
-    pub depart_s: f64,
-    /// When it entered the network (s); later than `depart_s` when its first lane was full.
-    pub inserted_s: f64,
-    /// Arrival at the end of its route (s).
-    pub arrive_s: f64,
-    /// Length of the route driven (m), after any re-routing.
-    pub length_m: f64,
-    /// Free-flow time of that route (s) at the vehicle's desired speeds.
-    pub free_flow_s: f64,
-    /// Whether it was teleported out of a jam.
-    pub teleported: bool,
-    /// How many times it was re-routed around closed links.
-    pub reroutes: u32,
-}
-
-/// Where a vehicle is.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct VehiclePosition {
-    /// The vehicle's index (stable over the run; trips in the order given, then as added).
-    pub vehicle: u32,
-    /// Its link.
-    pub link: LinkId,
-    /// Its lane within the link (0 rightmost).
-    pub lane: u8,
-    /// Front bumper from the link's start (m).
-    pub pos_m: f64,
-    /// Speed (m/s).
-    pub speed_mps: f64,
-    /// Time standing without interruption (s).
-    pub standing_s: f64,
-}
-
-/// Counters of the run so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct MicroStats {
-    /// Vehicle position updates (one per vehicle per step).
-    pub vehicle_updates: u64,
-    /// Lane changes made.
-    pub lane_changes: u64,
-    /// Vehicles teleported out of jams.
-    pub teleports: u64,
-    /// Times the no-overlap clamp had to act (the discrete step would have let a vehicle touch the one ahead).
-    pub clamps: u64,
-    /// Vehicles that were on a link when it closed.
-    pub caught_on_closed_links: u64,
-    /// Re-routings around closed links.
-    pub reroutes: u64,
 }
 
 /// A vehicle on a lane.
@@ -208,8 +141,6 @@ const NO_PHASE: u16 = u16::MAX;
 const NO_LANE_CHANGE_LENGTHS: f64 = 2.0;
 /// How far before the stop line (m) a vehicle that may not cross is held by the no-overlap clamp.
 const STOP_LINE_CLEARANCE_M: f64 = 1e-3;
-/// Rounding tolerance (s) on clock comparisons: the clock is a step count times a step in f64.
-const TIME_TOLERANCE_S: f64 = 1e-9;
 /// Below this many vehicles on the network a step runs on one thread (task hand-off would cost more).
 const PARALLEL_FROM_VEHICLES: usize = 2000;
 /// Pieces per thread the parallel phases split the lanes into (some balance for uneven lanes).
@@ -251,7 +182,7 @@ pub struct Traffic {
     /// Vehicles that entered each link.
     entries: Vec<u32>,
     finished: Vec<TripResult>,
-    stats: MicroStats,
+    stats: VehicleStats,
     steps: u64,
     start_s: f64,
     /// Pieces the parallel phases split the lanes into (default: by the number of vehicles).
@@ -305,7 +236,7 @@ impl Traffic {
         let lane_count = lanes.len();
         let mut vehicles = Vec::with_capacity(trips.len());
         for t in trips {
-            check_trip(&graph, classes.len(), &t)?;
+            super::vehicles::check_trip(&graph, classes.len(), &t)?;
             vehicles.push(Vehicle::new(t));
         }
         let mut schedule: Vec<u32> = (0..vehicles.len() as u32).collect();
@@ -326,7 +257,7 @@ impl Traffic {
             vehicles,
             schedule,
             finished: Vec::new(),
-            stats: MicroStats::default(),
+            stats: VehicleStats::default(),
             steps: 0,
             start_s,
             chunks: None,
@@ -361,173 +292,9 @@ impl Traffic {
         self.chunks = Some(chunks.max(1));
     }
 
-    /// Sets the clock's start (s); only before the first step.
-    pub fn set_start(&mut self, start_s: f64) {
-        if self.steps == 0 {
-            self.start_s = start_s;
-        }
-    }
-
     /// The model's parameters.
     pub fn params(&self) -> &MicroParams {
         &self.params
-    }
-
-    /// Adds a trip while running; it departs at its time (or at the next step if that has passed).
-    pub fn add_trip(&mut self, trip: Trip) -> Result<(), String> {
-        check_trip(&self.graph, self.classes.len(), &trip)?;
-        let id = self.vehicles.len() as u32;
-        let depart = trip.depart_s;
-        self.vehicles.push(Vehicle::new(trip));
-        // The schedule runs from the latest departure to the next (last); among equal times, lower ids last.
-        let at = self.schedule.partition_point(|&v| self.vehicles[v as usize].depart_s > depart);
-        self.schedule.insert(at, id);
-        Ok(())
-    }
-
-    /// Records a trip that needs no driving (its ends join the road at the same node) as finished at its
-    /// departure.
-    pub fn record_empty_trip(&mut self, id: u64, depart_s: f64) {
-        self.finished.push(TripResult {
-            id,
-            depart_s,
-            inserted_s: depart_s,
-            arrive_s: depart_s,
-            length_m: 0.0,
-            free_flow_s: 0.0,
-            teleported: false,
-            reroutes: 0,
-        });
-    }
-
-    /// Clock time (s).
-    pub fn now_s(&self) -> f64 {
-        self.start_s + self.steps as f64 * self.params.step_s
-    }
-
-    /// The network.
-    pub fn graph(&self) -> &Graph {
-        &self.graph
-    }
-
-    /// Finished trips, in the order they finished.
-    pub fn finished(&self) -> &[TripResult] {
-        &self.finished
-    }
-
-    /// Counters so far.
-    pub fn stats(&self) -> MicroStats {
-        self.stats
-    }
-
-    /// Vehicles that have entered each link (indexed by [`LinkId`]).
-    pub fn link_entries(&self) -> &[u32] {
-        &self.entries
-    }
-
-    /// Vehicles on the network now.
-    pub fn on_network(&self) -> usize {
-        self.active
-    }
-
-    /// Vehicles due to depart that wait to enter their first link.
-    pub fn waiting_to_enter(&self) -> usize {
-        self.pending.iter().map(|p| p.len()).sum()
-    }
-
-    /// Trips not yet due.
-    pub fn not_yet_departed(&self) -> usize {
-        self.schedule.len()
-    }
-
-    /// Whether every trip has finished.
-    pub fn is_done(&self) -> bool {
-        self.schedule.is_empty() && self.pending_links.is_empty() && self.on_network() == 0
-    }
-
-    /// Every vehicle on the network, in lane order.
-    pub fn positions(&self) -> impl Iterator<Item = VehiclePosition> + '_ {
-        self.lanes.iter().flat_map(move |lane| {
-            lane.vehicles.iter().map(move |v| VehiclePosition {
-                vehicle: v.id,
-                link: LinkId(lane.link),
-                lane: lane.index,
-                pos_m: v.pos,
-                speed_mps: v.speed,
-                standing_s: v.wait_s,
-            })
-        })
-    }
-
-    /// Opens or closes a link. Closing makes vehicles whose remaining route uses it re-route at the next step;
-    /// no vehicle enters a closed link.
-    pub fn set_closed(&mut self, link: LinkId, closed: bool) {
-        let l = link.0 as usize;
-        if self.closed[l] == closed {
-            return;
-        }
-        self.closed[l] = closed;
-        if closed {
-            let lanes = self.first_lane[l] as usize..self.first_lane[l + 1] as usize;
-            self.stats.caught_on_closed_links +=
-                self.lanes[lanes].iter().map(|ln| ln.vehicles.len() as u64).sum::<u64>();
-            self.reroute_due = true;
-        }
-    }
-
-    /// Whether a link is closed.
-    pub fn is_closed(&self, link: LinkId) -> bool {
-        self.closed[link.0 as usize]
-    }
-
-    /// Advances one step.
-    pub fn step(&mut self) {
-        let t = self.now_s();
-        if self.reroute_due {
-            self.reroute();
-            self.reroute_due = false;
-        }
-        self.insert(t);
-        // Parallel phases pay off from some thousand vehicles; below, one piece runs inline.
-        let chunks = self.chunks.unwrap_or_else(|| {
-            if self.active < PARALLEL_FROM_VEHICLES {
-                1
-            } else {
-                pool_threads() * CHUNKS_PER_THREAD
-            }
-        });
-        self.change_lanes(chunks);
-        self.advance_signals(t);
-        let snap = self.gates(chunks);
-        let dt = self.params.step_s;
-        let (classes, params) = (&self.classes, &self.params);
-        let snap_ref = &snap;
-        let moved: Vec<(u64, u64, Vec<u32>)> = par_chunks_mut(&mut self.lanes, chunks, |first, lanes| {
-            let mut scratch = Vec::new();
-            let (mut updates, mut clamps, mut leavers) = (0u64, 0u64, Vec::new());
-            for (k, lane) in lanes.iter_mut().enumerate() {
-                if lane.vehicles.is_empty() {
-                    continue;
-                }
-                let gate = snap_ref[first + k].gate;
-                let target_tail = (gate.target != NO_LANE).then(|| snap_ref[gate.target as usize].tail).flatten();
-                updates += lane.vehicles.len() as u64;
-                clamps += move_lane(lane, gate, target_tail, classes, params, dt, &mut scratch);
-                if !lane.leaving.is_empty() || lane.teleport.is_some() {
-                    leavers.push((first + k) as u32);
-                }
-            }
-            (updates, clamps, leavers)
-        });
-        let mut leavers = Vec::new();
-        for (u, c, l) in moved {
-            self.stats.vehicle_updates += u;
-            self.stats.clamps += c;
-            leavers.extend(l);
-        }
-        self.transfer(t, &snap, &leavers);
-        self.snapshot = snap;
-        self.steps += 1;
     }
 
     /// Brings every signal plan's current phase up to clock time `t` (a plan is looked at again only when
@@ -550,13 +317,6 @@ impl Traffic {
                     (k as u16, t + (ends_into - into))
                 }
             };
-        }
-    }
-
-    /// Runs until `until_s` (clock) or until every trip has finished.
-    pub fn run_until(&mut self, until_s: f64) {
-        while self.now_s() + TIME_TOLERANCE_S < until_s && !self.is_done() {
-            self.step();
         }
     }
 
@@ -890,7 +650,6 @@ impl Traffic {
         let graph = Arc::clone(&self.graph);
         let mut router = Router::new(&graph);
         let closed = &self.closed;
-        let usable = |l: LinkId| !closed[l.0 as usize];
         // (vehicle, index of the link from whose end to re-route, or None for not yet entered).
         let mut todo: Vec<(u32, Option<u32>)> = Vec::new();
         for lane in &self.lanes {
@@ -904,23 +663,11 @@ impl Traffic {
         todo.extend(self.schedule.iter().map(|&v| (v, None)));
         todo.sort_unstable();
         for (id, at) in todo {
-            let vehicle = &self.vehicles[id as usize];
             let keep = at.map_or(0, |p| p as usize + 1);
-            if !vehicle.route[keep..].iter().any(|&l| closed[l.0 as usize]) {
-                continue;
-            }
-            let destination = graph.link(*vehicle.route.last().expect("routes are not empty")).to;
-            let from = match at {
-                Some(p) => graph.link(vehicle.route[p as usize]).to,
-                None => graph.link(vehicle.route[0]).from,
-            };
-            let Some(route) = router.route_avoiding(from, destination, Weight::TravelTime, usable) else { continue };
-            if route.links.is_empty() && at.is_none() {
-                continue;
-            }
             let vehicle = &mut self.vehicles[id as usize];
-            vehicle.route.truncate(keep);
-            vehicle.route.extend(route.links);
+            if !detour(&graph, &mut router, &mut vehicle.route, keep, closed) {
+                continue;
+            }
             vehicle.reroutes += 1;
             self.stats.reroutes += 1;
             if at.is_none() {
@@ -947,27 +694,161 @@ impl Traffic {
     }
 }
 
-/// Checks a trip against the network and the number of vehicle classes.
-fn check_trip(graph: &Graph, classes: usize, t: &Trip) -> Result<(), String> {
-    let links = graph.links();
-    if t.class as usize >= classes {
-        return Err(format!("trip {}: vehicle class {} does not exist", t.id, t.class));
-    }
-    if t.route.is_empty() {
-        return Err(format!("trip {}: empty route", t.id));
-    }
-    if let Some(l) = t.route.iter().find(|l| l.0 as usize >= links.len()) {
-        return Err(format!("trip {}: link {} does not exist", t.id, l.0));
-    }
-    for w in t.route.windows(2) {
-        if links[w[0].0 as usize].to != links[w[1].0 as usize].from {
-            return Err(format!("trip {}: links {} and {} do not connect", t.id, w[0].0, w[1].0));
+impl VehicleModel for Traffic {
+    /// Sets the clock's start (s); only before the first step.
+    fn set_start(&mut self, start_s: f64) {
+        if self.steps == 0 {
+            self.start_s = start_s;
         }
     }
-    if !t.depart_s.is_finite() {
-        return Err(format!("trip {}: departure {} s", t.id, t.depart_s));
+
+    /// Adds a trip while running; it departs at its time (or at the next step if that has passed).
+    fn add_trip(&mut self, trip: Trip) -> Result<(), String> {
+        super::vehicles::check_trip(&self.graph, self.classes.len(), &trip)?;
+        let id = self.vehicles.len() as u32;
+        let depart = trip.depart_s;
+        self.vehicles.push(Vehicle::new(trip));
+        // The schedule runs from the latest departure to the next (last); among equal times, lower ids last.
+        let at = self.schedule.partition_point(|&v| self.vehicles[v as usize].depart_s > depart);
+        self.schedule.insert(at, id);
+        Ok(())
     }
-    Ok(())
+
+    /// Records a trip that needs no driving (its ends join the road at the same node) as finished at its
+    /// departure.
+    fn record_empty_trip(&mut self, id: u64, depart_s: f64) {
+        self.finished.push(TripResult::empty(id, depart_s));
+    }
+
+    /// Clock time (s).
+    fn now_s(&self) -> f64 {
+        self.start_s + self.steps as f64 * self.params.step_s
+    }
+
+    /// The network.
+    fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// Finished trips, in the order they finished.
+    fn finished(&self) -> &[TripResult] {
+        &self.finished
+    }
+
+    /// Counters so far.
+    fn stats(&self) -> VehicleStats {
+        self.stats
+    }
+
+    /// Vehicles that have entered each link (indexed by [`LinkId`]).
+    fn link_entries(&self) -> &[u32] {
+        &self.entries
+    }
+
+    /// Vehicles on the network now.
+    fn on_network(&self) -> usize {
+        self.active
+    }
+
+    /// Vehicles due to depart that wait to enter their first link.
+    fn waiting_to_enter(&self) -> usize {
+        self.pending.iter().map(|p| p.len()).sum()
+    }
+
+    /// Trips not yet due.
+    fn not_yet_departed(&self) -> usize {
+        self.schedule.len()
+    }
+
+    /// Whether every trip has finished.
+    fn is_done(&self) -> bool {
+        self.schedule.is_empty() && self.pending_links.is_empty() && self.on_network() == 0
+    }
+
+    /// Every vehicle on the network, in lane order.
+    fn positions(&self) -> Box<dyn Iterator<Item = VehiclePosition> + '_> {
+        Box::new(self.lanes.iter().flat_map(move |lane| {
+            lane.vehicles.iter().map(move |v| VehiclePosition {
+                vehicle: v.id,
+                link: LinkId(lane.link),
+                lane: lane.index,
+                pos_m: v.pos,
+                speed_mps: v.speed,
+                standing_s: v.wait_s,
+            })
+        }))
+    }
+
+    /// Opens or closes a link. Closing makes vehicles whose remaining route uses it re-route at the next step;
+    /// no vehicle enters a closed link.
+    fn set_closed(&mut self, link: LinkId, closed: bool) {
+        let l = link.0 as usize;
+        if self.closed[l] == closed {
+            return;
+        }
+        self.closed[l] = closed;
+        if closed {
+            let lanes = self.first_lane[l] as usize..self.first_lane[l + 1] as usize;
+            self.stats.caught_on_closed_links +=
+                self.lanes[lanes].iter().map(|ln| ln.vehicles.len() as u64).sum::<u64>();
+            self.reroute_due = true;
+        }
+    }
+
+    /// Whether a link is closed.
+    fn is_closed(&self, link: LinkId) -> bool {
+        self.closed[link.0 as usize]
+    }
+
+    /// Advances one step.
+    fn step(&mut self) {
+        let t = self.now_s();
+        if self.reroute_due {
+            self.reroute();
+            self.reroute_due = false;
+        }
+        self.insert(t);
+        // Parallel phases pay off from some thousand vehicles; below, one piece runs inline.
+        let chunks = self.chunks.unwrap_or_else(|| {
+            if self.active < PARALLEL_FROM_VEHICLES {
+                1
+            } else {
+                pool_threads() * CHUNKS_PER_THREAD
+            }
+        });
+        self.change_lanes(chunks);
+        self.advance_signals(t);
+        let snap = self.gates(chunks);
+        let dt = self.params.step_s;
+        let (classes, params) = (&self.classes, &self.params);
+        let snap_ref = &snap;
+        let moved: Vec<(u64, u64, Vec<u32>)> = par_chunks_mut(&mut self.lanes, chunks, |first, lanes| {
+            let mut scratch = Vec::new();
+            let (mut updates, mut clamps, mut leavers) = (0u64, 0u64, Vec::new());
+            for (k, lane) in lanes.iter_mut().enumerate() {
+                if lane.vehicles.is_empty() {
+                    continue;
+                }
+                let gate = snap_ref[first + k].gate;
+                let target_tail = (gate.target != NO_LANE).then(|| snap_ref[gate.target as usize].tail).flatten();
+                updates += lane.vehicles.len() as u64;
+                clamps += move_lane(lane, gate, target_tail, classes, params, dt, &mut scratch);
+                if !lane.leaving.is_empty() || lane.teleport.is_some() {
+                    leavers.push((first + k) as u32);
+                }
+            }
+            (updates, clamps, leavers)
+        });
+        let mut leavers = Vec::new();
+        for (u, c, l) in moved {
+            self.stats.vehicle_updates += u;
+            self.stats.clamps += c;
+            leavers.extend(l);
+        }
+        self.transfer(t, &snap, &leavers);
+        self.snapshot = snap;
+        self.steps += 1;
+    }
 }
 
 impl Vehicle {
@@ -981,26 +862,6 @@ impl Vehicle {
             reroutes: 0,
         }
     }
-}
-
-/// `count` trips between uniformly drawn nodes of `graph`, departing uniformly over `0..horizon_s`, each on
-/// its fastest free-flow route (pairs without a route are drawn again), sorted by departure — the demand
-/// SUMO's `randomTrips.py` makes, for tests and benchmarks. Deterministic for a seed.
-pub fn random_trips(graph: &Graph, count: usize, horizon_s: f64, seed: u64) -> Vec<Trip> {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut router = Router::new(graph);
-    let nodes = graph.nodes().len() as u32;
-    let mut trips = Vec::with_capacity(count);
-    while trips.len() < count && nodes > 1 {
-        let (a, b) = (rng.random_range(0..nodes), rng.random_range(0..nodes));
-        let depart_s = rng.random_range(0.0..horizon_s);
-        if let Some(r) = router.route(NodeId(a), NodeId(b), Weight::TravelTime).filter(|r| !r.links.is_empty()) {
-            trips.push(Trip { id: trips.len() as u64, depart_s, route: r.links, class: 0 });
-        }
-    }
-    trips.sort_by(|a, b| a.depart_s.total_cmp(&b.depart_s).then(a.id.cmp(&b.id)));
-    trips
 }
 
 /// The last vehicle of a lane.
@@ -1091,9 +952,11 @@ fn move_lane(
 mod tests {
     use super::*;
     use crate::city::control::{Phase, SignalPlan};
-    use crate::city::graph::GraphBuilder;
+    use crate::city::graph::{GraphBuilder, NodeId};
+    use crate::city::routing::Weight;
     use crate::import::tags::WayClass;
     use crate::mobility::junctions::SignalParams;
+    use crate::mobility::vehicles::random_trips;
     use glam::Vec2;
 
     impl Traffic {

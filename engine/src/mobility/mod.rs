@@ -4,9 +4,14 @@
 //! footpath graph, as MATSim "teleports" modes it does not simulate. [`micro`] is the microscopic model:
 //! vehicles following each other on the lanes of the road graph ([`idm`]: IDM car following, MOBIL lane
 //! changes, vehicle classes) through junctions controlled by signals and priority rules ([`junctions`]).
+//! [`meso`] is the mesoscopic queue model for whole regions: every link a queue with a free-flow time, a
+//! flow capacity and a storage capacity. Both are [`vehicles::VehicleModel`]s; [`traffic`] runs either as
+//! the mobility domain.
 
 pub mod idm;
 pub mod junctions;
+pub mod meso;
 pub mod micro;
 pub mod teleport;
 pub mod traffic;
+pub mod vehicles;

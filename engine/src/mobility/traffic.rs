@@ -1,6 +1,7 @@
-//! The mobility domain with the microscopic model (`[mobility] model = "micro"`): the population's car trips
-//! drive as vehicles on the road graph ([`super::micro`]), so congestion, signals and closures set their
-//! travel times; walking legs keep the free-flow model ([`super::teleport`]). SUMO demand
+//! The mobility domain with a vehicle model: the microscopic model (`[mobility] model = "micro"`,
+//! [`super::micro`]) or the mesoscopic queue model (`model = "meso"`, [`super::meso`]). The population's car
+//! trips drive as vehicles on the road graph, so congestion, signals (micro) or link capacities (meso) and
+//! closures set their travel times; walking legs keep the free-flow model ([`super::teleport`]). SUMO demand
 //! (`[mobility] sumo_routes`) runs on a SUMO network (`[city] sumo_net`) as vehicles without persons.
 //!
 //! Each tick: persons' events up to the tick's end are processed in person order (a car trip that starts
@@ -11,8 +12,10 @@
 
 use super::idm::DriverParams;
 use super::junctions::{Junctions, SignalParams};
-use super::micro::{MicroParams, Traffic, Trip, TripResult};
+use super::meso::{QueueParams, QueueTraffic};
+use super::micro::{MicroParams, Traffic};
 use super::teleport::{self, Itinerary, PersonId, PersonState, PlannedTrip, TripLog, DOMAIN};
+use super::vehicles::{Trip, TripResult, VehicleModel};
 use crate::city::graph::{LinkId, NodeId};
 use crate::city::routing::{Router, Weight};
 use crate::city::City;
@@ -33,21 +36,27 @@ pub enum MobilityModel {
     FreeFlow,
     /// Car trips as vehicles in the microscopic model.
     Micro,
+    /// Car trips as vehicles in the mesoscopic queue model.
+    Meso,
 }
 
 /// `[mobility]`: the mobility model and its parameters.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MobilitySection {
-    /// `"free_flow"` (default) or `"micro"`.
+    /// `"free_flow"` (default), `"micro"` or `"meso"`.
     #[serde(default)]
     pub model: MobilityModel,
-    /// SUMO demand (`.rou.xml`) to run on the SUMO network of `[city] sumo_net` (implies `"micro"`).
+    /// SUMO demand (`.rou.xml`) to run on the SUMO network of `[city] sumo_net` (with `"meso"` in the queue
+    /// model, otherwise in the microscopic model).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sumo_routes: Option<PathBuf>,
     /// The microscopic model's parameters (step, teleport time, lane changes).
     #[serde(default)]
     pub micro: MicroParams,
+    /// The queue model's parameters (step, capacities, storage, teleport time).
+    #[serde(default)]
+    pub meso: QueueParams,
     /// Generated signal plans and priority rules.
     #[serde(default)]
     pub signals: SignalParams,
@@ -132,9 +141,13 @@ fn default_co2_kg_per_km() -> f64 {
 }
 
 impl MobilitySection {
-    /// Whether the microscopic model runs.
-    pub fn micro(&self) -> bool {
-        self.model == MobilityModel::Micro || self.sumo_routes.is_some()
+    /// The vehicle model that runs, if any: the one named, or the microscopic model for SUMO demand.
+    pub fn vehicle_model(&self) -> Option<MobilityModel> {
+        match (self.model, &self.sumo_routes) {
+            (MobilityModel::FreeFlow, None) => None,
+            (MobilityModel::FreeFlow, Some(_)) => Some(MobilityModel::Micro),
+            (m, _) => Some(m),
+        }
     }
 
     /// Checks ranges; errors name the key.
@@ -145,6 +158,11 @@ impl MobilitySection {
         let checks = [
             positive("micro.step_s", m.step_s),
             positive("micro.teleport_after_s", m.teleport_after_s),
+            positive("meso.step_s", self.meso.step_s),
+            positive("meso.vehicle_cell_m", self.meso.vehicle_cell_m),
+            positive("meso.teleport_after_s", self.meso.teleport_after_s),
+            positive("meso.flow_capacity_factor", self.meso.flow_capacity_factor),
+            positive("meso.storage_capacity_factor", self.meso.storage_capacity_factor),
             non_negative("micro.keep_clear_horizon_s", m.keep_clear_horizon_s),
             positive("signals.cycle_s", s.cycle_s),
             non_negative("signals.critical_gap_s", s.critical_gap_s),
@@ -157,8 +175,16 @@ impl MobilitySection {
         if m.step_s > 2.0 || (m.step_s * 1000.0).fract() != 0.0 {
             return bad("micro.step_s", format!("{} s: must be a whole number of ms up to 2 s", m.step_s));
         }
-        if !self.closures.is_empty() && !self.micro() {
-            return bad("closures", "road closures act on vehicles: they need model = \"micro\"".into());
+        for (key, v) in self.meso.capacity.values() {
+            positive(key, v)
+                .map_err(|(_, msg)| InputError::new(path, format!("key mobility.meso.capacity.{key}"), msg))?;
+        }
+        let q = &self.meso;
+        if q.step_s > 60.0 || (q.step_s * 1000.0).fract() != 0.0 {
+            return bad("meso.step_s", format!("{} s: must be a whole number of ms up to 60 s", q.step_s));
+        }
+        if !self.closures.is_empty() && self.vehicle_model().is_none() {
+            return bad("closures", "road closures act on vehicles: they need model = \"micro\" or \"meso\"".into());
         }
         if s.cycle_s <= 2.0 * (s.yellow_s + s.all_red_s + s.min_green_s) {
             return bad("signals.cycle_s", format!("{} s leaves no minimum green after clearance times", s.cycle_s));
@@ -206,11 +232,11 @@ pub struct VehicleFrame {
     pub vehicles: Vec<VehicleSample>,
 }
 
-/// The microscopic model in the World.
+/// The vehicle model in the World.
 #[derive(Resource)]
 pub struct TrafficState {
     /// The model.
-    pub traffic: Traffic,
+    pub traffic: Box<dyn VehicleModel>,
     demand: Demand,
     /// Results already handed back.
     handed: usize,
@@ -241,7 +267,8 @@ impl TrafficState {
     ) -> InputResult<TrafficState> {
         section.validate(scenario_path)?;
         let bad = |e: String| InputError::new(scenario_path, "key mobility", e);
-        let (traffic, demand) = match &section.sumo_routes {
+        let meso = section.vehicle_model() == Some(MobilityModel::Meso);
+        let (traffic, demand): (Box<dyn VehicleModel>, Demand) = match &section.sumo_routes {
             Some(path) => {
                 let net = city.sumo_network.as_ref().ok_or_else(|| {
                     InputError::new(
@@ -251,17 +278,31 @@ impl TrafficState {
                     )
                 })?;
                 let d = crate::import::sumo::read_routes(path, net)?;
-                let traffic = Traffic::from_sumo(net, &d, &section.signals, section.micro.clone()).map_err(bad)?;
+                let traffic: Box<dyn VehicleModel> = match meso {
+                    true => Box::new(QueueTraffic::from_sumo(net, &d, section.meso.clone()).map_err(bad)?),
+                    false => {
+                        Box::new(Traffic::from_sumo(net, &d, &section.signals, section.micro.clone()).map_err(bad)?)
+                    }
+                };
                 (traffic, Demand::Sumo { ids: d.vehicles.into_iter().map(|v| v.id).collect() })
             }
             None => {
                 let graph = Arc::new(city.roads.clone());
-                let junctions = Junctions::from_control(&graph, &city.traffic_control, &section.signals);
                 let attach =
                     city.buildings.iter().map(|b| teleport::attach(city, &city.roads, false, b.centroid)).collect();
-                let traffic =
-                    Traffic::new(graph, junctions, vec![DriverParams::CAR], section.micro.clone(), Vec::new(), 0.0)
-                        .map_err(bad)?;
+                let classes = vec![DriverParams::CAR];
+                let traffic: Box<dyn VehicleModel> = match meso {
+                    true => {
+                        Box::new(QueueTraffic::new(graph, classes, section.meso.clone(), Vec::new(), 0.0).map_err(bad)?)
+                    }
+                    false => {
+                        let junctions = Junctions::from_control(&graph, &city.traffic_control, &section.signals);
+                        Box::new(
+                            Traffic::new(graph, junctions, classes, section.micro.clone(), Vec::new(), 0.0)
+                                .map_err(bad)?,
+                        )
+                    }
+                };
                 (traffic, Demand::Population { persons: Vec::new(), attach })
             }
         };
@@ -302,9 +343,9 @@ impl TrafficState {
 
     /// Steps the model to clock time `t_end_ms`, taking a vehicle frame at every frame time passed.
     fn run_to(&mut self, t_end_ms: u64, start_of_day_ms: u64, graph: &crate::city::graph::Graph) {
-        let clock_ms = |t: &Traffic| (t.now_s() * 1000.0).round() as u64;
-        while clock_ms(&self.traffic) < t_end_ms {
-            let run_ms = clock_ms(&self.traffic).saturating_sub(start_of_day_ms);
+        let clock_ms = |t: &dyn VehicleModel| (t.now_s() * 1000.0).round() as u64;
+        while clock_ms(self.traffic.as_ref()) < t_end_ms {
+            let run_ms = clock_ms(self.traffic.as_ref()).saturating_sub(start_of_day_ms);
             if run_ms >= self.next_frame_ms {
                 self.frames.push(self.frame(run_ms, graph));
                 self.next_frame_ms = run_ms - run_ms % self.frame_interval_ms + self.frame_interval_ms;
@@ -333,17 +374,17 @@ impl TrafficState {
     }
 }
 
-/// The microscopic model's systems, for ordering the coupling rules before them.
+/// The vehicle model's systems, for ordering the coupling rules before them.
 #[derive(SystemSet, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum TrafficSystems {
     /// Persons' departures, the model's steps, arrivals.
     Advance,
 }
 
-/// The plugin: persons (if the demand is the population), the model's tick, observers and KPIs.
-pub struct MicroMobilityPlugin;
+/// The plugin: persons (if the demand is the population), the vehicle model's tick, observers and KPIs.
+pub struct VehicleMobilityPlugin;
 
-impl Plugin for MicroMobilityPlugin {
+impl Plugin for VehicleMobilityPlugin {
     fn build(&self, app: &mut App) {
         // The domain ticks at the population's step; the model takes its own steps within each tick.
         let settings = app.world().resource::<teleport::TeleportSettings>().clone();
@@ -412,7 +453,7 @@ fn person_events(
     // The router and the closed links are made at the first car departure of the call (most ticks have
     // none, and both cost a pass over every link).
     let mut routing: Option<(Router, Vec<bool>)> = None;
-    let mut drive = |traffic: &mut Traffic, person: u32, k: usize, trip: &PlannedTrip, dep: u64| -> bool {
+    let mut drive = |traffic: &mut dyn VehicleModel, person: u32, k: usize, trip: &PlannedTrip, dep: u64| -> bool {
         let (Some((from, access)), Some((to, _))) = (attach[trip.from as usize], attach[trip.to as usize]) else {
             return false;
         };
@@ -434,7 +475,7 @@ fn person_events(
         }
         traffic.add_trip(Trip { id, depart_s, route: route.links, class: 0 }).is_ok()
     };
-    let mut advance = |traffic: &mut Traffic, e: Entity, arrival: Option<&TripResult>| {
+    let mut advance = |traffic: &mut dyn VehicleModel, e: Entity, arrival: Option<&TripResult>| {
         let Ok((id, itinerary, mut person, mut log)) = persons.get_mut(e) else { return };
         if let Some(r) = arrival {
             let trip = &itinerary.0[(r.id & ((1 << TRIP_INDEX_BITS) - 1)) as usize];
@@ -450,10 +491,10 @@ fn person_events(
         });
     };
     match arrived {
-        None => entities.iter().for_each(|&e| advance(traffic, e, None)),
+        None => entities.iter().for_each(|&e| advance(traffic.as_mut(), e, None)),
         Some(results) => {
             for r in results {
-                advance(traffic, entities[(r.id >> TRIP_INDEX_BITS) as usize], Some(r));
+                advance(traffic.as_mut(), entities[(r.id >> TRIP_INDEX_BITS) as usize], Some(r));
             }
         }
     }

@@ -1,0 +1,921 @@
+//! The mesoscopic queue model (`[mobility] model = "meso"`), for whole regions and a million trips: every
+//! link is a first-in-first-out queue, as in the queue model of Gawron (1998, "An iterative algorithm to
+//! determine the dynamic user equilibrium in a traffic simulation", Int. J. Mod. Phys. C 9(3)) and the MATSim
+//! QSim (Cetin, Burri & Nagel 2003, "A large-scale agent-based traffic microsimulation based on queue
+//! model", STRC; Horni, Nagel & Axhausen 2016, *The Multi-Agent Transport Simulation MATSim*, ch. 1.4).
+//!
+//! - **Free-flow time**: a vehicle that enters a link at time t leaves it no earlier than t + L / v (length
+//!   over the speed limit times its class's speed factor).
+//! - **Flow capacity**: at most C·Δt vehicles leave a link per step, C = lanes × the capacity per lane of its
+//!   road class ([`LaneCapacities`], MATSim's OpenStreetMap defaults), times
+//!   [`QueueParams::flow_capacity_factor`]; unused fractions carry over to the next step, up to one step's
+//!   worth (or one vehicle).
+//! - **Storage capacity**: a link holds at most L × lanes / [`QueueParams::vehicle_cell_m`] vehicles (times
+//!   [`QueueParams::storage_capacity_factor`], and never less than one step's flow); a vehicle moves on only
+//!   when the next link has room, so queues spill back upstream.
+//! - **Junctions** are not modelled one by one: signals and priority rules are in the per-class capacities,
+//!   which stand for a whole link with its junction (as in MATSim). In each step the links whose first
+//!   vehicle may leave are served node by node in node order, and the incoming links of one node first come
+//!   first served at the stop line: the link whose first vehicle has been ready to leave longest goes first
+//!   (MATSim draws the order at random, weighted by capacity); so results are deterministic, queued
+//!   approaches take turns like a zipper merge, and none is starved.
+//! - **Arrivals** leave from the front of the queue when their free-flow time is up, without using flow
+//!   capacity (as in MATSim).
+//! - **Gridlock**: a vehicle that has waited [`QueueParams::teleport_after_s`] at the front of its link for room
+//!   on the next one is teleported as SUMO does: it finishes its trip after the free-flow time of the rest of
+//!   its route, and is counted.
+//! - **Closures**: no vehicle enters a closed link; vehicles whose remaining route uses one re-route over the
+//!   open links at the next step (the rule the microscopic model uses, [`super::vehicles::detour`]).
+//!
+//! Vehicles cross link ends at continuous times (a vehicle whose free-flow time ends within a step crosses at
+//! that instant; one held back crosses at the start of the step that lets it go), so free-flow trips take
+//! exactly their free-flow time whatever the step. The model is event-driven: a link is looked at only in a
+//! step when its first vehicle may leave (a ring of wake-up lists), so a step costs what moves, not the size
+//! of the network. It runs on one thread; it is sequential by design and fast enough that a day of a million
+//! trips takes seconds.
+
+use super::idm::DriverParams;
+use super::vehicles::{detour, Trip, TripResult, VehicleModel, VehiclePosition, VehicleStats, TIME_TOLERANCE_S};
+use crate::city::graph::{Graph, LinkId};
+use crate::city::routing::Router;
+use crate::import::tags::WayClass;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+
+/// Flow capacity per lane (veh/h) by road class: MATSim's defaults for OpenStreetMap networks
+/// (`OsmNetworkReader`, "highway defaults"). Service roads and tracks are not in that table; they get the
+/// living-street value (an assumption).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LaneCapacities {
+    /// Motorways: 2000 veh/h/lane.
+    pub motorway: f64,
+    /// Trunk roads: 2000 veh/h/lane.
+    pub trunk: f64,
+    /// Primary roads: 1500 veh/h/lane.
+    pub primary: f64,
+    /// Secondary roads: 1000 veh/h/lane.
+    pub secondary: f64,
+    /// Tertiary roads: 600 veh/h/lane.
+    pub tertiary: f64,
+    /// Unclassified and residential streets: 600 veh/h/lane.
+    pub minor: f64,
+    /// Living streets: 300 veh/h/lane.
+    pub living_street: f64,
+    /// Service roads, tracks and any other class: 300 veh/h/lane (an assumption: the living-street value).
+    pub service: f64,
+}
+
+impl Default for LaneCapacities {
+    fn default() -> Self {
+        LaneCapacities {
+            motorway: 2000.0,
+            trunk: 2000.0,
+            primary: 1500.0,
+            secondary: 1000.0,
+            tertiary: 600.0,
+            minor: 600.0,
+            living_street: 300.0,
+            service: 300.0,
+        }
+    }
+}
+
+impl LaneCapacities {
+    /// Capacity per lane (veh/h) of a road class.
+    pub fn of(&self, class: WayClass) -> f64 {
+        match class {
+            WayClass::Motorway => self.motorway,
+            WayClass::Trunk => self.trunk,
+            WayClass::Primary => self.primary,
+            WayClass::Secondary => self.secondary,
+            WayClass::Tertiary => self.tertiary,
+            WayClass::Unclassified | WayClass::Residential => self.minor,
+            WayClass::LivingStreet => self.living_street,
+            _ => self.service,
+        }
+    }
+
+    /// Every value with its key, for validation.
+    pub fn values(&self) -> [(&'static str, f64); 8] {
+        [
+            ("motorway", self.motorway),
+            ("trunk", self.trunk),
+            ("primary", self.primary),
+            ("secondary", self.secondary),
+            ("tertiary", self.tertiary),
+            ("minor", self.minor),
+            ("living_street", self.living_street),
+            ("service", self.service),
+        ]
+    }
+}
+
+/// Parameters of the queue model (`[mobility.meso]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueParams {
+    /// Time step (s): 1 s, the MATSim QSim's default.
+    pub step_s: f64,
+    /// Road length one vehicle takes in a queue (m): 7.5 m, MATSim's `effectiveCellSize`.
+    pub vehicle_cell_m: f64,
+    /// A vehicle waiting this long at the front of its link for room beyond is teleported (s): 300 s,
+    /// SUMO's `--time-to-teleport` default (the microscopic model's too).
+    pub teleport_after_s: f64,
+    /// Scales every flow capacity: 1; below 1 for a sample of the demand (MATSim's `flowCapacityFactor`,
+    /// e.g. 0.1 for a 10 % sample).
+    pub flow_capacity_factor: f64,
+    /// Scales every storage capacity: 1 (MATSim's `storageCapacityFactor`).
+    pub storage_capacity_factor: f64,
+    /// Flow capacity per lane by road class (veh/h).
+    pub capacity: LaneCapacities,
+}
+
+impl Default for QueueParams {
+    fn default() -> Self {
+        QueueParams {
+            step_s: 1.0,
+            vehicle_cell_m: 7.5,
+            teleport_after_s: 300.0,
+            flow_capacity_factor: 1.0,
+            storage_capacity_factor: 1.0,
+            capacity: LaneCapacities::default(),
+        }
+    }
+}
+
+/// No step: a link not scheduled to be looked at.
+const NEVER: u64 = u64::MAX;
+
+/// One link's queue.
+#[derive(Clone, Debug)]
+struct QueueLink {
+    /// Vehicles on the link, first to leave first.
+    queue: VecDeque<u32>,
+    /// Vehicles that may leave per step (flow capacity × step).
+    capacity_per_step: f64,
+    /// Vehicles the link holds at most.
+    storage: f64,
+    /// Flow capacity not yet used (vehicles), as of step `accumulated_step`.
+    accumulated: f64,
+    accumulated_step: u64,
+    /// When the vehicle now first in the queue became first (s): the time the one before it left.
+    front_since_s: f64,
+}
+
+impl QueueLink {
+    /// Brings the unused flow capacity up to step `step`: it grows by the capacity per step while below one
+    /// vehicle, and stops growing at the step it reaches one (MATSim's rule: no capacity is lost to
+    /// rounding, and an idle link saves up at most one step's worth beyond a vehicle).
+    fn refill(&mut self, step: u64) {
+        let idle = (step - self.accumulated_step) as f64;
+        self.accumulated_step = step;
+        if self.accumulated < 1.0 {
+            let needed = ((1.0 - self.accumulated) / self.capacity_per_step).ceil();
+            self.accumulated += self.capacity_per_step * idle.min(needed);
+        }
+    }
+}
+
+/// A vehicle's trip and progress.
+#[derive(Clone, Debug)]
+struct QueueVehicle {
+    trip_id: u64,
+    class: u8,
+    depart_s: f64,
+    inserted_s: f64,
+    route: Vec<LinkId>,
+    /// Index of the current link in the route.
+    route_pos: u32,
+    /// When it entered its current link (s).
+    enter_s: f64,
+    /// When its free-flow time on the current link is up (s).
+    exit_s: f64,
+    /// Since when it has waited at the front of its link for room beyond (s; NaN when not waiting).
+    blocked_since_s: f64,
+    /// The step in which it last moved (it moves at most once per step).
+    moved_step: u64,
+    reroutes: u32,
+}
+
+/// The state of the queue model.
+pub struct QueueTraffic {
+    graph: Arc<Graph>,
+    classes: Vec<DriverParams>,
+    params: QueueParams,
+    links: Vec<QueueLink>,
+    vehicles: Vec<QueueVehicle>,
+    /// Trips not yet due, by departure (reverse order: the next is last) when `schedule_sorted`.
+    schedule: Vec<u32>,
+    /// Whether `schedule` is in order (trips added since the last step are not).
+    schedule_sorted: bool,
+    /// Due vehicles waiting for room on their first link.
+    pending: Vec<VecDeque<u32>>,
+    pending_links: BTreeSet<u32>,
+    closed: Vec<bool>,
+    reroute_due: bool,
+    entries: Vec<u32>,
+    finished: Vec<TripResult>,
+    stats: VehicleStats,
+    steps: u64,
+    start_s: f64,
+    active: usize,
+    /// `wake[s % wake.len()]`: links to look at in step `s`.
+    wake: Vec<Vec<u32>>,
+    /// The step each link is next looked at (`NEVER`).
+    wake_step: Vec<u64>,
+    /// Scratch: the links served in a step with their sort keys (node, ready time, link).
+    order: Vec<(u32, f64, u32)>,
+}
+
+impl QueueTraffic {
+    /// A model of `graph` with vehicle classes (only their speed factors matter here) and trips; the clock
+    /// starts at `start_s`. Fails on bad parameters, a route whose links do not connect or a class index
+    /// out of range.
+    pub fn new(
+        graph: Arc<Graph>,
+        classes: Vec<DriverParams>,
+        params: QueueParams,
+        trips: Vec<Trip>,
+        start_s: f64,
+    ) -> Result<QueueTraffic, String> {
+        if !(params.step_s > 0.0 && params.step_s <= 60.0) {
+            return Err(format!("time step {} s: must be in (0, 60] s", params.step_s));
+        }
+        let positive = [
+            ("vehicle_cell_m", params.vehicle_cell_m),
+            ("teleport_after_s", params.teleport_after_s),
+            ("flow_capacity_factor", params.flow_capacity_factor),
+            ("storage_capacity_factor", params.storage_capacity_factor),
+        ];
+        for (key, v) in positive.into_iter().chain(params.capacity.values()) {
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(format!("{key} = {v}: must be positive"));
+            }
+        }
+        let dt = params.step_s;
+        let slowest = classes.iter().map(|c| c.speed_factor).fold(f64::INFINITY, f64::min);
+        if slowest.is_nan() || slowest <= 0.0 {
+            return Err("every vehicle class needs a positive speed factor".into());
+        }
+        let mut links = Vec::with_capacity(graph.links().len());
+        let mut horizon_steps = 1.0f64;
+        for l in graph.links() {
+            let lanes = l.lanes.max(1) as f64;
+            let capacity_per_step = lanes * params.capacity.of(l.class) / 3600.0 * dt * params.flow_capacity_factor;
+            let free_flow_s = l.length_m as f64 / (l.speed_mps as f64 * slowest);
+            // MATSim's rule: room for at least one step's flow and for the flow of a free-flow traversal.
+            let storage = (l.length_m as f64 * lanes / params.vehicle_cell_m * params.storage_capacity_factor)
+                .max(capacity_per_step)
+                .max(capacity_per_step * free_flow_s / dt)
+                .max(1.0);
+            horizon_steps = horizon_steps.max(free_flow_s / dt).max(1.0 / capacity_per_step);
+            links.push(QueueLink {
+                queue: VecDeque::new(),
+                capacity_per_step,
+                storage,
+                accumulated: capacity_per_step.max(1.0),
+                accumulated_step: 0,
+                front_since_s: f64::NEG_INFINITY,
+            });
+        }
+        let mut model = QueueTraffic {
+            pending: vec![VecDeque::new(); links.len()],
+            pending_links: BTreeSet::new(),
+            closed: vec![false; links.len()],
+            reroute_due: false,
+            entries: vec![0; links.len()],
+            wake: vec![Vec::new(); horizon_steps.ceil() as usize + 3],
+            wake_step: vec![NEVER; links.len()],
+            order: Vec::new(),
+            links,
+            graph,
+            classes,
+            params,
+            vehicles: Vec::new(),
+            schedule: Vec::new(),
+            schedule_sorted: true,
+            finished: Vec::new(),
+            stats: VehicleStats::default(),
+            steps: 0,
+            start_s,
+            active: 0,
+        };
+        for t in trips {
+            model.add_trip(t)?;
+        }
+        model.sort_schedule();
+        Ok(model)
+    }
+
+    /// SUMO demand on its SUMO network (its vehicle types' speed factors; trip id = the vehicle's index).
+    pub fn from_sumo(
+        net: &crate::import::sumo::SumoNetwork,
+        demand: &crate::import::sumo::SumoDemand,
+        params: QueueParams,
+    ) -> Result<QueueTraffic, String> {
+        let trips = demand
+            .vehicles
+            .iter()
+            .enumerate()
+            .map(|(k, v)| Trip { id: k as u64, depart_s: v.depart_s, route: v.route.clone(), class: v.vtype })
+            .collect();
+        let classes = demand.types.iter().map(|(_, p)| *p).collect();
+        QueueTraffic::new(Arc::new(net.graph.clone()), classes, params, trips, 0.0)
+    }
+
+    /// The model's parameters.
+    pub fn params(&self) -> &QueueParams {
+        &self.params
+    }
+
+    /// Vehicles link `link` holds at most.
+    pub fn storage(&self, link: LinkId) -> f64 {
+        self.links[link.0 as usize].storage
+    }
+
+    /// Vehicles on link `link` now.
+    pub fn occupancy(&self, link: LinkId) -> usize {
+        self.links[link.0 as usize].queue.len()
+    }
+
+    /// Free-flow time (s) of link `link` for a vehicle of class `class`.
+    fn free_flow_s(&self, link: LinkId, class: u8) -> f64 {
+        let l = self.graph.link(link);
+        l.length_m as f64 / (l.speed_mps as f64 * self.classes[class as usize].speed_factor)
+    }
+
+    /// The step in which an event at clock time `t_s` is handled: the one whose end is the first at or
+    /// after it, and never before `after` + 1.
+    fn step_of(&self, t_s: f64, after: u64) -> u64 {
+        let k = ((t_s - self.start_s) / self.params.step_s - TIME_TOLERANCE_S).ceil() - 1.0;
+        (k.max(0.0) as u64).max(after + 1)
+    }
+
+    /// Looks at `link` in step `step` (unless it is looked at earlier already).
+    fn schedule_link(&mut self, link: u32, step: u64) {
+        let at = self.wake_step[link as usize];
+        if at != NEVER && at <= step {
+            return;
+        }
+        self.wake_step[link as usize] = step;
+        let ring = self.wake.len() as u64;
+        debug_assert!(step - self.steps < ring, "a wake-up beyond the ring");
+        self.wake[(step % ring) as usize].push(link);
+    }
+
+    /// Vehicle `v` enters `link` at clock time `at_s`, in step `step`.
+    fn enter(&mut self, v: u32, link: LinkId, at_s: f64, step: u64) {
+        let class = self.vehicles[v as usize].class;
+        let exit_s = at_s + self.free_flow_s(link, class);
+        let vehicle = &mut self.vehicles[v as usize];
+        vehicle.enter_s = at_s;
+        vehicle.exit_s = exit_s;
+        vehicle.blocked_since_s = f64::NAN;
+        vehicle.moved_step = step;
+        let l = link.0 as usize;
+        self.entries[l] += 1;
+        self.links[l].queue.push_back(v);
+        if self.links[l].queue.len() == 1 {
+            let wake = self.step_of(exit_s, step);
+            self.schedule_link(link.0, wake);
+        }
+    }
+
+    /// Due trips join their first link's waiting list; waiting vehicles enter while their link has room.
+    fn insert(&mut self, t0: f64, t1: f64, step: u64) {
+        while let Some(&v) = self.schedule.last() {
+            if self.vehicles[v as usize].depart_s > t1 + TIME_TOLERANCE_S {
+                break;
+            }
+            self.schedule.pop();
+            let first = self.vehicles[v as usize].route[0].0;
+            self.pending[first as usize].push_back(v);
+            self.pending_links.insert(first);
+        }
+        let waiting: Vec<u32> = self.pending_links.iter().copied().collect();
+        for link in waiting {
+            let l = link as usize;
+            while !self.closed[l] && (self.links[l].queue.len() as f64) < self.links[l].storage {
+                let Some(v) = self.pending[l].pop_front() else { break };
+                let at_s = self.vehicles[v as usize].depart_s.max(t0);
+                self.vehicles[v as usize].inserted_s = at_s;
+                self.active += 1;
+                self.enter(v, LinkId(link), at_s, step);
+            }
+            if self.pending[l].is_empty() {
+                self.pending_links.remove(&link);
+            }
+        }
+    }
+
+    /// Lets the vehicles at the front of `link` go as far as their free-flow times, the flow capacity, the
+    /// room beyond and closures allow, in step `step` = [t0, t1).
+    fn serve(&mut self, link: u32, step: u64, t0: f64, t1: f64) {
+        let l = link as usize;
+        while let Some(&v) = self.links[l].queue.front() {
+            let (exit_s, moved_step, route_pos) = {
+                let x = &self.vehicles[v as usize];
+                (x.exit_s, x.moved_step, x.route_pos as usize)
+            };
+            if exit_s > t1 + TIME_TOLERANCE_S {
+                let wake = self.step_of(exit_s, step);
+                self.schedule_link(link, wake);
+                return;
+            }
+            if moved_step == step {
+                self.schedule_link(link, step + 1);
+                return;
+            }
+            let cross_s = exit_s.max(t0);
+            let Some(&next) = self.vehicles[v as usize].route.get(route_pos + 1) else {
+                self.links[l].queue.pop_front();
+                self.links[l].front_since_s = cross_s;
+                self.finish(v, cross_s, false);
+                continue;
+            };
+            self.links[l].refill(step);
+            let q = &self.links[l];
+            if q.accumulated < 1.0 {
+                let wait = ((1.0 - q.accumulated) / q.capacity_per_step).ceil().max(1.0);
+                self.schedule_link(link, step + wait as u64);
+                return;
+            }
+            let n = next.0 as usize;
+            if self.closed[n] || self.links[n].queue.len() as f64 >= self.links[n].storage {
+                let vehicle = &mut self.vehicles[v as usize];
+                if vehicle.blocked_since_s.is_nan() {
+                    vehicle.blocked_since_s = cross_s;
+                }
+                if t1 - vehicle.blocked_since_s + TIME_TOLERANCE_S >= self.params.teleport_after_s {
+                    self.links[l].queue.pop_front();
+                    self.links[l].front_since_s = t1;
+                    let v_ref = &self.vehicles[v as usize];
+                    let rest: f64 =
+                        v_ref.route[route_pos + 1..].iter().map(|&r| self.free_flow_s(r, v_ref.class)).sum();
+                    self.stats.teleports += 1;
+                    self.finish(v, t1 + rest, true);
+                    continue;
+                }
+                self.schedule_link(link, step + 1);
+                return;
+            }
+            self.links[l].queue.pop_front();
+            self.links[l].front_since_s = cross_s;
+            self.links[l].accumulated -= 1.0;
+            self.vehicles[v as usize].route_pos += 1;
+            self.stats.vehicle_updates += 1;
+            self.enter(v, next, cross_s, step);
+        }
+    }
+
+    fn finish(&mut self, id: u32, arrive_s: f64, teleported: bool) {
+        self.active -= 1;
+        let v = &self.vehicles[id as usize];
+        let (mut length_m, mut free_flow_s) = (0.0, 0.0);
+        for &l in &v.route {
+            length_m += self.graph.link(l).length_m as f64;
+            free_flow_s += self.free_flow_s(l, v.class);
+        }
+        self.finished.push(TripResult {
+            id: v.trip_id,
+            depart_s: v.depart_s,
+            inserted_s: v.inserted_s,
+            arrive_s,
+            length_m,
+            free_flow_s,
+            teleported,
+            reroutes: v.reroutes,
+        });
+    }
+
+    /// Puts the trips not yet due in order: from the latest departure to the next (last); among equal
+    /// departures, lower vehicle indices (added earlier) last.
+    fn sort_schedule(&mut self) {
+        if self.schedule_sorted {
+            return;
+        }
+        let vehicles = &self.vehicles;
+        self.schedule.sort_unstable_by(|&a, &b| {
+            let (x, y) = (vehicles[a as usize].depart_s, vehicles[b as usize].depart_s);
+            y.total_cmp(&x).then(b.cmp(&a))
+        });
+        self.schedule_sorted = true;
+    }
+
+    /// Re-routes every vehicle whose remaining route uses a closed link, from the end of its current link
+    /// (or the start of its first link if it has not entered yet).
+    fn reroute(&mut self) {
+        let graph = Arc::clone(&self.graph);
+        let mut router = Router::new(&graph);
+        let mut todo: Vec<(u32, usize)> = Vec::new();
+        for q in &self.links {
+            todo.extend(q.queue.iter().map(|&v| (v, self.vehicles[v as usize].route_pos as usize + 1)));
+        }
+        for queue in &self.pending {
+            todo.extend(queue.iter().map(|&v| (v, 0)));
+        }
+        todo.extend(self.schedule.iter().map(|&v| (v, 0)));
+        todo.sort_unstable();
+        let mut moved_start = Vec::new();
+        for (id, keep) in todo {
+            let vehicle = &mut self.vehicles[id as usize];
+            let first = vehicle.route[0];
+            if !detour(&graph, &mut router, &mut vehicle.route, keep, &self.closed) {
+                continue;
+            }
+            vehicle.reroutes += 1;
+            self.stats.reroutes += 1;
+            if keep == 0 && vehicle.route[0] != first {
+                moved_start.push((id, first));
+            }
+        }
+        // Waiting vehicles whose route now starts elsewhere wait there.
+        for (id, old) in moved_start {
+            let queue = &mut self.pending[old.0 as usize];
+            if let Some(i) = queue.iter().position(|&q| q == id) {
+                queue.remove(i);
+                let first = self.vehicles[id as usize].route[0].0;
+                self.pending[first as usize].push_back(id);
+            }
+        }
+        self.pending_links = (0..self.pending.len() as u32).filter(|&l| !self.pending[l as usize].is_empty()).collect();
+    }
+}
+
+impl VehicleModel for QueueTraffic {
+    fn set_start(&mut self, start_s: f64) {
+        if self.steps == 0 {
+            self.start_s = start_s;
+        }
+    }
+
+    fn add_trip(&mut self, trip: Trip) -> Result<(), String> {
+        super::vehicles::check_trip(&self.graph, self.classes.len(), &trip)?;
+        let id = self.vehicles.len() as u32;
+        self.vehicles.push(QueueVehicle {
+            trip_id: trip.id,
+            class: trip.class,
+            depart_s: trip.depart_s,
+            inserted_s: f64::NAN,
+            route: trip.route,
+            route_pos: 0,
+            enter_s: f64::NAN,
+            exit_s: f64::NAN,
+            blocked_since_s: f64::NAN,
+            moved_step: NEVER,
+            reroutes: 0,
+        });
+        self.schedule.push(id);
+        self.schedule_sorted = false;
+        Ok(())
+    }
+
+    fn record_empty_trip(&mut self, id: u64, depart_s: f64) {
+        self.finished.push(TripResult::empty(id, depart_s));
+    }
+
+    fn now_s(&self) -> f64 {
+        self.start_s + self.steps as f64 * self.params.step_s
+    }
+
+    fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    fn finished(&self) -> &[TripResult] {
+        &self.finished
+    }
+
+    fn stats(&self) -> VehicleStats {
+        self.stats
+    }
+
+    fn link_entries(&self) -> &[u32] {
+        &self.entries
+    }
+
+    fn on_network(&self) -> usize {
+        self.active
+    }
+
+    fn waiting_to_enter(&self) -> usize {
+        self.pending_links.iter().map(|&l| self.pending[l as usize].len()).sum()
+    }
+
+    fn not_yet_departed(&self) -> usize {
+        self.schedule.len()
+    }
+
+    fn is_done(&self) -> bool {
+        self.schedule.is_empty() && self.pending_links.is_empty() && self.active == 0
+    }
+
+    /// Vehicles move along a link at their free-flow speed and stand in its queue from the end, one
+    /// [`QueueParams::vehicle_cell_m`] apart per lane, lanes filled in turn.
+    fn positions(&self) -> Box<dyn Iterator<Item = VehiclePosition> + '_> {
+        let now = self.now_s();
+        let cell = self.params.vehicle_cell_m;
+        Box::new(self.links.iter().enumerate().flat_map(move |(k, q)| {
+            let link = self.graph.link(LinkId(k as u32));
+            let (length, lanes) = (link.length_m as f64, link.lanes.max(1) as usize);
+            q.queue.iter().enumerate().map(move |(i, &v)| {
+                let x = &self.vehicles[v as usize];
+                let travel = (x.exit_s - x.enter_s).max(TIME_TOLERANCE_S);
+                let free = length * ((now - x.enter_s) / travel).clamp(0.0, 1.0);
+                let queued = (length - (i / lanes) as f64 * cell).max(0.0);
+                let (pos_m, speed_mps, standing_s) = if free < queued {
+                    (free, length / travel, 0.0)
+                } else {
+                    // Standing since it reached its place in the queue.
+                    (queued, 0.0, (now - (x.enter_s + travel * queued / length.max(TIME_TOLERANCE_S))).max(0.0))
+                };
+                VehiclePosition {
+                    vehicle: v,
+                    link: LinkId(k as u32),
+                    lane: (i % lanes) as u8,
+                    pos_m,
+                    speed_mps,
+                    standing_s,
+                }
+            })
+        }))
+    }
+
+    fn set_closed(&mut self, link: LinkId, closed: bool) {
+        let l = link.0 as usize;
+        if self.closed[l] == closed {
+            return;
+        }
+        self.closed[l] = closed;
+        if closed {
+            self.stats.caught_on_closed_links += self.links[l].queue.len() as u64;
+            self.reroute_due = true;
+        }
+    }
+
+    fn is_closed(&self, link: LinkId) -> bool {
+        self.closed[link.0 as usize]
+    }
+
+    fn step(&mut self) {
+        let step = self.steps;
+        let t0 = self.now_s();
+        let t1 = t0 + self.params.step_s;
+        self.sort_schedule();
+        if self.reroute_due {
+            self.reroute();
+            self.reroute_due = false;
+        }
+        let ring = self.wake.len() as u64;
+        let mut due = std::mem::take(&mut self.wake[(step % ring) as usize]);
+        due.retain(|&l| self.wake_step[l as usize] == step);
+        // Node by node; at a node, first come first served at the stop line: the incoming link whose first
+        // vehicle has been ready to leave longest goes first (a vehicle is ready when its free-flow time is up
+        // and the one before it has gone), so queued approaches take turns like a zipper merge.
+        due.sort_unstable();
+        due.dedup();
+        let mut order = std::mem::take(&mut self.order);
+        order.extend(due.iter().map(|&l| {
+            let q = &self.links[l as usize];
+            let ready_s =
+                q.queue.front().map_or(f64::INFINITY, |&v| self.vehicles[v as usize].exit_s.max(q.front_since_s));
+            (self.graph.link(LinkId(l)).to.0, ready_s, l)
+        }));
+        order.sort_unstable_by(|x, y| x.0.cmp(&y.0).then(x.1.total_cmp(&y.1)).then(x.2.cmp(&y.2)));
+        for &l in &due {
+            self.wake_step[l as usize] = NEVER;
+        }
+        for &(_, _, l) in &order {
+            self.serve(l, step, t0, t1);
+        }
+        order.clear();
+        self.order = order;
+        due.clear();
+        if self.wake[(step % ring) as usize].is_empty() {
+            self.wake[(step % ring) as usize] = due;
+        }
+        self.insert(t0, t1, step);
+        self.steps += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::city::graph::{GraphBuilder, NodeId};
+    use crate::city::routing::Weight;
+    use glam::Vec2;
+
+    /// A straight road of `links` links of `link_m` metres: the middle one of class `bottleneck`, the others
+    /// motorways of two lanes (so only the middle one limits the flow).
+    fn corridor(links: usize, link_m: f32, bottleneck: WayClass) -> Graph {
+        let mut b = GraphBuilder::new();
+        let nodes: Vec<NodeId> =
+            (0..=links).map(|k| b.node(k as i64, Vec2::new(k as f32 * link_m, 0.0), false)).collect();
+        for k in 0..links {
+            let (class, lanes) = if k == links / 2 { (bottleneck, 1) } else { (WayClass::Motorway, 2) };
+            b.straight(nodes[k], nodes[k + 1], 15.0, lanes, class);
+        }
+        b.build()
+    }
+
+    fn through(graph: &Graph, count: usize, every_s: f64) -> Vec<Trip> {
+        let route: Vec<LinkId> = (0..graph.links().len() as u32).map(LinkId).collect();
+        (0..count)
+            .map(|k| Trip { id: k as u64, depart_s: k as f64 * every_s, route: route.clone(), class: 0 })
+            .collect()
+    }
+
+    fn model(graph: Graph, trips: Vec<Trip>, params: QueueParams) -> QueueTraffic {
+        QueueTraffic::new(Arc::new(graph), vec![DriverParams::CAR], params, trips, 0.0).unwrap()
+    }
+
+    #[test]
+    fn a_free_road_takes_exactly_the_free_flow_time_whatever_the_step() {
+        for step_s in [1.0, 0.3, 7.0] {
+            let g = corridor(5, 333.3, WayClass::Motorway);
+            let free: f64 = g.links().iter().map(|l| l.length_m as f64 / l.speed_mps as f64).sum();
+            let trips = vec![Trip { id: 7, depart_s: 12.25, route: (0..5).map(LinkId).collect(), class: 0 }];
+            let mut m = model(g, trips, QueueParams { step_s, ..QueueParams::default() });
+            m.run_until(1000.0);
+            let r = m.finished()[0];
+            assert_eq!((r.id, r.teleported), (7, false));
+            assert!((r.arrive_s - 12.25 - free).abs() < 1e-9, "step {step_s}: {r:?}, free flow {free}");
+            assert!((r.free_flow_s - free).abs() < 1e-9 && (r.length_m - 5.0 * 333.3).abs() < 1e-3);
+        }
+    }
+
+    #[test]
+    fn a_bottleneck_discharges_at_its_flow_capacity() {
+        // 400 vehicles arriving at 1 per second (3600/h) meet a one-lane secondary road (1000 veh/h): they
+        // leave it 3.6 s apart, and the queue spills back without any link ever over its storage.
+        let g = corridor(5, 500.0, WayClass::Secondary);
+        let trips = through(&g, 400, 1.0);
+        let mut m = model(g, trips, QueueParams::default());
+        let mut max_over = 0.0f64;
+        let mut entered_after = Vec::new();
+        let mut last_entries = 0;
+        while !m.is_done() {
+            m.step();
+            for l in 0..5 {
+                let link = LinkId(l);
+                max_over = max_over.max(m.occupancy(link) as f64 - m.storage(link).ceil());
+            }
+            let e = m.link_entries()[3];
+            if e > last_entries {
+                entered_after.push((m.now_s(), e - last_entries));
+                last_entries = e;
+            }
+        }
+        assert!(max_over <= 0.0, "a link held more than its storage");
+        assert_eq!(m.finished().len(), 400);
+        // Over the saturated period (vehicles 50..350), the discharge rate.
+        let times: Vec<f64> = entered_after.iter().flat_map(|&(t, n)| std::iter::repeat_n(t, n as usize)).collect();
+        let rate = 300.0 / (times[349] - times[49]) * 3600.0;
+        assert!((rate - 1000.0).abs() < 5.0, "{rate} veh/h");
+        // The queue grew: later vehicles waited far longer than the first.
+        let delay = |k: usize| m.finished()[k].arrive_s - m.finished()[k].depart_s - m.finished()[k].free_flow_s;
+        assert!(delay(0) < 1e-9 && delay(399) > 600.0, "{} {}", delay(0), delay(399));
+    }
+
+    #[test]
+    fn a_full_link_holds_its_upstream_queue_back() {
+        // A closed exit: the link before it fills to its storage, then the one before that, and nothing
+        // is lost; after re-opening everyone arrives.
+        let g = corridor(3, 150.0, WayClass::Motorway);
+        let trips = through(&g, 120, 0.5);
+        let mut m = model(g, trips, QueueParams::default());
+        m.set_closed(LinkId(2), true);
+        m.run_until(200.0);
+        assert_eq!(m.occupancy(LinkId(1)) as f64, m.storage(LinkId(1)).ceil());
+        assert_eq!(m.occupancy(LinkId(0)) as f64, m.storage(LinkId(0)).ceil());
+        let held = m.occupancy(LinkId(0)) + m.occupancy(LinkId(1));
+        assert_eq!(held + m.waiting_to_enter(), 120);
+        assert_eq!(m.link_entries()[2], 0, "nothing entered the closed link");
+        m.set_closed(LinkId(2), false);
+        m.run_until(2000.0);
+        assert!(m.is_done());
+        assert_eq!(m.finished().iter().filter(|r| !r.teleported).count(), 120);
+    }
+
+    #[test]
+    fn a_busy_merge_serves_the_minor_approach_first_come_first_served() {
+        // A main road (1 800 veh/h) and a side road (90 veh/h) merge into a short service lane (room for one
+        // vehicle, 300 veh/h): the main road alone could fill it; the side road's vehicles still get their
+        // turn and nobody waits out the teleport patience.
+        let mut b = GraphBuilder::new();
+        let main = b.node(0, Vec2::new(-150.0, 0.0), false);
+        let side = b.node(1, Vec2::new(0.0, -150.0), false);
+        let merge = b.node(2, Vec2::new(0.0, 0.0), false);
+        let out = b.node(3, Vec2::new(7.0, 0.0), false);
+        let from_main = b.straight(main, merge, 15.0, 2, WayClass::Primary);
+        let from_side = b.straight(side, merge, 15.0, 1, WayClass::Residential);
+        let beyond = b.node(4, Vec2::new(157.0, 0.0), false);
+        let lane = b.straight(merge, out, 5.0, 1, WayClass::Service);
+        let away = b.straight(out, beyond, 15.0, 2, WayClass::Primary);
+        let g = b.build();
+        let mut trips: Vec<Trip> = (0..300)
+            .map(|k| Trip { id: k, depart_s: k as f64 * 2.0, route: vec![from_main, lane, away], class: 0 })
+            .collect();
+        trips.extend((0..30).map(|k| Trip {
+            id: 1000 + k,
+            depart_s: k as f64 * 40.0,
+            route: vec![from_side, lane, away],
+            class: 0,
+        }));
+        let mut m = model(g, trips, QueueParams::default());
+        assert_eq!(m.storage(lane), 1.0);
+        m.run_until(20_000.0);
+        assert!(m.is_done());
+        assert_eq!(m.stats().teleports, 0);
+        let side_waits: Vec<f64> =
+            m.finished().iter().filter(|r| r.id >= 1000).map(|r| r.arrive_s - r.depart_s - r.free_flow_s).collect();
+        assert_eq!(side_waits.len(), 30);
+        // Taking turns at the stop line, a side-road vehicle waits for about one main-road vehicle, not for
+        // the main road's whole queue.
+        let main_mean =
+            m.finished().iter().filter(|r| r.id < 1000).map(|r| r.arrive_s - r.depart_s - r.free_flow_s).sum::<f64>()
+                / 300.0;
+        let side_mean = side_waits.iter().sum::<f64>() / 30.0;
+        assert!(main_mean > 1000.0 && side_mean < 40.0, "side {side_mean:.0} s, main {main_mean:.0} s");
+    }
+
+    #[test]
+    fn closing_a_link_reroutes_and_a_dead_end_teleports_after_the_patience() {
+        let g = Graph::grid(4, 200.0, 1, 13.9);
+        let mut router = Router::new(&g);
+        let route = router.route(NodeId(0), NodeId(15), Weight::TravelTime).unwrap().links;
+        let blocked = route[2];
+        let trips = (0..20).map(|k| Trip { id: k, depart_s: k as f64 * 3.0, route: route.clone(), class: 0 }).collect();
+        let mut m = model(g, trips, QueueParams::default());
+        m.set_closed(blocked, true);
+        m.run_until(3000.0);
+        assert!(m.is_done());
+        assert_eq!(m.link_entries()[blocked.0 as usize], 0);
+        assert_eq!(m.stats().reroutes, 20);
+        assert!(m.finished().iter().all(|r| !r.teleported && r.reroutes == 1));
+        // A road whose only way on closes: the vehicle waits at the front for the patience, then is
+        // teleported over the rest of its route, and counted.
+        let g = corridor(3, 150.0, WayClass::Motorway);
+        let trips = through(&g, 1, 1.0);
+        let mut m = model(g, trips, QueueParams { teleport_after_s: 100.0, ..QueueParams::default() });
+        m.set_closed(LinkId(2), true);
+        m.run_until(1000.0);
+        let r = m.finished()[0];
+        assert!(r.teleported && m.stats().teleports == 1, "{r:?}");
+        let waited_from = 300.0 / 15.0;
+        assert!((r.arrive_s - (waited_from + 100.0 + 10.0)).abs() <= 1.0 + 1e-9, "{r:?}");
+    }
+
+    #[test]
+    fn every_trip_of_a_congested_grid_is_accounted_for_and_runs_repeat_exactly() {
+        let g = Graph::grid(5, 150.0, 1, 13.9);
+        let trips = super::super::vehicles::random_trips(&g, 3000, 900.0, 5);
+        let run = |params: QueueParams| {
+            let mut m = model(g.clone(), trips.clone(), params);
+            m.run_until(20_000.0);
+            (m.finished().to_vec(), m.stats(), m.is_done())
+        };
+        let (a, stats, done) = run(QueueParams::default());
+        assert!(done && a.len() == 3000);
+        let slowest = a.iter().map(|r| (r.arrive_s - r.depart_s) / r.free_flow_s).fold(0.0, f64::max);
+        eprintln!("slowest trip at {slowest:.1}× its free-flow time, {} teleported", stats.teleports);
+        assert!(a.iter().all(|r| r.arrive_s >= r.depart_s + r.free_flow_s - 1e-9));
+        assert!(a.iter().any(|r| r.arrive_s - r.depart_s > 2.0 * r.free_flow_s), "the grid is congested");
+        let (b, _, _) = run(QueueParams::default());
+        assert_eq!(a, b);
+        // Half the flow capacity: slower.
+        let (c, _, _) = run(QueueParams { flow_capacity_factor: 0.5, ..QueueParams::default() });
+        let mean = |r: &[TripResult]| r.iter().map(|r| r.arrive_s - r.depart_s).sum::<f64>() / r.len() as f64;
+        assert!(mean(&c) > mean(&a), "{} {}", mean(&c), mean(&a));
+        assert!(stats.vehicle_updates > 3000);
+    }
+
+    #[test]
+    fn positions_place_queued_vehicles_back_from_the_link_end() {
+        // Link 0 has two lanes; the one after it is closed.
+        let g = corridor(3, 150.0, WayClass::Motorway);
+        let trips = through(&g, 10, 0.0);
+        let mut m = model(g, trips, QueueParams::default());
+        m.set_closed(LinkId(1), true);
+        m.run_until(60.0);
+        let on_link0: Vec<VehiclePosition> = m.positions().filter(|p| p.link == LinkId(0)).collect();
+        assert_eq!(on_link0.len(), 10);
+        for (i, p) in on_link0.iter().enumerate() {
+            assert_eq!(p.lane as usize, i % 2);
+            assert!((p.pos_m - (150.0 - (i / 2) as f64 * 7.5)).abs() < 1e-9 && p.speed_mps == 0.0, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn bad_parameters_and_trips_are_refused() {
+        let g = || Arc::new(corridor(3, 150.0, WayClass::Motorway));
+        let bad = QueueParams { vehicle_cell_m: 0.0, ..QueueParams::default() };
+        assert!(QueueTraffic::new(g(), vec![DriverParams::CAR], bad, Vec::new(), 0.0).is_err());
+        let trip = Trip { id: 3, depart_s: 0.0, route: vec![LinkId(0), LinkId(2)], class: 0 };
+        let e = QueueTraffic::new(g(), vec![DriverParams::CAR], QueueParams::default(), vec![trip], 0.0);
+        assert!(e.err().unwrap().contains("trip 3"));
+    }
+}

@@ -1,0 +1,208 @@
+//! What the mobility domain asks of a vehicle model, whichever it is: trips in, results and positions out,
+//! links opened and closed. The microscopic model ([`super::micro`]) and the queue model ([`super::meso`])
+//! both implement [`VehicleModel`], so the domain ([`super::traffic`]), the replay and the KPIs do not
+//! depend on which one a scenario runs. Also here: the re-routing rule both models share ([`detour`]) and
+//! random demand for tests and benchmarks ([`random_trips`]).
+
+use crate::city::graph::{Graph, LinkId, NodeId};
+use crate::city::routing::{Router, Weight};
+
+/// Two clock times closer than this (s) are the same instant (steps are whole milliseconds).
+pub const TIME_TOLERANCE_S: f64 = 1e-9;
+
+/// A trip to drive: a route of consecutive links, from the start of the first to the end of the last.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trip {
+    /// The caller's identifier, returned in the result.
+    pub id: u64,
+    /// Desired departure (s, simulation clock).
+    pub depart_s: f64,
+    /// Links in order; each starts where the previous ends.
+    pub route: Vec<LinkId>,
+    /// Index into the vehicle classes.
+    pub class: u8,
+}
+
+/// What became of a trip.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TripResult {
+    /// The trip's identifier.
+    pub id: u64,
+    /// Desired departure (s).
+    pub depart_s: f64,
+    /// When it entered the network (s); later than `depart_s` when its first lane was full.
+    pub inserted_s: f64,
+    /// Arrival at the end of its route (s).
+    pub arrive_s: f64,
+    /// Length of the route driven (m), after any re-routing.
+    pub length_m: f64,
+    /// Free-flow time of that route (s) at the vehicle's desired speeds.
+    pub free_flow_s: f64,
+    /// Whether it was teleported out of a jam.
+    pub teleported: bool,
+    /// How many times it was re-routed around closed links.
+    pub reroutes: u32,
+}
+
+impl TripResult {
+    /// A trip that needs no driving (its ends join the road at the same node), finished at its departure.
+    pub fn empty(id: u64, depart_s: f64) -> TripResult {
+        TripResult {
+            id,
+            depart_s,
+            inserted_s: depart_s,
+            arrive_s: depart_s,
+            length_m: 0.0,
+            free_flow_s: 0.0,
+            teleported: false,
+            reroutes: 0,
+        }
+    }
+}
+
+/// Where a vehicle is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VehiclePosition {
+    /// The vehicle's index (stable over the run; trips in the order given, then as added).
+    pub vehicle: u32,
+    /// Its link.
+    pub link: LinkId,
+    /// Its lane within the link (0 rightmost).
+    pub lane: u8,
+    /// Front bumper from the link's start (m).
+    pub pos_m: f64,
+    /// Speed (m/s).
+    pub speed_mps: f64,
+    /// Time standing without interruption (s).
+    pub standing_s: f64,
+}
+
+/// Counters of the run so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct VehicleStats {
+    /// Vehicle updates: one per vehicle per step in the microscopic model, one per link a vehicle leaves in
+    /// the queue model (which moves vehicles only at link ends).
+    pub vehicle_updates: u64,
+    /// Lane changes made.
+    pub lane_changes: u64,
+    /// Vehicles teleported out of jams.
+    pub teleports: u64,
+    /// Times the no-overlap clamp had to act (the discrete step would have let a vehicle touch the one ahead).
+    pub clamps: u64,
+    /// Vehicles that were on a link when it closed.
+    pub caught_on_closed_links: u64,
+    /// Re-routings around closed links.
+    pub reroutes: u64,
+}
+
+/// A vehicle model: the state of every vehicle trip on the road graph, advanced one step at a time.
+pub trait VehicleModel: Send + Sync {
+    /// Sets the clock's start (s); only before the first step.
+    fn set_start(&mut self, start_s: f64);
+    /// Adds a trip while running; it departs at its time (or at the next step if that has passed). Fails on
+    /// a route whose links do not connect or a class index out of range.
+    fn add_trip(&mut self, trip: Trip) -> Result<(), String>;
+    /// Records a trip that needs no driving (its ends join the road at the same node) as finished at its
+    /// departure.
+    fn record_empty_trip(&mut self, id: u64, depart_s: f64);
+    /// Clock time (s).
+    fn now_s(&self) -> f64;
+    /// The network.
+    fn graph(&self) -> &Graph;
+    /// Finished trips, in the order they finished.
+    fn finished(&self) -> &[TripResult];
+    /// Counters so far.
+    fn stats(&self) -> VehicleStats;
+    /// Vehicles that entered each link so far (indexed by link).
+    fn link_entries(&self) -> &[u32];
+    /// Vehicles on the network now.
+    fn on_network(&self) -> usize;
+    /// Vehicles due to depart but waiting for room on their first link.
+    fn waiting_to_enter(&self) -> usize;
+    /// Trips whose departure time has not come.
+    fn not_yet_departed(&self) -> usize;
+    /// Whether every trip has finished.
+    fn is_done(&self) -> bool;
+    /// Every vehicle on the network.
+    fn positions(&self) -> Box<dyn Iterator<Item = VehiclePosition> + '_>;
+    /// Opens or closes a link. Closing makes vehicles whose remaining route uses it re-route at the next
+    /// step; no vehicle enters a closed link.
+    fn set_closed(&mut self, link: LinkId, closed: bool);
+    /// Whether a link is closed.
+    fn is_closed(&self, link: LinkId) -> bool;
+    /// Advances one step.
+    fn step(&mut self);
+    /// Runs until `until_s` (clock) or until every trip has finished.
+    fn run_until(&mut self, until_s: f64) {
+        while self.now_s() + TIME_TOLERANCE_S < until_s && !self.is_done() {
+            self.step();
+        }
+    }
+}
+
+/// Re-routes the rest of a route around closed links: when a link after the first `keep` of `route` is
+/// closed, the route from the end of link `keep − 1` (from the start of the first link when `keep` is 0) to
+/// the end of the last link is replaced by the fastest free-flow route over the open links. Returns whether
+/// the route changed (not when there is no open way, nor when nothing would be left to drive).
+pub fn detour(graph: &Graph, router: &mut Router, route: &mut Vec<LinkId>, keep: usize, closed: &[bool]) -> bool {
+    if !route[keep..].iter().any(|&l| closed[l.0 as usize]) {
+        return false;
+    }
+    let destination = graph.link(*route.last().expect("routes are not empty")).to;
+    let from = match keep {
+        0 => graph.link(route[0]).from,
+        k => graph.link(route[k - 1]).to,
+    };
+    let Some(new) = router.route_avoiding(from, destination, Weight::TravelTime, |l| !closed[l.0 as usize]) else {
+        return false;
+    };
+    if new.links.is_empty() && keep == 0 {
+        return false;
+    }
+    route.truncate(keep);
+    route.extend(new.links);
+    true
+}
+
+/// `count` trips between uniformly drawn nodes of `graph`, departing uniformly over `0..horizon_s`, each on
+/// its fastest free-flow route (pairs without a route are drawn again), sorted by departure — the demand
+/// SUMO's `randomTrips.py` makes, for tests and benchmarks. Deterministic for a seed.
+pub fn random_trips(graph: &Graph, count: usize, horizon_s: f64, seed: u64) -> Vec<Trip> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut router = Router::new(graph);
+    let nodes = graph.nodes().len() as u32;
+    let mut trips = Vec::with_capacity(count);
+    while trips.len() < count && nodes > 1 {
+        let (a, b) = (rng.random_range(0..nodes), rng.random_range(0..nodes));
+        let depart_s = rng.random_range(0.0..horizon_s);
+        if let Some(r) = router.route(NodeId(a), NodeId(b), Weight::TravelTime).filter(|r| !r.links.is_empty()) {
+            trips.push(Trip { id: trips.len() as u64, depart_s, route: r.links, class: 0 });
+        }
+    }
+    trips.sort_by(|a, b| a.depart_s.total_cmp(&b.depart_s).then(a.id.cmp(&b.id)));
+    trips
+}
+
+/// Checks a trip against the network and the number of vehicle classes.
+pub fn check_trip(graph: &Graph, classes: usize, t: &Trip) -> Result<(), String> {
+    let links = graph.links();
+    if t.class as usize >= classes {
+        return Err(format!("trip {}: vehicle class {} does not exist", t.id, t.class));
+    }
+    if t.route.is_empty() {
+        return Err(format!("trip {}: empty route", t.id));
+    }
+    if let Some(l) = t.route.iter().find(|l| l.0 as usize >= links.len()) {
+        return Err(format!("trip {}: link {} does not exist", t.id, l.0));
+    }
+    for w in t.route.windows(2) {
+        if links[w[0].0 as usize].to != links[w[1].0 as usize].from {
+            return Err(format!("trip {}: links {} and {} do not connect", t.id, w[0].0, w[1].0));
+        }
+    }
+    if !t.depart_s.is_finite() {
+        return Err(format!("trip {}: departure {} s", t.id, t.depart_s));
+    }
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! The mesoscopic queue model as a scenario's mobility domain, end to end through `machi run`:
+//! - Andorra la Vella's weekday with `[mobility] model = "meso"`: every car trip of the population is driven
+//!   through the queues and arrives, the same persons make the same trips as at free flow, the day costs
+//!   about what the microscopic model says it costs, and the run is byte-identical at 1 and 2 threads;
+//! - SUMO's grid network and demand in the queue model: every vehicle arrives, none faster than free flow.
+
+mod common;
+
+use std::path::Path;
+
+fn run(scenario: &str, threads: &str, out: &Path) -> serde_json::Value {
+    common::run_scenario(scenario, threads, out);
+    serde_json::from_slice(&std::fs::read(out.join("kpis.json")).unwrap()).unwrap()
+}
+
+fn num(v: &serde_json::Value, k: &str) -> f64 {
+    v[k].as_f64().unwrap_or_else(|| panic!("{k}: {v}"))
+}
+
+#[test]
+fn the_andorra_day_in_the_queue_model_drives_every_car_trip_at_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("meso2"), dir.path().join("meso1"));
+    let meso = run("andorra/meso-traffic.toml", "2", &a);
+    run("andorra/meso-traffic.toml", "1", &b);
+    for f in ["kpis.json", "timeseries.csv", "replay.machi"] {
+        let (x, y) = (std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap());
+        assert!(x == y, "{f} differs between 1 and 2 threads");
+    }
+    let free = run("andorra/baseline.toml", "2", &dir.path().join("free"));
+    let (m, f) = (&meso["mobility"], &free["mobility"]);
+    assert_eq!(m["trips_car"], f["trips_car"]);
+    let cars = num(m, "trips_car");
+    assert!(cars > 1000.0, "{m}");
+    assert_eq!(num(m, "vehicle_trips_completed"), cars, "{m}");
+    assert_eq!(num(m, "vehicle_trips_teleported"), 0.0);
+    assert_eq!(num(m, "vehicle_trips_stuck_at_end"), 0.0);
+    // Queues at the busiest links cost some time; a small town's traffic is light.
+    let (tm, tf) = (num(m, "mean_trip_time_car_s"), num(f, "mean_trip_time_car_s"));
+    eprintln!("mean car trip: {tm:.1} s in the queue model, {tf:.1} s at free flow");
+    assert!(tm >= tf && tm < 1.5 * tf, "{tm} vs {tf}");
+    assert!(num(m, "total_delay_veh_h") > 0.0);
+    // Vehicles are in the replay while they drive.
+    use machi::observe::replay::STREAM_VEHICLES;
+    let r = machi::replay::ReplayReader::open(a.join("replay.machi")).unwrap();
+    let frame = r.agent_frame_at(STREAM_VEHICLES, 8 * 3600 * 1000).unwrap().unwrap();
+    assert!(!frame.agents.is_empty(), "vehicles on the road at 08:00");
+}
+
+#[test]
+fn sumo_demand_runs_in_the_queue_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let kpis = run("sumo-grid/grid-hour-meso.toml", "2", &dir.path().join("meso"));
+    let m = &kpis["mobility"];
+    assert_eq!(num(m, "vehicle_trips_completed"), 3600.0, "{m}");
+    assert_eq!(num(m, "vehicle_trips_teleported"), 0.0);
+    assert!(num(m, "total_delay_veh_h") >= 0.0);
+    // Free flow over the mean SUMO route (1 627 m at 13.9 m/s) is 117 s; no one drives faster than the limit.
+    let mean = num(m, "mean_vehicle_trip_time_s");
+    let free_flow_mean_s = num(m, "vehicle_km_driven") * 1000.0 / 3600.0 / 13.89;
+    assert!(mean >= free_flow_mean_s * 0.999, "{mean} vs {free_flow_mean_s}");
+}
