@@ -4,6 +4,7 @@
 //! features to a [`crate::city::CityBuilder`]; the interpretation of OpenStreetMap tags is shared in [`tags`].
 
 pub mod geojson;
+pub mod gtfs;
 pub mod osm;
 pub mod sumo;
 pub mod tags;

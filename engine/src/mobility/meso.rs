@@ -35,7 +35,10 @@
 //! trips takes seconds.
 
 use super::idm::DriverParams;
-use super::vehicles::{detour, Trip, TripResult, VehicleModel, VehiclePosition, VehicleStats, TIME_TOLERANCE_S};
+use super::vehicles::{
+    check_stops, detour, stop_positions, StopEvent, StopHold, Trip, TripResult, VehicleModel, VehiclePosition,
+    VehicleStats, TIME_TOLERANCE_S,
+};
 use crate::city::graph::{Graph, LinkId};
 use crate::city::routing::Router;
 use crate::import::tags::WayClass;
@@ -197,6 +200,19 @@ struct QueueVehicle {
     /// The step in which it last moved (it moves at most once per step).
     moved_step: u64,
     reroutes: u32,
+    /// Stops to make (buses), the route index of each (`None`: no longer on the route) and the next one.
+    stops: Vec<StopHold>,
+    stop_at: Vec<Option<u32>>,
+    next_stop: u32,
+}
+
+/// A vehicle standing at a stop, out of its link's queue (in a bay), until `release_s`.
+#[derive(Clone, Copy, Debug)]
+struct AtStop {
+    vehicle: u32,
+    link: u32,
+    arrive_s: f64,
+    release_s: f64,
 }
 
 /// The state of the queue model.
@@ -227,6 +243,9 @@ pub struct QueueTraffic {
     wake_step: Vec<u64>,
     /// Scratch: the links served in a step with their sort keys (node, ready time, link).
     order: Vec<(u32, f64, u32)>,
+    /// Vehicles standing at stops.
+    at_stops: Vec<AtStop>,
+    stop_events: Vec<StopEvent>,
 }
 
 impl QueueTraffic {
@@ -289,6 +308,8 @@ impl QueueTraffic {
             wake: vec![Vec::new(); horizon_steps.ceil() as usize + 3],
             wake_step: vec![NEVER; links.len()],
             order: Vec::new(),
+            at_stops: Vec::new(),
+            stop_events: Vec::new(),
             links,
             graph,
             classes,
@@ -429,6 +450,27 @@ impl QueueTraffic {
                 return;
             }
             let cross_s = exit_s.max(t0);
+            let last = route_pos + 1 == self.vehicles[v as usize].route.len();
+            if let Some(hold) = self.stop_here(v, route_pos) {
+                if last {
+                    // The terminus: the trip ends on arrival.
+                    let vehicle = &mut self.vehicles[v as usize];
+                    let stop = vehicle.next_stop;
+                    vehicle.next_stop += 1;
+                    let trip_id = vehicle.trip_id;
+                    self.stop_events.push(StopEvent { trip_id, stop, arrive_s: cross_s, depart_s: cross_s });
+                    self.links[l].queue.pop_front();
+                    self.links[l].front_since_s = cross_s;
+                    self.finish(v, cross_s, false);
+                    continue;
+                }
+                // Into the stop's bay: the vehicles behind carry on.
+                self.links[l].queue.pop_front();
+                self.links[l].front_since_s = cross_s;
+                let release_s = (cross_s + hold.dwell_s).max(hold.not_before_s);
+                self.at_stops.push(AtStop { vehicle: v, link, arrive_s: cross_s, release_s });
+                continue;
+            }
             let Some(&next) = self.vehicles[v as usize].route.get(route_pos + 1) else {
                 self.links[l].queue.pop_front();
                 self.links[l].front_since_s = cross_s;
@@ -467,6 +509,54 @@ impl QueueTraffic {
             self.vehicles[v as usize].route_pos += 1;
             self.stats.vehicle_updates += 1;
             self.enter(v, next, cross_s, step);
+        }
+    }
+
+    /// The stop vehicle `v` makes at the end of route index `route_pos` now, if any (stops its route no
+    /// longer passes are skipped and counted).
+    fn stop_here(&mut self, v: u32, route_pos: usize) -> Option<StopHold> {
+        let vehicle = &mut self.vehicles[v as usize];
+        loop {
+            let k = vehicle.next_stop as usize;
+            match vehicle.stop_at.get(k)? {
+                None => {
+                    vehicle.next_stop += 1;
+                    self.stats.stops_skipped += 1;
+                }
+                Some(p) if *p as usize == route_pos => return Some(vehicle.stops[k]),
+                Some(_) => return None,
+            }
+        }
+    }
+
+    /// Vehicles whose time at a stop is up by the end of this step return to the front of their link's
+    /// queue (the earliest first), to leave it in this step.
+    fn release_stopped(&mut self, step: u64, t1: f64) {
+        if self.at_stops.is_empty() {
+            return;
+        }
+        let mut ready: Vec<AtStop> = Vec::new();
+        self.at_stops.retain(|a| {
+            let due = a.release_s <= t1 + TIME_TOLERANCE_S;
+            if due {
+                ready.push(*a);
+            }
+            !due
+        });
+        ready.sort_by(|a, b| b.release_s.total_cmp(&a.release_s).then(b.vehicle.cmp(&a.vehicle)));
+        for a in ready {
+            let vehicle = &mut self.vehicles[a.vehicle as usize];
+            self.stop_events.push(StopEvent {
+                trip_id: vehicle.trip_id,
+                stop: vehicle.next_stop,
+                arrive_s: a.arrive_s,
+                depart_s: a.release_s,
+            });
+            vehicle.next_stop += 1;
+            vehicle.exit_s = a.release_s;
+            vehicle.moved_step = NEVER;
+            self.links[a.link as usize].queue.push_front(a.vehicle);
+            self.schedule_link(a.link, step);
         }
     }
 
@@ -516,6 +606,9 @@ impl QueueTraffic {
         for queue in &self.pending {
             todo.extend(queue.iter().map(|&v| (v, 0)));
         }
+        todo.extend(
+            self.at_stops.iter().map(|a| (a.vehicle, self.vehicles[a.vehicle as usize].route_pos as usize + 1)),
+        );
         todo.extend(self.schedule.iter().map(|&v| (v, 0)));
         todo.sort_unstable();
         let mut moved_start = Vec::new();
@@ -527,6 +620,12 @@ impl QueueTraffic {
             }
             vehicle.reroutes += 1;
             self.stats.reroutes += 1;
+            if !vehicle.stops.is_empty() {
+                let next = vehicle.next_stop as usize;
+                let positions = stop_positions(&vehicle.route, &vehicle.stops[next..], keep.saturating_sub(1));
+                vehicle.stop_at.truncate(next);
+                vehicle.stop_at.extend(positions);
+            }
             if keep == 0 && vehicle.route[0] != first {
                 moved_start.push((id, first));
             }
@@ -552,7 +651,13 @@ impl VehicleModel for QueueTraffic {
     }
 
     fn add_trip(&mut self, trip: Trip) -> Result<(), String> {
+        self.add_trip_with_stops(trip, Vec::new())
+    }
+
+    fn add_trip_with_stops(&mut self, trip: Trip, stops: Vec<StopHold>) -> Result<(), String> {
         super::vehicles::check_trip(&self.graph, self.classes.len(), &trip)?;
+        check_stops(&trip, &stops)?;
+        let stop_at = stop_positions(&trip.route, &stops, 0);
         let id = self.vehicles.len() as u32;
         self.vehicles.push(QueueVehicle {
             trip_id: trip.id,
@@ -566,10 +671,17 @@ impl VehicleModel for QueueTraffic {
             blocked_since_s: f64::NAN,
             moved_step: NEVER,
             reroutes: 0,
+            stops,
+            stop_at,
+            next_stop: 0,
         });
         self.schedule.push(id);
         self.schedule_sorted = false;
         Ok(())
+    }
+
+    fn stop_events(&self) -> &[StopEvent] {
+        &self.stop_events
     }
 
     fn record_empty_trip(&mut self, id: u64, depart_s: f64) {
@@ -617,7 +729,15 @@ impl VehicleModel for QueueTraffic {
     fn positions(&self) -> Box<dyn Iterator<Item = VehiclePosition> + '_> {
         let now = self.now_s();
         let cell = self.params.vehicle_cell_m;
-        Box::new(self.links.iter().enumerate().flat_map(move |(k, q)| {
+        let at_stops = self.at_stops.iter().map(move |a| VehiclePosition {
+            vehicle: a.vehicle,
+            link: LinkId(a.link),
+            lane: 0,
+            pos_m: self.graph.link(LinkId(a.link)).length_m as f64,
+            speed_mps: 0.0,
+            standing_s: (now - a.arrive_s).max(0.0),
+        });
+        Box::new(at_stops.chain(self.links.iter().enumerate().flat_map(move |(k, q)| {
             let link = self.graph.link(LinkId(k as u32));
             let (length, lanes) = (link.length_m as f64, link.lanes.max(1) as usize);
             q.queue.iter().enumerate().map(move |(i, &v)| {
@@ -640,7 +760,7 @@ impl VehicleModel for QueueTraffic {
                     standing_s,
                 }
             })
-        }))
+        })))
     }
 
     fn set_closed(&mut self, link: LinkId, closed: bool) {
@@ -668,6 +788,7 @@ impl VehicleModel for QueueTraffic {
             self.reroute();
             self.reroute_due = false;
         }
+        self.release_stopped(step, t1);
         let ring = self.wake.len() as u64;
         let mut due = std::mem::take(&mut self.wake[(step % ring) as usize]);
         due.retain(|&l| self.wake_step[l as usize] == step);
@@ -745,6 +866,48 @@ mod tests {
             assert!((r.arrive_s - 12.25 - free).abs() < 1e-9, "step {step_s}: {r:?}, free flow {free}");
             assert!((r.free_flow_s - free).abs() < 1e-9 && (r.length_m - 5.0 * 333.3).abs() < 1e-3);
         }
+    }
+
+    #[test]
+    fn a_bus_dwells_at_its_stops_keeps_its_timetable_and_cars_pass_it() {
+        let g = corridor(5, 300.0, WayClass::Motorway);
+        let link_s = 300.0 / 15.0;
+        let route: Vec<LinkId> = (0..5).map(LinkId).collect();
+        let mut m = QueueTraffic::new(
+            Arc::new(g),
+            vec![DriverParams::CAR, DriverParams::BUS],
+            QueueParams::default(),
+            Vec::new(),
+            0.0,
+        )
+        .unwrap();
+        let stops = vec![
+            StopHold { link: LinkId(1), dwell_s: 30.0, not_before_s: 0.0 },
+            // Early at a timepoint: it waits for the timetable.
+            StopHold { link: LinkId(3), dwell_s: 20.0, not_before_s: 200.0 },
+            StopHold { link: LinkId(4), dwell_s: 20.0, not_before_s: 0.0 },
+        ];
+        m.add_trip_with_stops(Trip { id: 1, depart_s: 0.0, route: route.clone(), class: 1 }, stops).unwrap();
+        // A car 10 s behind it.
+        m.add_trip(Trip { id: 2, depart_s: 10.0, route, class: 0 }).unwrap();
+        m.run_until(1000.0);
+        let e = m.stop_events();
+        assert_eq!(e.len(), 3);
+        assert_eq!((e[0].trip_id, e[0].stop), (1, 0));
+        assert!((e[0].arrive_s - 2.0 * link_s).abs() < 1e-9 && (e[0].depart_s - e[0].arrive_s - 30.0).abs() < 1e-9);
+        assert!((e[1].arrive_s - (e[0].depart_s + 2.0 * link_s)).abs() < 1e-9, "{e:?}");
+        assert!((e[1].depart_s - 200.0).abs() < 1e-9, "held to its timetable: {e:?}");
+        // The terminus ends the trip on arrival.
+        assert!((e[2].arrive_s - (200.0 + link_s)).abs() < 1e-9 && e[2].depart_s == e[2].arrive_s);
+        let bus = m.finished().iter().find(|r| r.id == 1).unwrap();
+        let car = m.finished().iter().find(|r| r.id == 2).unwrap();
+        assert!((bus.arrive_s - e[2].arrive_s).abs() < 1e-9);
+        assert!((car.arrive_s - 10.0 - 5.0 * link_s).abs() < 1e-9, "the car passes the bus at its stops: {car:?}");
+        assert_eq!(m.stats().stops_skipped, 0);
+        // Stops off the route, or out of order, are refused.
+        let off = vec![StopHold { link: LinkId(3), dwell_s: 0.0, not_before_s: 0.0 }];
+        let trip = Trip { id: 5, depart_s: 0.0, route: vec![LinkId(0), LinkId(1)], class: 0 };
+        assert!(m.add_trip_with_stops(trip, off).unwrap_err().contains("trip 5"));
     }
 
     #[test]

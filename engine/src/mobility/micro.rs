@@ -27,7 +27,10 @@
 
 use super::idm::{ballistic, DriverParams, LaneChangeAccels, MobilParams};
 use super::junctions::{Control, Junctions};
-use super::vehicles::{detour, Trip, TripResult, VehicleModel, VehiclePosition, VehicleStats, TIME_TOLERANCE_S};
+use super::vehicles::{
+    check_stops, detour, stop_positions, StopEvent, StopHold, Trip, TripResult, VehicleModel, VehiclePosition,
+    VehicleStats, TIME_TOLERANCE_S,
+};
 use crate::city::control::Light;
 use crate::city::graph::{Graph, LinkId};
 use crate::city::routing::Router;
@@ -114,6 +117,12 @@ struct Vehicle {
     inserted_s: f64,
     route: Vec<LinkId>,
     reroutes: u32,
+    /// Stops to make (buses), the route index of each (`None`: no longer on the route) and the next one.
+    stops: Vec<StopHold>,
+    stop_at: Vec<Option<u32>>,
+    next_stop: u32,
+    /// When it came to a stand at its next stop (s; NaN while it has not).
+    at_stop_since_s: f64,
 }
 
 /// The front vehicle's permission to cross its link's end this step.
@@ -141,6 +150,9 @@ const NO_PHASE: u16 = u16::MAX;
 const NO_LANE_CHANGE_LENGTHS: f64 = 2.0;
 /// How far before the stop line (m) a vehicle that may not cross is held by the no-overlap clamp.
 const STOP_LINE_CLEARANCE_M: f64 = 1e-3;
+/// A vehicle whose front is within its minimum gap plus this (m) of the stop line, standing, has reached a
+/// stop at the link's end (IDM holds it its minimum gap short of the line, as at a red light).
+const STOP_REACHED_TOLERANCE_M: f64 = 1.0;
 /// Below this many vehicles on the network a step runs on one thread (task hand-off would cost more).
 const PARALLEL_FROM_VEHICLES: usize = 2000;
 /// Pieces per thread the parallel phases split the lanes into (some balance for uneven lanes).
@@ -196,6 +208,9 @@ pub struct Traffic {
     snapshot: Vec<Snapshot>,
     /// The step (plus one) in which a vehicle last entered each lane.
     entered_at_step: Vec<u64>,
+    /// Vehicles with stops were added (the stop pass runs only then).
+    any_stops: bool,
+    stop_events: Vec<StopEvent>,
 }
 
 impl Traffic {
@@ -237,7 +252,7 @@ impl Traffic {
         let mut vehicles = Vec::with_capacity(trips.len());
         for t in trips {
             super::vehicles::check_trip(&graph, classes.len(), &t)?;
-            vehicles.push(Vehicle::new(t));
+            vehicles.push(Vehicle::new(t, Vec::new()));
         }
         let mut schedule: Vec<u32> = (0..vehicles.len() as u32).collect();
         schedule
@@ -265,6 +280,8 @@ impl Traffic {
             phases_now: Vec::new(),
             snapshot: Vec::new(),
             entered_at_step: vec![0; lane_count],
+            any_stops: false,
+            stop_events: Vec::new(),
         })
     }
 
@@ -462,6 +479,10 @@ impl Traffic {
                 gate.open = false;
             }
         }
+        // A stop at this link's end: stand at the line until the time there is up.
+        if !self.released_from_stop(front.id, front.route_pos) {
+            gate.open = false;
+        }
         // Keep the junction clear: at a junction, enter only if there will be room beyond it for the whole
         // vehicle — the room now, plus what the last vehicle there clears within the anticipation horizon.
         if control != Control::Free {
@@ -474,6 +495,66 @@ impl Traffic {
             }
         }
         gate
+    }
+
+    /// The stop vehicle `id` makes at the end of route index `route_pos`, if its next stop is there.
+    fn stop_at_end(&self, id: u32, route_pos: u32) -> Option<StopHold> {
+        let v = &self.vehicles[id as usize];
+        let k = v.next_stop as usize;
+        (v.stop_at.get(k).copied().flatten() == Some(route_pos)).then(|| v.stops[k])
+    }
+
+    /// Whether vehicle `id` may leave the end of route index `route_pos` as far as its stops go: it has no
+    /// stop there, or it has stood there its dwell time and its earliest departure has come.
+    fn released_from_stop(&self, id: u32, route_pos: u32) -> bool {
+        let Some(hold) = self.stop_at_end(id, route_pos) else { return true };
+        let since = self.vehicles[id as usize].at_stop_since_s;
+        !since.is_nan() && self.now_s() + TIME_TOLERANCE_S >= (since + hold.dwell_s).max(hold.not_before_s)
+    }
+
+    /// Front vehicles that have come to a stand at their stop's line start their dwell (standing at a stop
+    /// is not being stuck, so it does not count towards teleporting); stops the route no longer passes
+    /// are skipped and counted.
+    fn mark_arrivals_at_stops(&mut self, t_end: f64) {
+        for lane in &mut self.lanes {
+            let Some(front) = lane.vehicles.front_mut() else { continue };
+            let vehicle = &mut self.vehicles[front.id as usize];
+            if vehicle.stops.is_empty() {
+                continue;
+            }
+            while vehicle.stop_at.get(vehicle.next_stop as usize).is_some_and(|p| p.is_none()) {
+                vehicle.next_stop += 1;
+                self.stats.stops_skipped += 1;
+            }
+            let k = vehicle.next_stop as usize;
+            if vehicle.stop_at.get(k).copied().flatten() != Some(front.route_pos) {
+                continue;
+            }
+            if vehicle.at_stop_since_s.is_nan() {
+                let min_gap = self.classes[vehicle.class as usize].min_gap_m;
+                if lane.length - front.pos <= min_gap + STOP_REACHED_TOLERANCE_M
+                    && front.speed < self.params.standing_speed_mps
+                {
+                    vehicle.at_stop_since_s = t_end;
+                }
+            }
+            if !vehicle.at_stop_since_s.is_nan() {
+                front.wait_s = 0.0;
+            }
+        }
+    }
+
+    /// Logs the stop vehicle `id` leaves (or, at the end of its route, reaches) at `t_s`, if it had one at
+    /// the end of route index `route_pos`.
+    fn leave_stop(&mut self, id: u32, route_pos: u32, t_s: f64) {
+        if self.stop_at_end(id, route_pos).is_none() {
+            return;
+        }
+        let v = &mut self.vehicles[id as usize];
+        let arrive_s = if v.at_stop_since_s.is_nan() { t_s } else { v.at_stop_since_s };
+        self.stop_events.push(StopEvent { trip_id: v.trip_id, stop: v.next_stop, arrive_s, depart_s: t_s });
+        v.next_stop += 1;
+        v.at_stop_since_s = f64::NAN;
     }
 
     /// Whether a moving vehicle on a major approach of `link`'s end node would reach it within the critical
@@ -584,6 +665,9 @@ impl Traffic {
             let mut leaving = std::mem::take(&mut self.lanes[k].leaving);
             let length = self.lanes[k].length;
             for (mut v, frac) in leaving.drain(..) {
+                if self.any_stops {
+                    self.leave_stop(v.id, v.route_pos, t + frac * dt);
+                }
                 if v.next == NO_LINK {
                     self.finish(v.id, t + frac * dt, false);
                     continue;
@@ -670,6 +754,12 @@ impl Traffic {
             }
             vehicle.reroutes += 1;
             self.stats.reroutes += 1;
+            if !vehicle.stops.is_empty() {
+                let next = vehicle.next_stop as usize;
+                let positions = stop_positions(&vehicle.route, &vehicle.stops[next..], keep.saturating_sub(1));
+                vehicle.stop_at.truncate(next);
+                vehicle.stop_at.extend(positions);
+            }
             if at.is_none() {
                 // Not entered yet: it may now start on another link.
                 let first = vehicle.route[0].0;
@@ -704,10 +794,18 @@ impl VehicleModel for Traffic {
 
     /// Adds a trip while running; it departs at its time (or at the next step if that has passed).
     fn add_trip(&mut self, trip: Trip) -> Result<(), String> {
+        self.add_trip_with_stops(trip, Vec::new())
+    }
+
+    /// Adds a trip that stops on its way: at each stop it comes to a stand at the link's end (in its lane,
+    /// as at a kerbside stop) and stays until its dwell is over and its earliest departure has come.
+    fn add_trip_with_stops(&mut self, trip: Trip, stops: Vec<StopHold>) -> Result<(), String> {
         super::vehicles::check_trip(&self.graph, self.classes.len(), &trip)?;
+        check_stops(&trip, &stops)?;
+        self.any_stops |= !stops.is_empty();
         let id = self.vehicles.len() as u32;
         let depart = trip.depart_s;
-        self.vehicles.push(Vehicle::new(trip));
+        self.vehicles.push(Vehicle::new(trip, stops));
         // The schedule runs from the latest departure to the next (last); among equal times, lower ids last.
         let at = self.schedule.partition_point(|&v| self.vehicles[v as usize].depart_s > depart);
         self.schedule.insert(at, id);
@@ -716,6 +814,10 @@ impl VehicleModel for Traffic {
 
     /// Records a trip that needs no driving (its ends join the road at the same node) as finished at its
     /// departure.
+    fn stop_events(&self) -> &[StopEvent] {
+        &self.stop_events
+    }
+
     fn record_empty_trip(&mut self, id: u64, depart_s: f64) {
         self.finished.push(TripResult::empty(id, depart_s));
     }
@@ -846,20 +948,27 @@ impl VehicleModel for Traffic {
             leavers.extend(l);
         }
         self.transfer(t, &snap, &leavers);
+        if self.any_stops {
+            self.mark_arrivals_at_stops(t + dt);
+        }
         self.snapshot = snap;
         self.steps += 1;
     }
 }
 
 impl Vehicle {
-    fn new(t: Trip) -> Vehicle {
+    fn new(t: Trip, stops: Vec<StopHold>) -> Vehicle {
         Vehicle {
             trip_id: t.id,
             class: t.class,
             depart_s: t.depart_s,
             inserted_s: f64::NAN,
+            stop_at: stop_positions(&t.route, &stops, 0),
             route: t.route,
             reroutes: 0,
+            stops,
+            next_stop: 0,
+            at_stop_since_s: f64::NAN,
         }
     }
 }
@@ -1064,6 +1173,41 @@ mod tests {
             critical_gap_s: SignalParams::default().critical_gap_s,
         };
         (Arc::new(g), j)
+    }
+
+    #[test]
+    fn a_bus_stands_at_its_stop_for_its_dwell_and_its_timetable() {
+        let mut b = GraphBuilder::new();
+        let n: Vec<NodeId> = (0..4).map(|k| b.node(k, Vec2::new(k as f32 * 400.0, 0.0), false)).collect();
+        for k in 0..3 {
+            b.straight(n[k], n[k + 1], 50.0 / 3.6, 1, WayClass::Secondary);
+        }
+        let g = Arc::new(b.build());
+        let junctions = Junctions::from_control(&g, &Default::default(), &SignalParams::default());
+        let classes = vec![DriverParams::CAR, DriverParams::BUS];
+        let mut t = Traffic::new(g, junctions, classes, MicroParams::default(), Vec::new(), 0.0).unwrap();
+        let route = vec![LinkId(0), LinkId(1), LinkId(2)];
+        let stops = vec![
+            StopHold { link: LinkId(0), dwell_s: 25.0, not_before_s: 0.0 },
+            StopHold { link: LinkId(1), dwell_s: 10.0, not_before_s: 150.0 },
+            StopHold { link: LinkId(2), dwell_s: 10.0, not_before_s: 0.0 },
+        ];
+        t.add_trip_with_stops(Trip { id: 9, depart_s: 0.0, route: route.clone(), class: 1 }, stops).unwrap();
+        // A car behind it on the one lane waits behind it at the stop.
+        t.add_trip(Trip { id: 10, depart_s: 5.0, route, class: 0 }).unwrap();
+        t.run_until(600.0);
+        let e = t.stop_events().to_vec();
+        assert_eq!(e.iter().map(|x| (x.trip_id, x.stop)).collect::<Vec<_>>(), vec![(9, 0), (9, 1), (9, 2)]);
+        // 400 m at 13.9 m/s from a standing start (about 29 s + accelerating and braking).
+        assert!(e[0].arrive_s > 29.0 && e[0].arrive_s < 60.0, "{e:?}");
+        assert!(e[0].depart_s >= e[0].arrive_s + 25.0 - 1e-9 && e[0].depart_s < e[0].arrive_s + 30.0, "{e:?}");
+        assert!(e[1].depart_s >= 150.0 - 1e-9 && e[1].depart_s < 155.0, "held to 150 s: {e:?}");
+        assert_eq!(e[2].arrive_s, e[2].depart_s);
+        let bus = t.finished().iter().find(|r| r.id == 9).unwrap();
+        let car = t.finished().iter().find(|r| r.id == 10).unwrap();
+        assert!(!bus.teleported && !car.teleported);
+        assert!(car.arrive_s > bus.arrive_s, "the car cannot pass on one lane");
+        assert!((bus.arrive_s - e[2].arrive_s).abs() < 1e-9);
     }
 
     #[test]

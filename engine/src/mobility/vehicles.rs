@@ -23,6 +23,66 @@ pub struct Trip {
     pub class: u8,
 }
 
+/// A stop a vehicle makes on its trip (a bus at a bus stop): at the end of one of its route's links it
+/// stands at least `dwell_s` and does not leave before `not_before_s` (a timetable's departure).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StopHold {
+    /// The route link at whose end it stops (it matches the link, so re-routing keeps the stop where the
+    /// new route still passes it).
+    pub link: LinkId,
+    /// Least time standing (s).
+    pub dwell_s: f64,
+    /// Earliest departure (s, simulation clock).
+    pub not_before_s: f64,
+}
+
+/// A stop as it was made.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StopEvent {
+    /// The trip's identifier.
+    pub trip_id: u64,
+    /// Index of the stop in the trip's stops as given.
+    pub stop: u32,
+    /// When the vehicle reached the stop (s).
+    pub arrive_s: f64,
+    /// When it left (s).
+    pub depart_s: f64,
+}
+
+/// Checks a trip's stops: each at a link of the route, in route order, with a finite dwell of at least 0.
+pub fn check_stops(t: &Trip, stops: &[StopHold]) -> Result<(), String> {
+    let mut at = 0usize;
+    for (k, s) in stops.iter().enumerate() {
+        if !(s.dwell_s >= 0.0 && s.dwell_s.is_finite()) || s.not_before_s.is_nan() {
+            return Err(format!(
+                "trip {}: stop {k} has dwell {} s, earliest departure {} s",
+                t.id, s.dwell_s, s.not_before_s
+            ));
+        }
+        match t.route[at..].iter().position(|&l| l == s.link) {
+            Some(p) => at += p + 1,
+            None => {
+                return Err(format!("trip {}: stop {k} is at link {}, not on the rest of its route", t.id, s.link.0))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where each stop falls on a route: the route index of its link, each after the one before, from route
+/// index `from`. Stops whose link the route no longer passes get `None` (they are skipped).
+pub fn stop_positions(route: &[LinkId], stops: &[StopHold], from: usize) -> Vec<Option<u32>> {
+    let mut at = from;
+    stops
+        .iter()
+        .map(|s| {
+            let p = route.get(at..)?.iter().position(|&l| l == s.link)? + at;
+            at = p + 1;
+            Some(p as u32)
+        })
+        .collect()
+}
+
 /// What became of a trip.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TripResult {
@@ -93,6 +153,8 @@ pub struct VehicleStats {
     pub caught_on_closed_links: u64,
     /// Re-routings around closed links.
     pub reroutes: u64,
+    /// Stops not made because a re-routed vehicle no longer passed them.
+    pub stops_skipped: u64,
 }
 
 /// A vehicle model: the state of every vehicle trip on the road graph, advanced one step at a time.
@@ -102,6 +164,11 @@ pub trait VehicleModel: Send + Sync {
     /// Adds a trip while running; it departs at its time (or at the next step if that has passed). Fails on
     /// a route whose links do not connect or a class index out of range.
     fn add_trip(&mut self, trip: Trip) -> Result<(), String>;
+    /// Adds a trip that stops on its way (a bus), refusing it as [`VehicleModel::add_trip`] does or when
+    /// its stops are not on its route in order.
+    fn add_trip_with_stops(&mut self, trip: Trip, stops: Vec<StopHold>) -> Result<(), String>;
+    /// The stops made so far, in the order they were left.
+    fn stop_events(&self) -> &[StopEvent];
     /// Records a trip that needs no driving (its ends join the road at the same node) as finished at its
     /// departure.
     fn record_empty_trip(&mut self, id: u64, depart_s: f64);
