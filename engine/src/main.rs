@@ -221,10 +221,13 @@ fn run(
     let wall = started.elapsed().as_secs_f64();
     let k = &summary.kpis;
     let count = |v: &serde_json::Value| v.as_f64().map_or("no".to_string(), |x| format!("{x:.0}"));
-    let vehicles = match k["mobility"].get("vehicle_trips_completed") {
+    let mut vehicles = match k["mobility"].get("vehicle_trips_completed") {
         Some(v) => format!(", {} vehicle trips completed", count(v)),
         None => String::new(),
     };
+    if let Some(b) = k["mobility"].get("bus_trips_completed") {
+        vehicles.push_str(&format!(", {} bus trips completed", count(b)));
+    }
     eprintln!(
         "machi: {} simulated in {:.2} s ({:.0}× real time); {} residents, {} trips completed{vehicles}; outputs in {}",
         format_duration(summary.simulated_ms),

@@ -186,6 +186,7 @@ fn bad_mobility_keys_and_sumo_files_name_the_place_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let base = common::scenario("andorra/baseline.toml");
     let sumo = common::scenario("sumo-grid/grid-hour.toml");
+    let buses = common::scenario("cairns/buses.toml");
     let routes = common::data("mobility/sumo-grid/grid.rou.xml");
     let bad_routes = dir.path().join("bad.rou.xml");
     let text = std::fs::read_to_string(&routes).unwrap();
@@ -202,6 +203,12 @@ fn bad_mobility_keys_and_sumo_files_name_the_place_and_exit_2() {
         (&base, "[mobility]\nmodel = \"micro\"\n[[mobility.closures]]\nstreet = \"Nowhere Street\"\n", "key mobility.closures[0]"),
         (&base, "[mobility]\nmodel = \"micro\"\n[[mobility.closures]]\nstreet = \"Avinguda Meritxell\"\nfrom = \"10:00\"\nuntil = \"09:00\"\n", "key mobility.closures[0]"),
         (&sumo, &format!("[mobility]\nsumo_routes = {:?}\n", bad_routes.to_str().unwrap()), "bad.rou.xml: line"),
+        (&base, "[mobility]\nmodel = \"meso\"\n[mobility.transit]\n", "key mobility.transit"),
+        (&buses, "[mobility.transit]\ndate = \"10/06/2014\"\n", "key mobility.transit.date"),
+        (&buses, "[mobility.transit]\nmin_dwell_s = -5.0\n", "key mobility.transit.min_dwell_s"),
+        (&buses, "[mobility]\nmodel = \"free_flow\"\n", "key mobility.transit"),
+        (&buses, "[city.gtfs_roads]\nspeed_kmh = 0.0\n", "key city.gtfs_roads.speed_kmh"),
+        (&buses, "[city]\ngtfs = \"nowhere.zip\"\n", "nowhere.zip"),
     ] {
         assert_refused(dir.path(), parent, body, key);
     }

@@ -230,6 +230,8 @@ pub struct CityBuilder {
     pub sources: Vec<PathBuf>,
     /// A road network read whole (a SUMO network): replaces the roads built from ways.
     pub road_network: Option<crate::import::sumo::SumoNetwork>,
+    /// The GTFS feed the bus stops came from.
+    pub gtfs_feed: Option<PathBuf>,
 }
 
 /// The static city.
@@ -266,6 +268,8 @@ pub struct City {
     pub traffic_control: control::TrafficControl,
     /// The SUMO network the roads came from, if they did (its edge ids, for SUMO demand).
     pub sumo_network: Option<crate::import::sumo::SumoNetwork>,
+    /// The GTFS feed whose stops are the bus stops, if one was given (its timetable drives the buses).
+    pub gtfs_feed: Option<std::path::PathBuf>,
 }
 
 impl City {
@@ -546,6 +550,7 @@ impl CityBuilder {
             report,
             traffic_control,
             sumo_network: self.road_network,
+            gtfs_feed: self.gtfs_feed,
         })
     }
 }

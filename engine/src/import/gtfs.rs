@@ -24,6 +24,10 @@ use jiff::civil::Date;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+/// A shape vertex within this distance (m) of a stop, the nearest one, ends a road link, so that the stop
+/// is at a link's end where vehicle models let buses stop.
+const STOP_SPLIT_RADIUS_M: f64 = 60.0;
+
 /// Days after the feed's first service date searched for the busiest day when no date is given.
 const BUSIEST_DAY_SEARCH_DAYS: i64 = 14;
 
@@ -49,6 +53,9 @@ pub struct StopCall {
     pub arrive_s: f64,
     /// Departure (s after the service day's midnight).
     pub depart_s: f64,
+    /// Whether the times are the timetable's own and exact (`timepoint` not 0), rather than approximate
+    /// or interpolated.
+    pub timepoint: bool,
 }
 
 /// One run of a bus trip on the service day.
@@ -77,15 +84,24 @@ pub struct Timetable {
     pub skipped_other_modes: usize,
 }
 
-/// A road class, speed and lane count for roads made from shapes, which carry none of them.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// `[city.gtfs_roads]`: the road class, speed limit and lane count given to roads made from shapes,
+/// which carry none of them.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ShapeRoads {
-    /// Road class of every way.
+    /// Road class of every way (an OSM `highway` value): `"tertiary"`, a town's through streets.
     pub class: WayClass,
-    /// Speed limit (km/h).
+    /// Speed limit (km/h): 50, the default urban limit in Queensland (Queensland Transport Operations
+    /// (Road Use Management) Regulation) and most of Europe.
     pub speed_kmh: f32,
-    /// Lanes per direction.
+    /// Lanes per direction: 1.
     pub lanes: u8,
+}
+
+impl Default for ShapeRoads {
+    fn default() -> Self {
+        ShapeRoads { class: WayClass::Tertiary, speed_kmh: 50.0, lanes: 1 }
+    }
 }
 
 /// A feed read into memory.
@@ -228,7 +244,7 @@ impl Feed {
                     let shift = start as f64 - first;
                     let run = calls
                         .iter()
-                        .map(|c| StopCall { stop: c.stop, arrive_s: c.arrive_s + shift, depart_s: c.depart_s + shift })
+                        .map(|c| StopCall { arrive_s: c.arrive_s + shift, depart_s: c.depart_s + shift, ..*c })
                         .collect();
                     trips.push(TransitTrip {
                         id: format!("{id}@{}", clock(start)),
@@ -254,14 +270,15 @@ impl Feed {
         if trip.stop_times.len() < 2 {
             return Err(InputError::new(&self.path, place(), "a trip needs at least two stop times"));
         }
-        let mut times: Vec<(u32, Option<f64>, Option<f64>)> = Vec::with_capacity(trip.stop_times.len());
+        let mut times: Vec<(u32, Option<f64>, Option<f64>, bool)> = Vec::with_capacity(trip.stop_times.len());
         for st in &trip.stop_times {
             let stop = *index.get(st.stop.id.as_str()).ok_or_else(|| {
                 InputError::new(&self.path, place(), format!("stop {} is not a stop point with a position", st.stop.id))
             })?;
             let arrive = st.arrival_time.or(st.departure_time).map(f64::from);
             let depart = st.departure_time.or(st.arrival_time).map(f64::from);
-            times.push((stop, arrive, depart));
+            let exact = st.timepoint != gtfs_structures::TimepointType::Approximate;
+            times.push((stop, arrive, depart, exact));
         }
         let (first, last) = (times[0], times[times.len() - 1]);
         if first.2.is_none() || last.1.is_none() {
@@ -271,16 +288,16 @@ impl Feed {
         let mut along = vec![0.0f64; times.len()];
         for k in 1..times.len() {
             let (a, b) = (&stops[times[k - 1].0 as usize], &stops[times[k].0 as usize]);
-            along[k] = along[k - 1] + approx_distance_m(a, b);
+            along[k] = along[k - 1] + approx_distance_m(a.lon, a.lat, b.lon, b.lat);
         }
         let mut calls = Vec::with_capacity(times.len());
         let mut last_known = 0usize;
         for k in 0..times.len() {
-            let (stop, arrive, depart) = times[k];
-            let (arrive_s, depart_s) = match (arrive, depart) {
+            let (stop, arrive, depart, exact) = times[k];
+            let (arrive_s, depart_s, timepoint) = match (arrive, depart) {
                 (Some(a), Some(d)) => {
                     last_known = k;
-                    (a, d)
+                    (a, d, exact)
                 }
                 _ => {
                     let next = (k + 1..times.len()).find(|&j| times[j].1.is_some()).unwrap_or(times.len() - 1);
@@ -292,7 +309,7 @@ impl Feed {
                         (k - last_known) as f64 / (next - last_known) as f64
                     };
                     let t = t0 + (t1 - t0) * share;
-                    (t, t)
+                    (t, t, false)
                 }
             };
             if depart_s < arrive_s || calls.last().is_some_and(|c: &StopCall| arrive_s < c.depart_s) {
@@ -302,7 +319,7 @@ impl Feed {
                     format!("stop sequence {}: times go backwards", trip.stop_times[k].stop_sequence),
                 ));
             }
-            calls.push(StopCall { stop, arrive_s, depart_s });
+            calls.push(StopCall { stop, arrive_s, depart_s, timepoint });
         }
         Ok(calls)
     }
@@ -341,6 +358,19 @@ impl Feed {
             let d = if directed.contains(&(v, u)) { Direction::Both } else { Direction::From(u) };
             segments.insert(key, d);
         }
+        // The shape vertex nearest each stop ends a link.
+        let mut at_stop = vec![false; coords.len()];
+        for stop in self.gtfs.stops.values() {
+            let (Some(lon), Some(lat)) = (stop.longitude, stop.latitude) else { continue };
+            let nearest = coords
+                .iter()
+                .enumerate()
+                .map(|(v, &(x, y))| (approx_distance_m(lon, lat, x, y), v))
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            if let Some((_, v)) = nearest.filter(|(d, _)| *d <= STOP_SPLIT_RADIUS_M) {
+                at_stop[v] = true;
+            }
+        }
         let mut neighbours: Vec<Vec<u32>> = vec![Vec::new(); coords.len()];
         for &(a, b) in segments.keys() {
             neighbours[a as usize].push(b);
@@ -351,7 +381,8 @@ impl Feed {
         // and one-way out.
         let through = |v: u32| {
             let n = &neighbours[v as usize];
-            n.len() == 2
+            !at_stop[v as usize]
+                && n.len() == 2
                 && match (seg(v, n[0]), seg(v, n[1])) {
                     (Direction::Both, Direction::Both) => true,
                     (Direction::From(x), Direction::From(y)) => (x == v) != (y == v),
@@ -460,12 +491,12 @@ fn clock(s: u32) -> String {
 /// Mean Earth radius (m), IUGG.
 const EARTH_RADIUS_M: f64 = 6_371_008.8;
 
-/// Straight-line distance (m) between two stops, equirectangular (good to well under 0.1% over the
-/// kilometres between stops).
-fn approx_distance_m(a: &TransitStop, b: &TransitStop) -> f64 {
-    let mid = ((a.lat + b.lat) / 2.0).to_radians();
-    let dx = (b.lon - a.lon).to_radians() * mid.cos();
-    let dy = (b.lat - a.lat).to_radians();
+/// Straight-line distance (m) between two points (lon°, lat°), equirectangular (good to well under 0.1%
+/// over the kilometres between stops).
+fn approx_distance_m(lon_a: f64, lat_a: f64, lon_b: f64, lat_b: f64) -> f64 {
+    let mid = ((lat_a + lat_b) / 2.0).to_radians();
+    let dx = (lon_b - lon_a).to_radians() * mid.cos();
+    let dy = (lat_b - lat_a).to_radians();
     EARTH_RADIUS_M * dx.hypot(dy)
 }
 

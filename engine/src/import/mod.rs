@@ -77,6 +77,15 @@ pub fn load_city(section: &CitySection, scenario_path: &Path) -> InputResult<Cit
             builder.sources.push(f.clone());
         }
     }
+    if let Some(feed_path) = &section.gtfs {
+        let feed = gtfs::Feed::read(feed_path)?;
+        feed.add_stops(&mut builder);
+        if let Some(roads) = section.gtfs_roads {
+            feed.shape_ways(roads, &mut builder);
+        }
+        builder.gtfs_feed = Some(feed_path.clone());
+        builder.sources.push(feed_path.clone());
+    }
     if let Some(net) = &section.sumo_net {
         builder.road_network = Some(sumo::read_net(net)?);
         builder.sources.push(net.clone());

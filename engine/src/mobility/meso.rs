@@ -736,6 +736,7 @@ impl VehicleModel for QueueTraffic {
             pos_m: self.graph.link(LinkId(a.link)).length_m as f64,
             speed_mps: 0.0,
             standing_s: (now - a.arrive_s).max(0.0),
+            class: self.vehicles[a.vehicle as usize].class,
         });
         Box::new(at_stops.chain(self.links.iter().enumerate().flat_map(move |(k, q)| {
             let link = self.graph.link(LinkId(k as u32));
@@ -758,6 +759,7 @@ impl VehicleModel for QueueTraffic {
                     pos_m,
                     speed_mps,
                     standing_s,
+                    class: x.class,
                 }
             })
         })))

@@ -877,6 +877,7 @@ impl VehicleModel for Traffic {
                 pos_m: v.pos,
                 speed_mps: v.speed,
                 standing_s: v.wait_s,
+                class: v.class,
             })
         }))
     }

@@ -14,4 +14,5 @@ pub mod meso;
 pub mod micro;
 pub mod teleport;
 pub mod traffic;
+pub mod transit;
 pub mod vehicles;

@@ -15,6 +15,7 @@ use super::junctions::{Junctions, SignalParams};
 use super::meso::{QueueParams, QueueTraffic};
 use super::micro::{MicroParams, Traffic};
 use super::teleport::{self, Itinerary, PersonId, PersonState, PlannedTrip, TripLog, DOMAIN};
+use super::transit::{BusService, TransitParams};
 use super::vehicles::{Trip, TripResult, VehicleModel};
 use crate::city::graph::{LinkId, NodeId};
 use crate::city::routing::{Router, Weight};
@@ -67,6 +68,9 @@ pub struct MobilitySection {
     /// Road closures: a street (by name) or the road nearest a point, closed for a time window.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub closures: Vec<RoadClosure>,
+    /// Scheduled buses from the city's GTFS feed (`[city] gtfs`), driven in the vehicle model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transit: Option<TransitParams>,
 }
 
 /// `[[mobility.closures]]`: a road closed to vehicles for a time (works, an event, an intervention).
@@ -183,6 +187,15 @@ impl MobilitySection {
         if q.step_s > 60.0 || (q.step_s * 1000.0).fract() != 0.0 {
             return bad("meso.step_s", format!("{} s: must be a whole number of ms up to 60 s", q.step_s));
         }
+        if let Some(t) = &self.transit {
+            t.validate().map_err(|(key, msg)| InputError::new(path, format!("key mobility.transit.{key}"), msg))?;
+            if self.vehicle_model().is_none() {
+                return bad("transit", "buses drive as vehicles: they need model = \"micro\" or \"meso\"".into());
+            }
+            if self.sumo_routes.is_some() {
+                return bad("transit", "buses run with the population's demand, not with SUMO routes".into());
+            }
+        }
         if !self.closures.is_empty() && self.vehicle_model().is_none() {
             return bad("closures", "road closures act on vehicles: they need model = \"micro\" or \"meso\"".into());
         }
@@ -195,6 +208,15 @@ impl MobilitySection {
 
 /// Bits of a vehicle's trip id that hold the trip's index in its person's itinerary.
 const TRIP_INDEX_BITS: u32 = 16;
+/// Trip ids of buses: this plus the run's index (persons' trip ids stay far below).
+const BUS_TRIP_ID_BASE: u64 = 1 << 62;
+/// The vehicle class of buses (after the car, class 0).
+const BUS_CLASS: u8 = 1;
+
+/// Whether a vehicle trip id is a bus run's.
+fn is_bus_trip(id: u64) -> bool {
+    id >= BUS_TRIP_ID_BASE
+}
 /// Arrival time of a car trip still driving (its vehicle has not arrived).
 pub const PENDING_ARRIVAL: u64 = u64::MAX;
 
@@ -219,8 +241,10 @@ pub struct VehicleSample {
     pub x_m: f32,
     /// North (m).
     pub y_m: f32,
-    /// Standing (queued) rather than moving.
+    /// Standing (queued, or at a stop) rather than moving.
     pub standing: bool,
+    /// A scheduled bus rather than a car.
+    pub bus: bool,
 }
 
 /// Vehicles at one instant.
@@ -254,6 +278,15 @@ pub struct TrafficState {
     closures: Vec<ActiveClosure>,
     /// Road links under water, as the coupling last set them (indexed by link).
     pub flooded: Vec<bool>,
+    /// The day's buses, when the scenario runs them.
+    buses: Option<Buses>,
+}
+
+/// The day's buses: the runs, the timetable's trip count and the transit parameters.
+struct Buses {
+    service: BusService,
+    scheduled: usize,
+    params: TransitParams,
 }
 
 impl TrafficState {
@@ -290,7 +323,7 @@ impl TrafficState {
                 let graph = Arc::new(city.roads.clone());
                 let attach =
                     city.buildings.iter().map(|b| teleport::attach(city, &city.roads, false, b.centroid)).collect();
-                let classes = vec![DriverParams::CAR];
+                let classes = vec![DriverParams::CAR, DriverParams::BUS];
                 let traffic: Box<dyn VehicleModel> = match meso {
                     true => {
                         Box::new(QueueTraffic::new(graph, classes, section.meso.clone(), Vec::new(), 0.0).map_err(bad)?)
@@ -306,7 +339,7 @@ impl TrafficState {
                 (traffic, Demand::Population { persons: Vec::new(), attach })
             }
         };
-        Ok(TrafficState {
+        TrafficState {
             traffic,
             demand,
             handed: 0,
@@ -323,7 +356,29 @@ impl TrafficState {
                 .map(|(k, c)| closure_links(city, c, &format!("mobility.closures[{k}]"), scenario_path))
                 .collect::<InputResult<_>>()?,
             flooded: Vec::new(),
-        })
+            buses: None,
+        }
+        .with_buses(city, section, scenario_path)
+    }
+
+    /// Adds the day's bus runs of the city's GTFS feed, when `[mobility.transit]` asks for them. The
+    /// clock's midnight (0 s) is the service day's.
+    fn with_buses(mut self, city: &City, section: &MobilitySection, scenario_path: &Path) -> InputResult<Self> {
+        let Some(params) = &section.transit else { return Ok(self) };
+        let feed_path = city.gtfs_feed.as_ref().ok_or_else(|| {
+            InputError::new(scenario_path, "key mobility.transit", "buses need a GTFS feed: set [city] gtfs")
+        })?;
+        let feed = crate::import::gtfs::Feed::read(feed_path)?;
+        let timetable = feed.timetable(params.date.as_deref(), scenario_path, "key mobility.transit.date")?;
+        let service = super::transit::build(city, &timetable, params, 0.0);
+        for (k, run) in service.runs.iter().enumerate() {
+            let trip = run.trip(BUS_TRIP_ID_BASE + k as u64, BUS_CLASS);
+            self.traffic.add_trip_with_stops(trip, run.holds.clone()).map_err(|e| {
+                InputError::new(feed_path, format!("trip {}", run.trip_id), format!("cannot be driven: {e}"))
+            })?;
+        }
+        self.buses = Some(Buses { service, scheduled: timetable.trips.len(), params: params.clone() });
+        Ok(self)
     }
 
     /// Closes every link a scenario closure or the flood closes at clock time `t_ms`, re-opens the others.
@@ -367,7 +422,13 @@ impl TrafficState {
                 // Right-hand traffic: lanes to the right of the direction of travel.
                 let right = glam::Vec2::new(dir.y, -dir.x) * (p.lane as f32 + base) * LANE_WIDTH_M;
                 let xy = at + right;
-                VehicleSample { id: p.vehicle, x_m: xy.x, y_m: xy.y, standing: p.standing_s > 0.0 }
+                VehicleSample {
+                    id: p.vehicle,
+                    x_m: xy.x,
+                    y_m: xy.y,
+                    standing: p.standing_s > 0.0,
+                    bus: self.buses.is_some() && p.class == BUS_CLASS,
+                }
             })
             .collect();
         VehicleFrame { t_ms, vehicles }
@@ -493,7 +554,7 @@ fn person_events(
     match arrived {
         None => entities.iter().for_each(|&e| advance(traffic.as_mut(), e, None)),
         Some(results) => {
-            for r in results {
+            for r in results.iter().filter(|r| !is_bus_trip(r.id)) {
                 advance(traffic.as_mut(), entities[(r.id >> TRIP_INDEX_BITS) as usize], Some(r));
             }
         }
@@ -511,15 +572,41 @@ fn sample_traffic(clock: Res<SimClock>, mut series: ResMut<TimeSeries>, state: R
     series.record(now, "vehicle_trips_finished", state.traffic.finished().len() as f64);
 }
 
+/// Bus KPIs: runs scheduled, mapped and completed, schedule adherence at the stops, bus-km.
+fn bus_kpis(kpis: &mut Kpis, t: &dyn VehicleModel, buses: &Buses) {
+    let d = DOMAIN;
+    let service = &buses.service;
+    let done: Vec<&TripResult> = t.finished().iter().filter(|r| is_bus_trip(r.id)).collect();
+    kpis.set(d, "bus_trips_scheduled", buses.scheduled as f64);
+    kpis.set(d, "bus_trips_not_mapped", service.trips_not_mapped as f64);
+    kpis.set(d, "bus_stops_without_road", service.stops_without_road as f64);
+    kpis.set(d, "bus_trips_run", service.runs.len() as f64);
+    kpis.set(d, "bus_trips_completed", done.iter().filter(|r| !r.teleported).count() as f64);
+    kpis.set(d, "bus_trips_teleported", done.iter().filter(|r| r.teleported).count() as f64);
+    kpis.set(d, "bus_stops_made", t.stop_events().len() as f64);
+    kpis.set(d, "bus_stops_skipped", t.stats().stops_skipped as f64);
+    kpis.set(d, "bus_stop_calls_merged", service.calls_merged as f64);
+    let (mean, p95, on_time) =
+        super::transit::adherence(t.stop_events(), &service.runs, BUS_TRIP_ID_BASE, &buses.params);
+    kpis.set(d, "bus_mean_delay_s", mean);
+    kpis.set(d, "bus_p95_delay_s", p95);
+    kpis.set(d, "bus_on_time_share", on_time);
+    kpis.set(d, "bus_km_driven", done.iter().map(|r| r.length_m).sum::<f64>() / 1000.0);
+}
+
 /// Vehicle KPIs: trips completed, teleported and stuck, trip times, delay against free flow, vehicle-km,
 /// CO₂, the busiest links.
 fn traffic_kpis(mut kpis: ResMut<Kpis>, state: Res<TrafficState>) {
     let t = &state.traffic;
-    let done = t.finished();
     let d = DOMAIN;
+    if let Some(buses) = &state.buses {
+        bus_kpis(&mut kpis, t.as_ref(), buses);
+    }
+    // Cars: every vehicle trip but the buses'.
+    let done: Vec<TripResult> = t.finished().iter().filter(|r| !is_bus_trip(r.id)).copied().collect();
     let completed = done.iter().filter(|r| !r.teleported).count();
     kpis.set(d, "vehicle_trips_completed", completed as f64);
-    kpis.set(d, "vehicle_trips_teleported", t.stats().teleports as f64);
+    kpis.set(d, "vehicle_trips_teleported", done.iter().filter(|r| r.teleported).count() as f64);
     kpis.set(d, "vehicle_trips_stuck_at_end", (t.on_network() + t.waiting_to_enter()) as f64);
     kpis.set(d, "vehicle_trips_not_started", t.not_yet_departed() as f64);
     let mut times: Vec<f64> = done.iter().map(|r| r.arrive_s - r.depart_s).collect();

@@ -135,6 +135,8 @@ pub struct VehiclePosition {
     pub speed_mps: f64,
     /// Time standing without interruption (s).
     pub standing_s: f64,
+    /// Its vehicle class (index into the model's classes).
+    pub class: u8,
 }
 
 /// Counters of the run so far.

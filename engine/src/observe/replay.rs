@@ -56,6 +56,10 @@ pub const STREAM_TERRAIN: u16 = 8;
 /// [`encode_closures`].
 pub const STREAM_CLOSURES: u16 = 9;
 
+/// Agent kind of a car (a vehicle of the vehicle models that is not a bus).
+pub const AGENT_KIND_VEHICLE: u8 = 1;
+/// Agent kind of a scheduled bus.
+pub const AGENT_KIND_BUS: u8 = 4;
 /// Agent kind of a delivery robot.
 pub const KIND_ROBOT: u8 = 2;
 /// Agent kind of a pedestrian of the robot domain's crowd.
@@ -156,7 +160,7 @@ impl ReplaySettings {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
             frame_interval_ms: scenario.frame_interval_ms,
-            agent_kinds: vec!["person".into(), "vehicle".into(), "robot".into(), "pedestrian".into()],
+            agent_kinds: vec!["person".into(), "vehicle".into(), "robot".into(), "pedestrian".into(), "bus".into()],
             extra: json!({
                 "start_of_day_ms": scenario.start_ms,
                 "streams": {"0": "city (JSON)", "1": "population (JSON)", "2": "persons away from home", "3": "flood depth (m)",
@@ -290,7 +294,7 @@ fn record_vehicles(mut replay: ResMut<ReplaySettings>, traffic: Option<ResMut<Tr
             .iter()
             .map(|v| AgentState {
                 id: v.id,
-                kind: 1,
+                kind: if v.bus { AGENT_KIND_BUS } else { AGENT_KIND_VEHICLE },
                 state: if v.standing { VEHICLE_STANDING } else { VEHICLE_MOVING },
                 x_m: v.x_m,
                 y_m: v.y_m,

@@ -88,6 +88,14 @@ pub struct CitySection {
     /// coordinates are taken as the local frame's).
     #[serde(default)]
     pub sumo_net: Option<PathBuf>,
+    /// A GTFS feed (`.zip` or folder): its stops become the city's bus stops, and `[mobility.transit]` runs
+    /// its buses.
+    #[serde(default)]
+    pub gtfs: Option<PathBuf>,
+    /// Roads made from the GTFS feed's shapes (for a city known only from its bus network), with the
+    /// class, speed limit and lanes they are given.
+    #[serde(default)]
+    pub gtfs_roads: Option<crate::import::gtfs::ShapeRoads>,
     /// Cell size (m) of the terrain grid in the local frame; default: the file's own cell size.
     #[serde(default)]
     pub terrain_resolution_m: Option<f32>,
@@ -186,7 +194,7 @@ fn line_col(text: &str, offset: usize) -> String {
 /// `[city]` data files, `[mobility] sumo_routes`, `[flood] initial_depth` and `[[flood.inflows]]` hydrographs.
 fn rebase_paths(table: &mut toml::Table, dir: &Path) {
     if let Some(toml::Value::Table(city)) = table.get_mut("city") {
-        for key in ["osm", "buildings", "streets", "waterways", "dem", "sumo_net"] {
+        for key in ["osm", "buildings", "streets", "waterways", "dem", "sumo_net", "gtfs"] {
             match city.get_mut(key) {
                 Some(toml::Value::String(s)) => *s = join(dir, s),
                 Some(toml::Value::Array(items)) => {
@@ -317,12 +325,36 @@ impl Scenario {
             robots.validate().map_err(|(key, m)| InputError::new(path, format!("key robots.{key}"), m))?;
         }
         let c = &file.city;
-        if c.osm.is_empty() && c.buildings.is_empty() && c.streets.is_empty() && c.sumo_net.is_none() {
+        if c.osm.is_empty()
+            && c.buildings.is_empty()
+            && c.streets.is_empty()
+            && c.sumo_net.is_none()
+            && c.gtfs_roads.is_none()
+        {
             return Err(InputError::new(
                 path,
                 "key city",
-                "names no data: give `osm`, or `buildings` and `streets`, or a `sumo_net`",
+                "names no data: give `osm`, or `buildings` and `streets`, or a `sumo_net`, or `gtfs` with `gtfs_roads`",
             ));
+        }
+        if c.gtfs_roads.is_some() && c.gtfs.is_none() {
+            return Err(InputError::new(
+                path,
+                "key city.gtfs_roads",
+                "roads from GTFS shapes need a feed: set [city] gtfs",
+            ));
+        }
+        if let Some(r) = &c.gtfs_roads {
+            let checks = [
+                crate::scenario::check::positive("speed_kmh", r.speed_kmh as f64),
+                crate::scenario::check::positive("lanes", r.lanes as f64),
+            ];
+            for check in checks {
+                check.map_err(|(key, m)| InputError::new(path, format!("key city.gtfs_roads.{key}"), m))?;
+            }
+        }
+        if file.mobility.transit.is_some() && c.gtfs.is_none() {
+            return Err(InputError::new(path, "key mobility.transit", "buses need a GTFS feed: set [city] gtfs"));
         }
         if file.mobility.sumo_routes.is_some() && c.sumo_net.is_none() {
             return Err(InputError::new(

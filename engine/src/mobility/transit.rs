@@ -1,0 +1,410 @@
+//! Scheduled buses: a GTFS service day ([`crate::import::gtfs::Timetable`]) turned into vehicle trips on
+//! the city's road graph that stop at their stops ([`StopHold`]), and the schedule-adherence KPIs.
+//!
+//! Map matching: each stop joins the road links within `stop_snap_m` of it (the nearest few, so both
+//! directions of a two-way street are candidates). For each distinct stop sequence of the day, one
+//! Viterbi-style pass picks the candidate link of every stop that makes the whole route cheapest: free-flow
+//! time from the end of one stop's link to the start of the next one's, plus that link, plus each stop's
+//! distance from its link at `offset_cost_s_per_m` — the way map matchers choose between road candidates
+//! for a series of points (Newson & Krumm 2009, "Hidden Markov map matching through noise and sparseness",
+//! with a linear offset cost in place of their Gaussian emission term). Consecutive stops that fall on the same
+//! link are one stop (the later one's times kept). A stop with no road within reach is left out of its
+//! trips; a trip with fewer than two stops left, or whose stops the network cannot connect, is not run —
+//! both counted.
+//!
+//! A bus leaves its first stop at the scheduled departure, stands at least `min_dwell_s` at every stop and
+//! never leaves a timepoint before its scheduled departure (holding, as operators do for regularity).
+
+use super::vehicles::{StopEvent, StopHold, Trip};
+use crate::city::graph::{Graph, LinkId};
+use crate::city::routing::{Router, Weight};
+use crate::city::City;
+use crate::import::gtfs::Timetable;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// `[mobility.transit]`: scheduled buses from the city's GTFS feed (`[city] gtfs`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransitParams {
+    /// Service day (`"YYYY-MM-DD"`); default: the feed's busiest day in its first two weeks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// Least time a bus stands at a stop (s): 20 s, a stop with a few boardings (TCQSM 3rd ed., TCRP
+    /// Report 165, ch. 6, gives dwell times of this order at lightly used stops).
+    pub min_dwell_s: f64,
+    /// How far from a stop its road may be (m).
+    pub stop_snap_m: f32,
+    /// Road links considered per stop (nearest first).
+    pub candidates_per_stop: usize,
+    /// What a metre between a stop and a candidate link costs in the matching (s/m): 1, about the time a
+    /// passenger walks it, so a nearer road wins unless the farther one saves more driving.
+    pub offset_cost_s_per_m: f64,
+    /// A departure this much before its schedule (s) or less counts as on time: 60 s.
+    pub on_time_early_s: f64,
+    /// A departure this much after its schedule (s) or less counts as on time: 300 s. The 1 min early to
+    /// 5 min late window is the one TCQSM (3rd ed.) reports as the most common among US agencies.
+    pub on_time_late_s: f64,
+}
+
+impl Default for TransitParams {
+    fn default() -> Self {
+        TransitParams {
+            date: None,
+            min_dwell_s: 20.0,
+            stop_snap_m: 50.0,
+            candidates_per_stop: 4,
+            offset_cost_s_per_m: 1.0,
+            on_time_early_s: 60.0,
+            on_time_late_s: 300.0,
+        }
+    }
+}
+
+impl TransitParams {
+    /// Checks ranges: the key at fault and why.
+    pub fn validate(&self) -> Result<(), crate::scenario::check::CheckError> {
+        use crate::scenario::check::{non_negative, positive};
+        non_negative("min_dwell_s", self.min_dwell_s)?;
+        positive("stop_snap_m", self.stop_snap_m as f64)?;
+        positive("candidates_per_stop", self.candidates_per_stop as f64)?;
+        non_negative("offset_cost_s_per_m", self.offset_cost_s_per_m)?;
+        non_negative("on_time_early_s", self.on_time_early_s)?;
+        non_negative("on_time_late_s", self.on_time_late_s)?;
+        Ok(())
+    }
+}
+
+/// One bus run, ready to drive.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BusRun {
+    /// The GTFS trip id.
+    pub trip_id: String,
+    /// The route's short name.
+    pub route: String,
+    /// The vehicle trip (class and id set by the caller).
+    pub links: Vec<LinkId>,
+    /// When it sets off towards its first stop (s, simulation clock).
+    pub depart_s: f64,
+    /// Its stops on the road graph.
+    pub holds: Vec<StopHold>,
+    /// Scheduled departure from each of those stops (s, simulation clock).
+    pub scheduled_depart_s: Vec<f64>,
+}
+
+impl BusRun {
+    /// The vehicle trip of this run.
+    pub fn trip(&self, id: u64, class: u8) -> Trip {
+        Trip { id, depart_s: self.depart_s, route: self.links.clone(), class }
+    }
+}
+
+/// The day's bus runs and what could not be mapped.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BusService {
+    /// Runs, by first departure.
+    pub runs: Vec<BusRun>,
+    /// Trips of the day not run (too few stops near a road, or stops the network cannot connect).
+    pub trips_not_mapped: usize,
+    /// Stops left out for want of a road within `stop_snap_m`.
+    pub stops_without_road: usize,
+    /// Stop calls merged into the one before (same road link).
+    pub calls_merged: usize,
+}
+
+/// Maps a timetable onto `city`'s roads. `day_start_s` is the clock time of the service day's midnight.
+pub fn build(city: &City, timetable: &Timetable, params: &TransitParams, day_start_s: f64) -> BusService {
+    let roads = &city.roads;
+    let mut service = BusService::default();
+    // Candidate links of every stop, nearest first, with the cost of their distance from it.
+    let candidates: Vec<Vec<(LinkId, f64)>> = timetable
+        .stops
+        .iter()
+        .map(|s| {
+            let Ok((x, y)) = city.frame.from_lon_lat(s.lon, s.lat) else { return Vec::new() };
+            let p = glam::Vec2::new(x as f32, y as f32);
+            let mut near: Vec<(f32, LinkId)> = city
+                .road_index
+                .within(p, params.stop_snap_m)
+                .into_iter()
+                .map(|l| (crate::geo::shapes::distance2_to_polyline(&roads.link(l).geometry, p).sqrt(), l))
+                .collect();
+            near.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            near.truncate(params.candidates_per_stop);
+            near.into_iter().map(|(d, l)| (l, d as f64 * params.offset_cost_s_per_m)).collect()
+        })
+        .collect();
+    service.stops_without_road = candidates.iter().filter(|c| c.is_empty()).count();
+    let mut router = Router::new(roads);
+    let mut matched: HashMap<Vec<u32>, Option<Matched>> = HashMap::new();
+    for trip in &timetable.trips {
+        let calls: Vec<_> = trip.calls.iter().filter(|c| !candidates[c.stop as usize].is_empty()).collect();
+        let pattern: Vec<u32> = calls.iter().map(|c| c.stop).collect();
+        let m = matched
+            .entry(pattern.clone())
+            .or_insert_with(|| match_stops(roads, &mut router, &pattern, &candidates))
+            .clone();
+        let Some(m) = m else {
+            service.trips_not_mapped += 1;
+            continue;
+        };
+        // Stops on the same link as the one before merge into it (the later departure kept).
+        let mut holds: Vec<StopHold> = Vec::new();
+        let mut scheduled: Vec<f64> = Vec::new();
+        for (k, call) in calls.iter().enumerate() {
+            let link = m.stop_links[k];
+            let depart = day_start_s + call.depart_s;
+            if k > 0 && m.stop_links[k - 1] == link && m.stop_route_index[k - 1] == m.stop_route_index[k] {
+                let last = holds.len() - 1;
+                if call.timepoint {
+                    holds[last].not_before_s = holds[last].not_before_s.max(depart);
+                }
+                scheduled[last] = depart;
+                service.calls_merged += 1;
+                continue;
+            }
+            // Held to the timetable at timepoints (and always at the first stop).
+            let not_before_s = if k == 0 || call.timepoint { depart } else { f64::NEG_INFINITY };
+            holds.push(StopHold { link, dwell_s: params.min_dwell_s, not_before_s });
+            scheduled.push(depart);
+        }
+        if holds.len() < 2 {
+            service.trips_not_mapped += 1;
+            continue;
+        }
+        // Off towards the first stop so as to reach it at its departure time.
+        let first = roads.link(m.links[0]);
+        let depart_s = day_start_s + calls[0].depart_s - first.free_flow_time_s() as f64;
+        service.runs.push(BusRun {
+            trip_id: trip.id.clone(),
+            route: trip.route.clone(),
+            links: m.links,
+            depart_s,
+            holds,
+            scheduled_depart_s: scheduled,
+        });
+    }
+    service.runs.sort_by(|a, b| a.depart_s.total_cmp(&b.depart_s).then_with(|| a.trip_id.cmp(&b.trip_id)));
+    service
+}
+
+/// A stop sequence matched to the roads.
+#[derive(Clone, Debug)]
+struct Matched {
+    /// The whole route.
+    links: Vec<LinkId>,
+    /// Each stop's link and its index in `links`.
+    stop_links: Vec<LinkId>,
+    stop_route_index: Vec<usize>,
+}
+
+/// The fastest chain of candidate links through a stop sequence, or `None` when there are fewer than two
+/// stops or no candidate chain connects.
+fn match_stops(
+    graph: &Graph,
+    router: &mut Router,
+    stops: &[u32],
+    candidates: &[Vec<(LinkId, f64)>],
+) -> Option<Matched> {
+    if stops.len() < 2 {
+        return None;
+    }
+    let cost_of = |l: LinkId| graph.link(l).free_flow_time_s() as f64;
+    // best[k][c]: (cost to the end of candidate c of stop k, the candidate before it, the path between);
+    // the cost is the driving from the first stop plus every stop's offset from its link.
+    type Step = (f64, usize, Vec<LinkId>);
+    let first = &candidates[stops[0] as usize];
+    let mut best: Vec<Vec<Step>> = vec![first.iter().map(|&(_, off)| (off, usize::MAX, Vec::new())).collect()];
+    for k in 1..stops.len() {
+        let here = &candidates[stops[k] as usize];
+        let mut row: Vec<Step> = vec![(f64::INFINITY, usize::MAX, Vec::new()); here.len()];
+        let before = &candidates[stops[k - 1] as usize];
+        let targets: Vec<_> = here.iter().map(|&(l, _)| graph.link(l).from).collect();
+        for (p, &(prev, _)) in before.iter().enumerate() {
+            let base = best[k - 1][p].0;
+            if !base.is_finite() {
+                continue;
+            }
+            // Staying on the same link: the two stops are one.
+            if let Some(c) = here.iter().position(|&(l, _)| l == prev) {
+                let cost = base + here[c].1;
+                if cost < row[c].0 {
+                    row[c] = (cost, p, Vec::new());
+                }
+            }
+            let routes = router.routes_from(graph.link(prev).to, &targets, Weight::TravelTime);
+            for (c, route) in routes.into_iter().enumerate() {
+                let Some(route) = route else { continue };
+                let cost = base + route.cost as f64 + cost_of(here[c].0) + here[c].1;
+                if cost < row[c].0 {
+                    row[c] = (cost, p, route.links);
+                }
+            }
+        }
+        best.push(row);
+    }
+    let last = best.last()?;
+    let (mut c, _) =
+        last.iter().enumerate().filter(|(_, s)| s.0.is_finite()).min_by(|a, b| a.1 .0.total_cmp(&b.1 .0))?;
+    // Walk back, collecting each stop's link and the path before it.
+    let mut chosen: Vec<(LinkId, Vec<LinkId>, bool)> = Vec::with_capacity(stops.len());
+    for k in (0..stops.len()).rev() {
+        let (_, p, path) = &best[k][c];
+        let link = candidates[stops[k] as usize][c].0;
+        let same = k > 0 && candidates[stops[k - 1] as usize][*p].0 == link && path.is_empty();
+        chosen.push((link, path.clone(), same));
+        c = *p;
+    }
+    chosen.reverse();
+    let mut links = Vec::new();
+    let (mut stop_links, mut stop_route_index) = (Vec::new(), Vec::new());
+    for (link, path, same) in chosen {
+        if !same {
+            links.extend(path);
+            links.push(link);
+        }
+        stop_links.push(link);
+        stop_route_index.push(links.len() - 1);
+    }
+    Some(Matched { links, stop_links, stop_route_index })
+}
+
+/// Schedule adherence of the stops made: (mean delay of departures against the timetable in s, 95th
+/// percentile delay in s, share of departures on time). Early departures count as negative delay. `runs`
+/// are indexed by trip id − `first_id`.
+pub fn adherence(events: &[StopEvent], runs: &[BusRun], first_id: u64, params: &TransitParams) -> (f64, f64, f64) {
+    let mut delays: Vec<f64> = events
+        .iter()
+        .filter_map(|e| {
+            let run = runs.get(e.trip_id.checked_sub(first_id)? as usize)?;
+            // The terminus has no departure: its arrival is compared with the scheduled time.
+            Some(e.depart_s - run.scheduled_depart_s.get(e.stop as usize)?)
+        })
+        .collect();
+    if delays.is_empty() {
+        return (0.0, 0.0, 0.0);
+    }
+    let on_time = delays.iter().filter(|&&d| d >= -params.on_time_early_s && d <= params.on_time_late_s).count();
+    let mean = delays.iter().sum::<f64>() / delays.len() as f64;
+    delays.sort_by(f64::total_cmp);
+    let p95 = super::teleport::percentile(&delays, 0.95);
+    (mean, p95, on_time as f64 / delays.len() as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::city::{CityBuilder, RawWay};
+    use crate::import::gtfs::{StopCall, TransitStop, TransitTrip};
+    use crate::import::tags::WayClass;
+
+    /// A two-way street of four 200 m blocks running east along the equator near lon 0 (nodes 1…5), and
+    /// stops beside it 10 m north.
+    fn street_city() -> City {
+        let mut b = CityBuilder::new("street", Default::default());
+        let deg_per_m = 1.0 / 111_195.0;
+        b.ways.push(RawWay {
+            source_id: 1,
+            nodes: (0..5).map(|k| (k as i64 + 1, k as f64 * 200.0 * deg_per_m, 0.0)).collect(),
+            class: WayClass::Secondary,
+            name: None,
+            drivable: true,
+            walkable: false,
+            lanes_forward: 1,
+            lanes_backward: 1,
+            speed_kmh: 36.0,
+        });
+        // Node 3 is shared with a side street so the street is split into links there.
+        b.ways.push(RawWay {
+            source_id: 2,
+            nodes: vec![(3, 400.0 * deg_per_m, 0.0), (6, 400.0 * deg_per_m, 200.0 * deg_per_m)],
+            class: WayClass::Residential,
+            name: None,
+            drivable: true,
+            walkable: false,
+            lanes_forward: 1,
+            lanes_backward: 1,
+            speed_kmh: 36.0,
+        });
+        b.build().unwrap()
+    }
+
+    fn stop_at(id: &str, east_m: f64) -> TransitStop {
+        let deg_per_m = 1.0 / 111_195.0;
+        TransitStop { id: id.into(), name: None, lon: east_m * deg_per_m, lat: 10.0 * deg_per_m }
+    }
+
+    fn call(stop: u32, t: f64) -> StopCall {
+        StopCall { stop, arrive_s: t, depart_s: t, timepoint: true }
+    }
+
+    #[test]
+    fn stops_are_served_on_the_links_of_the_direction_of_travel() {
+        let city = street_city();
+        let roads = &city.roads;
+        let timetable = Timetable {
+            date: "2026-12-07".parse().unwrap(),
+            stops: vec![stop_at("west", 380.0), stop_at("east", 780.0)],
+            trips: vec![
+                TransitTrip {
+                    id: "eastbound".into(),
+                    route: "1".into(),
+                    shape_id: None,
+                    calls: vec![call(0, 3600.0), call(1, 3660.0)],
+                },
+                TransitTrip {
+                    id: "westbound".into(),
+                    route: "1".into(),
+                    shape_id: None,
+                    calls: vec![call(1, 7200.0), call(0, 7260.0)],
+                },
+            ],
+            skipped_other_modes: 0,
+        };
+        let service = build(&city, &timetable, &TransitParams::default(), 0.0);
+        assert_eq!((service.runs.len(), service.trips_not_mapped), (2, 0));
+        for run in &service.runs {
+            let east = run.trip_id == "eastbound";
+            for &l in &run.links {
+                let link = roads.link(l);
+                let dx = roads.node(link.to).pos.x - roads.node(link.from).pos.x;
+                assert_eq!(dx > 0.0, east, "{}: a link against the direction of travel", run.trip_id);
+            }
+            for w in run.links.windows(2) {
+                assert_eq!(roads.link(w[0]).to, roads.link(w[1]).from);
+            }
+            assert_eq!(run.holds.len(), 2);
+            assert_eq!(run.holds.last().unwrap().link, *run.links.last().unwrap());
+            // It sets off so as to reach its first stop at the scheduled departure.
+            let first = roads.link(run.links[0]).free_flow_time_s() as f64;
+            assert!((run.depart_s + first - run.scheduled_depart_s[0]).abs() < 1e-6);
+        }
+        // Adherence: a departure 30 s late and one 400 s late; one of two on time.
+        let runs = &service.runs;
+        let events = [
+            StopEvent { trip_id: 100, stop: 0, arrive_s: 3600.0, depart_s: runs[0].scheduled_depart_s[0] + 30.0 },
+            StopEvent { trip_id: 101, stop: 1, arrive_s: 7000.0, depart_s: runs[1].scheduled_depart_s[1] + 400.0 },
+        ];
+        let (mean, _, on_time) = adherence(&events, runs, 100, &TransitParams::default());
+        assert!((mean - 215.0).abs() < 1e-9 && (on_time - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_stop_far_from_every_road_is_left_out_and_a_trip_without_two_stops_is_not_run() {
+        let city = street_city();
+        let far = TransitStop { id: "far".into(), name: None, lon: 0.0, lat: 0.01 };
+        let timetable = Timetable {
+            date: "2026-12-07".parse().unwrap(),
+            stops: vec![stop_at("west", 380.0), far],
+            trips: vec![TransitTrip {
+                id: "t".into(),
+                route: "1".into(),
+                shape_id: None,
+                calls: vec![call(0, 3600.0), call(1, 3660.0)],
+            }],
+            skipped_other_modes: 0,
+        };
+        let service = build(&city, &timetable, &TransitParams::default(), 0.0);
+        assert_eq!((service.runs.len(), service.trips_not_mapped, service.stops_without_road), (0, 1, 1));
+    }
+}
