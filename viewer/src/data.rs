@@ -9,8 +9,8 @@ use anyhow::{anyhow, Context, Result};
 use bevy::math::Vec2;
 use machi::geo::LocalFrame;
 use machi::observe::replay::{
-    decode_closures, decode_grid_frame, GridFrame, KIND_PEDESTRIAN, KIND_ROBOT, STATE_DRIVING, STATE_WALKING,
-    STREAM_CITY, STREAM_CLOSURES, STREAM_FLOOD_DEPTH, STREAM_GRID, STREAM_GRID_NETWORK, STREAM_PERSONS,
+    decode_closures, decode_grid_frame, GridFrame, AGENT_KIND_BUS, KIND_PEDESTRIAN, KIND_ROBOT, STATE_DRIVING,
+    STATE_WALKING, STREAM_CITY, STREAM_CLOSURES, STREAM_FLOOD_DEPTH, STREAM_GRID, STREAM_GRID_NETWORK, STREAM_PERSONS,
     STREAM_SIDEWALK, STREAM_TERRAIN, STREAM_VEHICLES, VEHICLE_STANDING,
 };
 use machi::replay::{AgentFrame, RasterFrame, ReplayReader};
@@ -179,6 +179,10 @@ pub enum AgentLook {
     CarMoving,
     /// A car standing in a queue.
     CarQueued,
+    /// A scheduled bus driving.
+    BusMoving,
+    /// A scheduled bus standing (at a stop or in a queue).
+    BusStanding,
     /// A person walking.
     PedestrianWalking,
     /// A person standing.
@@ -197,9 +201,11 @@ pub enum AgentLook {
 
 impl AgentLook {
     /// Every look, in a fixed order (instanced meshes are made per look).
-    pub const ALL: [AgentLook; 9] = [
+    pub const ALL: [AgentLook; 11] = [
         AgentLook::CarMoving,
         AgentLook::CarQueued,
+        AgentLook::BusMoving,
+        AgentLook::BusStanding,
         AgentLook::PedestrianWalking,
         AgentLook::PedestrianStanding,
         AgentLook::RobotIdle,
@@ -218,6 +224,9 @@ impl AgentLook {
                 STATE_WALKING => Some(AgentLook::PedestrianWalking),
                 _ => None,
             },
+            AgentLayer::Vehicles if kind == AGENT_KIND_BUS => {
+                Some(if state == VEHICLE_STANDING { AgentLook::BusStanding } else { AgentLook::BusMoving })
+            }
             AgentLayer::Vehicles => {
                 Some(if state == VEHICLE_STANDING { AgentLook::CarQueued } else { AgentLook::CarMoving })
             }
@@ -239,6 +248,11 @@ impl AgentLook {
     /// Whether the look is a vehicle (drawn as a car body).
     pub fn is_car(self) -> bool {
         matches!(self, AgentLook::CarMoving | AgentLook::CarQueued)
+    }
+
+    /// Whether the look is a bus.
+    pub fn is_bus(self) -> bool {
+        matches!(self, AgentLook::BusMoving | AgentLook::BusStanding)
     }
 
     /// Whether the look is a person.
@@ -691,6 +705,8 @@ mod tests {
         assert_eq!(AgentLook::of(AgentLayer::Persons, 0, STATE_DRIVING), Some(AgentLook::CarMoving));
         assert_eq!(AgentLook::of(AgentLayer::Persons, 0, 1), None, "at work: inside a building");
         assert_eq!(AgentLook::of(AgentLayer::Sidewalk, KIND_ROBOT, 5), Some(AgentLook::RobotStranded));
+        assert_eq!(AgentLook::of(AgentLayer::Vehicles, AGENT_KIND_BUS, VEHICLE_STANDING), Some(AgentLook::BusStanding));
+        assert_eq!(AgentLook::of(AgentLayer::Vehicles, 1, VEHICLE_STANDING), Some(AgentLook::CarQueued));
         assert_eq!(AgentLook::of(AgentLayer::Sidewalk, KIND_ROBOT, 3), Some(AgentLook::RobotDelivering));
         assert_eq!(AgentLook::of(AgentLayer::Sidewalk, KIND_PEDESTRIAN, 1), Some(AgentLook::PedestrianStanding));
     }

@@ -46,6 +46,8 @@ pub fn agent(look: AgentLook) -> Rgba {
     match look {
         AgentLook::CarMoving => [1.0, 0.50, 0.0, 1.0],
         AgentLook::CarQueued => [0.90, 0.08, 0.08, 1.0],
+        AgentLook::BusMoving => [0.10, 0.45, 1.0, 1.0],
+        AgentLook::BusStanding => [0.05, 0.20, 0.60, 1.0],
         AgentLook::PedestrianWalking => [1.0, 0.92, 0.15, 1.0],
         AgentLook::PedestrianStanding => [0.80, 0.70, 0.10, 1.0],
         AgentLook::RobotIdle => [0.75, 0.65, 0.95, 1.0],

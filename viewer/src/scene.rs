@@ -27,6 +27,9 @@ pub const SUN_LUX: f32 = 9_000.0;
 pub const AMBIENT_BRIGHTNESS: f32 = 700.0;
 /// Size of a car as drawn at life size (length, width, height), m.
 pub const CAR_SIZE_M: Vec3 = Vec3::new(4.5, 1.5, 1.8);
+/// Size of a bus as drawn at life size (length, height, width), m: a 12 m standard bus, as the vehicle
+/// models' bus class.
+pub const BUS_SIZE_M: Vec3 = Vec3::new(12.0, 3.0, 2.5);
 /// Size of a person as drawn at life size, m.
 pub const PERSON_SIZE_M: Vec3 = Vec3::new(0.6, 1.8, 0.6);
 /// Size of a delivery robot as drawn at life size, m.
@@ -157,6 +160,7 @@ impl Viewer {
 #[derive(Resource)]
 struct AgentAssets {
     car: Handle<Mesh>,
+    bus: Handle<Mesh>,
     person: Handle<Mesh>,
     robot: Handle<Mesh>,
     looks: HashMap<AgentLook, Handle<StandardMaterial>>,
@@ -307,6 +311,7 @@ pub fn spawn_scene(
     let looks = AgentLook::ALL.iter().map(|&l| (l, unlit(&mut materials, palette::agent(l)))).collect();
     commands.insert_resource(AgentAssets {
         car: meshes_.add(Cuboid::from_size(CAR_SIZE_M)),
+        bus: meshes_.add(Cuboid::from_size(BUS_SIZE_M)),
         person: meshes_.add(Cuboid::from_size(PERSON_SIZE_M)),
         robot: meshes_.add(Cuboid::from_size(ROBOT_SIZE_M)),
         looks,
@@ -412,6 +417,8 @@ fn show_time(
         };
         let (handle, size) = if a.look.is_car() {
             (&assets.car, CAR_SIZE_M)
+        } else if a.look.is_bus() {
+            (&assets.bus, BUS_SIZE_M)
         } else if a.look.is_pedestrian() {
             (&assets.person, PERSON_SIZE_M)
         } else {

@@ -218,6 +218,8 @@ fn look_name(look: AgentLook) -> &'static str {
     match look {
         AgentLook::CarMoving => "car, moving",
         AgentLook::CarQueued => "car, queued",
+        AgentLook::BusMoving => "bus, moving",
+        AgentLook::BusStanding => "bus, at a stop or queued",
         AgentLook::PedestrianWalking => "pedestrian, walking",
         AgentLook::PedestrianStanding => "pedestrian, standing",
         AgentLook::RobotIdle => "robot, idle at its depot",
