@@ -536,7 +536,7 @@ fn traffic(net_path: &Path, routes_path: &Path, run: TrafficRun) -> Result<(), F
         TrafficModel::Meso => {
             let step_s = run.step.unwrap_or(QueueParams::default().step_s);
             let params = QueueParams { step_s, ..QueueParams::default() };
-            (Box::new(QueueTraffic::from_sumo(&net, &demand, params).map_err(bad)?), step_s)
+            (Box::new(QueueTraffic::from_sumo(&net, &demand, &SignalParams::default(), params).map_err(bad)?), step_s)
         }
     };
     let started = Instant::now();

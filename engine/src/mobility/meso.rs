@@ -14,7 +14,12 @@
 //!   [`QueueParams::storage_capacity_factor`], and never less than one step's flow); a vehicle moves on only
 //!   when the next link has room, so queues spill back upstream.
 //! - **Junctions** are not modelled one by one: signals and priority rules are in the per-class capacities,
-//!   which stand for a whole link with its junction (as in MATSim). In each step the links whose first
+//!   which stand for a whole link with its junction (as in MATSim). A link whose movement onto the next link
+//!   is signalised adds the mean wait of vehicles arriving uniformly over the cycle, r²/(2C) for a red time
+//!   r in a cycle C, to its free-flow time (SUMO's mesoscopic "TLS penalty", `--meso-tls-penalty 1`; the
+//!   first, uniform-delay term of Webster's 1958 formula at low saturation), when
+//!   [`QueueParams::signal_delay`] is on and the plans are given ([`QueueTraffic::set_signal_delays`]).
+//!   In each step the links whose first
 //!   vehicle may leave are served node by node in node order, and the incoming links of one node first come
 //!   first served at the stop line: the link whose first vehicle has been ready to leave longest goes first
 //!   (MATSim draws the order at random, weighted by capacity); so results are deterministic, queued
@@ -35,10 +40,12 @@
 //! trips takes seconds.
 
 use super::idm::DriverParams;
+use super::junctions::Junctions;
 use super::vehicles::{
     check_stops, detour, stop_positions, StopEvent, StopHold, Trip, TripResult, VehicleModel, VehiclePosition,
     VehicleStats, TIME_TOLERANCE_S,
 };
+use crate::city::control::Light;
 use crate::city::graph::{Graph, LinkId};
 use crate::city::routing::Router;
 use crate::import::tags::WayClass;
@@ -133,6 +140,8 @@ pub struct QueueParams {
     pub storage_capacity_factor: f64,
     /// Flow capacity per lane by road class (veh/h).
     pub capacity: LaneCapacities,
+    /// Whether signalised movements add their mean red wait, r²/(2C), to the link's time: on.
+    pub signal_delay: bool,
 }
 
 impl Default for QueueParams {
@@ -144,6 +153,7 @@ impl Default for QueueParams {
             flow_capacity_factor: 1.0,
             storage_capacity_factor: 1.0,
             capacity: LaneCapacities::default(),
+            signal_delay: true,
         }
     }
 }
@@ -243,6 +253,8 @@ pub struct QueueTraffic {
     wake_step: Vec<u64>,
     /// Scratch: the links served in a step with their sort keys (node, ready time, link).
     order: Vec<(u32, f64, u32)>,
+    /// Signal delay (s) of each link's signalised movements: (next link, mean red wait).
+    movement_delay: Vec<Vec<(u32, f64)>>,
     /// Vehicles standing at stops.
     at_stops: Vec<AtStop>,
     stop_events: Vec<StopEvent>,
@@ -308,6 +320,7 @@ impl QueueTraffic {
             wake: vec![Vec::new(); horizon_steps.ceil() as usize + 3],
             wake_step: vec![NEVER; links.len()],
             order: Vec::new(),
+            movement_delay: Vec::new(),
             at_stops: Vec::new(),
             stop_events: Vec::new(),
             links,
@@ -334,6 +347,7 @@ impl QueueTraffic {
     pub fn from_sumo(
         net: &crate::import::sumo::SumoNetwork,
         demand: &crate::import::sumo::SumoDemand,
+        signals: &super::junctions::SignalParams,
         params: QueueParams,
     ) -> Result<QueueTraffic, String> {
         let trips = demand
@@ -343,7 +357,61 @@ impl QueueTraffic {
             .map(|(k, v)| Trip { id: k as u64, depart_s: v.depart_s, route: v.route.clone(), class: v.vtype })
             .collect();
         let classes = demand.types.iter().map(|(_, p)| *p).collect();
-        QueueTraffic::new(Arc::new(net.graph.clone()), classes, params, trips, 0.0)
+        let mut model = QueueTraffic::new(Arc::new(net.graph.clone()), classes, params, trips, 0.0)?;
+        model.set_signal_delays(&Junctions::from_control(&net.graph, &net.control, signals))?;
+        Ok(model)
+    }
+
+    /// Gives signalised movements their delay from the junctions' signal plans: for each movement, the red
+    /// time r of its signal (the cycle less its green phases) in the cycle C makes r²/(2C). Only before the
+    /// first step; nothing when [`QueueParams::signal_delay`] is off.
+    pub fn set_signal_delays(&mut self, junctions: &Junctions) -> Result<(), String> {
+        if !self.params.signal_delay {
+            return Ok(());
+        }
+        if self.steps > 0 {
+            return Err("signal delays are set before the first step".into());
+        }
+        let graph = Arc::clone(&self.graph);
+        let mut delays = vec![Vec::new(); graph.links().len()];
+        let mut longest = 0.0f64;
+        for (k, link) in graph.links().iter().enumerate() {
+            let from = LinkId(k as u32);
+            for &next in graph.out_links(link.to) {
+                let Some((controller, index)) = junctions.signal_of(from, next) else { continue };
+                let plan = &junctions.plans[controller as usize];
+                let cycle = plan.cycle_s();
+                if cycle <= 0.0 {
+                    continue;
+                }
+                let green: f64 = (0..plan.phases.len())
+                    .filter(|&p| plan.light_in(p, index) == Light::Green)
+                    .map(|p| plan.phases[p].duration_s)
+                    .sum();
+                let red = (cycle - green).max(0.0);
+                let delay = red * red / (2.0 * cycle);
+                longest = longest.max(delay);
+                delays[k].push((next.0, delay));
+            }
+        }
+        // Room in the wake ring for the longest link time plus its delay.
+        let extra_steps = (longest / self.params.step_s).ceil() as usize;
+        self.wake.resize(self.wake.len() + extra_steps, Vec::new());
+        self.movement_delay = delays;
+        Ok(())
+    }
+
+    /// The signal delay (s) of vehicle `v` on `link`, towards the next link of its route.
+    fn signal_delay_s(&self, v: u32, link: LinkId) -> f64 {
+        let Some(movements) = self.movement_delay.get(link.0 as usize) else { return 0.0 };
+        if movements.is_empty() {
+            return 0.0;
+        }
+        let vehicle = &self.vehicles[v as usize];
+        let at = vehicle.route_pos as usize;
+        debug_assert_eq!(vehicle.route.get(at), Some(&link));
+        let Some(next) = vehicle.route.get(at + 1) else { return 0.0 };
+        movements.iter().find(|m| m.0 == next.0).map_or(0.0, |m| m.1)
     }
 
     /// The model's parameters.
@@ -389,7 +457,7 @@ impl QueueTraffic {
     /// Vehicle `v` enters `link` at clock time `at_s`, in step `step`.
     fn enter(&mut self, v: u32, link: LinkId, at_s: f64, step: u64) {
         let class = self.vehicles[v as usize].class;
-        let exit_s = at_s + self.free_flow_s(link, class);
+        let exit_s = at_s + self.free_flow_s(link, class) + self.signal_delay_s(v, link);
         let vehicle = &mut self.vehicles[v as usize];
         vehicle.enter_s = at_s;
         vehicle.exit_s = exit_s;
@@ -910,6 +978,39 @@ mod tests {
         let off = vec![StopHold { link: LinkId(3), dwell_s: 0.0, not_before_s: 0.0 }];
         let trip = Trip { id: 5, depart_s: 0.0, route: vec![LinkId(0), LinkId(1)], class: 0 };
         assert!(m.add_trip_with_stops(trip, off).unwrap_err().contains("trip 5"));
+    }
+
+    #[test]
+    fn a_signalised_movement_adds_its_mean_red_wait() {
+        use crate::city::control::{Phase, SignalPlan};
+        use crate::mobility::junctions::{Control, SignalParams};
+        let g = corridor(3, 300.0, WayClass::Motorway);
+        let free: f64 = g.links().iter().map(|l| l.length_m as f64 / l.speed_mps as f64).sum();
+        // Link 1 ends at a signal: 60 s red, 30 s green.
+        let plan = SignalPlan {
+            offset_s: 0.0,
+            phases: vec![
+                Phase { duration_s: 60.0, lights: vec![Light::Red] },
+                Phase { duration_s: 30.0, lights: vec![Light::Green] },
+            ],
+        };
+        let junctions = Junctions {
+            control: vec![Control::Free, Control::Signal { controller: 0, index: 0 }, Control::Free],
+            movement_signals: Vec::new(),
+            turn_speeds: Vec::new(),
+            majors: vec![Vec::new(); 4],
+            plans: vec![plan],
+            critical_gap_s: SignalParams::default().critical_gap_s,
+        };
+        for (on, expected) in [(true, 60.0 * 60.0 / (2.0 * 90.0)), (false, 0.0)] {
+            let trips = vec![Trip { id: 1, depart_s: 0.0, route: (0..3).map(LinkId).collect(), class: 0 }];
+            let params = QueueParams { signal_delay: on, ..QueueParams::default() };
+            let mut m = model(g.clone(), trips, params);
+            m.set_signal_delays(&junctions).unwrap();
+            m.run_until(1000.0);
+            let r = m.finished()[0];
+            assert!((r.arrive_s - free - expected).abs() < 1e-9, "signal delay {on}: {r:?}");
+        }
     }
 
     #[test]

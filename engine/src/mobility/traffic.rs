@@ -312,7 +312,9 @@ impl TrafficState {
                 })?;
                 let d = crate::import::sumo::read_routes(path, net)?;
                 let traffic: Box<dyn VehicleModel> = match meso {
-                    true => Box::new(QueueTraffic::from_sumo(net, &d, section.meso.clone()).map_err(bad)?),
+                    true => {
+                        Box::new(QueueTraffic::from_sumo(net, &d, &section.signals, section.meso.clone()).map_err(bad)?)
+                    }
                     false => {
                         Box::new(Traffic::from_sumo(net, &d, &section.signals, section.micro.clone()).map_err(bad)?)
                     }
@@ -326,7 +328,12 @@ impl TrafficState {
                 let classes = vec![DriverParams::CAR, DriverParams::BUS];
                 let traffic: Box<dyn VehicleModel> = match meso {
                     true => {
-                        Box::new(QueueTraffic::new(graph, classes, section.meso.clone(), Vec::new(), 0.0).map_err(bad)?)
+                        let mut model =
+                            QueueTraffic::new(graph.clone(), classes, section.meso.clone(), Vec::new(), 0.0)
+                                .map_err(bad)?;
+                        let junctions = Junctions::from_control(&graph, &city.traffic_control, &section.signals);
+                        model.set_signal_delays(&junctions).map_err(bad)?;
+                        Box::new(model)
                     }
                     false => {
                         let junctions = Junctions::from_control(&graph, &city.traffic_control, &section.signals);
