@@ -812,12 +812,13 @@ impl VehicleModel for Traffic {
         Ok(())
     }
 
-    /// Records a trip that needs no driving (its ends join the road at the same node) as finished at its
-    /// departure.
+    /// Stops made so far (buses), in the order they were left.
     fn stop_events(&self) -> &[StopEvent] {
         &self.stop_events
     }
 
+    /// Records a trip that needs no driving (its ends join the road at the same node) as finished at its
+    /// departure.
     fn record_empty_trip(&mut self, id: u64, depart_s: f64) {
         self.finished.push(TripResult::empty(id, depart_s));
     }

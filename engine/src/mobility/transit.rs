@@ -303,9 +303,9 @@ mod tests {
     fn street_city() -> City {
         let mut b = CityBuilder::new("street", Default::default());
         let deg_per_m = 1.0 / 111_195.0;
-        b.ways.push(RawWay {
-            source_id: 1,
-            nodes: (0..5).map(|k| (k as i64 + 1, k as f64 * 200.0 * deg_per_m, 0.0)).collect(),
+        let two_way = |source_id, nodes| RawWay {
+            source_id,
+            nodes,
             class: WayClass::Secondary,
             name: None,
             drivable: true,
@@ -313,19 +313,11 @@ mod tests {
             lanes_forward: 1,
             lanes_backward: 1,
             speed_kmh: 36.0,
-        });
+        };
+        b.ways.push(two_way(1, (0..5).map(|k| (k as i64 + 1, k as f64 * 200.0 * deg_per_m, 0.0)).collect()));
         // Node 3 is shared with a side street so the street is split into links there.
-        b.ways.push(RawWay {
-            source_id: 2,
-            nodes: vec![(3, 400.0 * deg_per_m, 0.0), (6, 400.0 * deg_per_m, 200.0 * deg_per_m)],
-            class: WayClass::Residential,
-            name: None,
-            drivable: true,
-            walkable: false,
-            lanes_forward: 1,
-            lanes_backward: 1,
-            speed_kmh: 36.0,
-        });
+        let side = vec![(3, 400.0 * deg_per_m, 0.0), (6, 400.0 * deg_per_m, 200.0 * deg_per_m)];
+        b.ways.push(two_way(2, side));
         b.build().unwrap()
     }
 
@@ -334,33 +326,24 @@ mod tests {
         TransitStop { id: id.into(), name: None, lon: east_m * deg_per_m, lat: 10.0 * deg_per_m }
     }
 
-    fn call(stop: u32, t: f64) -> StopCall {
-        StopCall { stop, arrive_s: t, depart_s: t, timepoint: true }
+    /// A trip of route 1 from stop `a` at `t` to stop `b` a minute later.
+    fn trip(id: &str, a: u32, b: u32, t: f64) -> TransitTrip {
+        let call = |stop, t| StopCall { stop, arrive_s: t, depart_s: t, timepoint: true };
+        TransitTrip { id: id.into(), route: "1".into(), shape_id: None, calls: vec![call(a, t), call(b, t + 60.0)] }
+    }
+
+    fn timetable(stops: Vec<TransitStop>, trips: Vec<TransitTrip>) -> Timetable {
+        Timetable { date: "2026-12-07".parse().unwrap(), stops, trips, skipped_other_modes: 0 }
     }
 
     #[test]
     fn stops_are_served_on_the_links_of_the_direction_of_travel() {
         let city = street_city();
         let roads = &city.roads;
-        let timetable = Timetable {
-            date: "2026-12-07".parse().unwrap(),
-            stops: vec![stop_at("west", 380.0), stop_at("east", 780.0)],
-            trips: vec![
-                TransitTrip {
-                    id: "eastbound".into(),
-                    route: "1".into(),
-                    shape_id: None,
-                    calls: vec![call(0, 3600.0), call(1, 3660.0)],
-                },
-                TransitTrip {
-                    id: "westbound".into(),
-                    route: "1".into(),
-                    shape_id: None,
-                    calls: vec![call(1, 7200.0), call(0, 7260.0)],
-                },
-            ],
-            skipped_other_modes: 0,
-        };
+        let timetable = timetable(
+            vec![stop_at("west", 380.0), stop_at("east", 780.0)],
+            vec![trip("eastbound", 0, 1, 3600.0), trip("westbound", 1, 0, 7200.0)],
+        );
         let service = build(&city, &timetable, &TransitParams::default(), 0.0);
         assert_eq!((service.runs.len(), service.trips_not_mapped), (2, 0));
         for run in &service.runs {
@@ -393,17 +376,7 @@ mod tests {
     fn a_stop_far_from_every_road_is_left_out_and_a_trip_without_two_stops_is_not_run() {
         let city = street_city();
         let far = TransitStop { id: "far".into(), name: None, lon: 0.0, lat: 0.01 };
-        let timetable = Timetable {
-            date: "2026-12-07".parse().unwrap(),
-            stops: vec![stop_at("west", 380.0), far],
-            trips: vec![TransitTrip {
-                id: "t".into(),
-                route: "1".into(),
-                shape_id: None,
-                calls: vec![call(0, 3600.0), call(1, 3660.0)],
-            }],
-            skipped_other_modes: 0,
-        };
+        let timetable = timetable(vec![stop_at("west", 380.0), far], vec![trip("t", 0, 1, 3600.0)]);
         let service = build(&city, &timetable, &TransitParams::default(), 0.0);
         assert_eq!((service.runs.len(), service.trips_not_mapped, service.stops_without_road), (0, 1, 1));
     }
