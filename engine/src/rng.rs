@@ -27,6 +27,8 @@ pub enum Purpose {
     Wandering = 6,
     /// When households order parcels.
     ParcelOrders = 7,
+    /// Departure times and end junctions of OD-matrix trips.
+    OdDemand = 8,
 }
 
 fn splitmix64(mut z: u64) -> u64 {

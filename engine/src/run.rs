@@ -104,9 +104,13 @@ pub fn run(
         None => None,
     };
     let traffic = match scenario.file.mobility.vehicle_model() {
-        Some(_) => {
-            Some(TrafficState::new(&city, &scenario.file.mobility, scenario.vehicle_frame_interval_ms, &scenario.path)?)
-        }
+        Some(_) => Some(TrafficState::new(
+            &city,
+            &scenario.file.mobility,
+            scenario.vehicle_frame_interval_ms,
+            &scenario.path,
+            seed,
+        )?),
         None => None,
     };
     let robots = match &scenario.file.robots {

@@ -187,6 +187,14 @@ fn bad_mobility_keys_and_sumo_files_name_the_place_and_exit_2() {
     let base = common::scenario("andorra/baseline.toml");
     let sumo = common::scenario("sumo-grid/grid-hour.toml");
     let buses = common::scenario("cairns/buses.toml");
+    let od = common::scenario("andorra/od-traffic.toml");
+    let zones = common::scenario("andorra/od-zones.geojson").to_str().unwrap().to_string();
+    let bad_matrix = dir.path().join("bad-od.csv");
+    std::fs::write(
+        &bad_matrix,
+        "origin,destination,from,until,trips\nnorth,south,07:00,08:00,5\nnorth,airport,07:00,08:00,5\n",
+    )
+    .unwrap();
     let routes = common::data("mobility/sumo-grid/grid.rou.xml");
     let bad_routes = dir.path().join("bad.rou.xml");
     let text = std::fs::read_to_string(&routes).unwrap();
@@ -209,6 +217,8 @@ fn bad_mobility_keys_and_sumo_files_name_the_place_and_exit_2() {
         (&buses, "[mobility]\nmodel = \"free_flow\"\n", "key mobility.transit"),
         (&buses, "[city.gtfs_roads]\nspeed_kmh = 0.0\n", "key city.gtfs_roads.speed_kmh"),
         (&buses, "[city]\ngtfs = \"nowhere.zip\"\n", "nowhere.zip"),
+        (&od, "[mobility]\nmodel = \"free_flow\"\n", "key mobility.od"),
+        (&od, &format!("[mobility.od]\nzones = {zones:?}\nmatrix = {:?}\n", bad_matrix.to_str().unwrap()), "bad-od.csv: line 3"),
     ] {
         assert_refused(dir.path(), parent, body, key);
     }

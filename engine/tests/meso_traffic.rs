@@ -67,3 +67,21 @@ fn sumo_demand_runs_in_the_queue_model() {
     eprintln!("mean trip: {mean:.1} s in the queue model, {sumo:.1} s in SUMO");
     assert!((mean - sumo).abs() < 0.1 * sumo, "{mean} vs SUMO {sumo}");
 }
+
+#[test]
+fn an_od_matrix_adds_its_trips_beside_the_population() {
+    let dir = tempfile::tempdir().unwrap();
+    let od = run("andorra/od-traffic.toml", "2", &dir.path().join("od"));
+    let base = run("andorra/meso-traffic.toml", "2", &dir.path().join("base"));
+    let (m, b) = (&od["mobility"], &base["mobility"]);
+    // od-matrix.csv: 1 900 trips in ten rows; every one finds a route and arrives.
+    let rows = std::fs::read_to_string(common::scenario("andorra/od-matrix.csv")).unwrap();
+    let listed: f64 = rows.lines().skip(1).map(|l| l.rsplit(',').next().unwrap().parse::<f64>().unwrap()).sum();
+    assert_eq!(num(m, "od_trips_drawn"), listed, "{m}");
+    assert_eq!(num(m, "od_trips_left_out"), 0.0);
+    assert_eq!(num(m, "od_trips_completed"), listed);
+    // The population's trips are the same ones; the OD trips come on top of them.
+    assert_eq!(m["trips_car"], b["trips_car"]);
+    assert_eq!(num(m, "vehicle_trips_completed"), num(b, "vehicle_trips_completed") + listed);
+    assert!(num(m, "total_delay_veh_h") > num(b, "total_delay_veh_h"), "more traffic, more delay: {m}");
+}

@@ -83,7 +83,8 @@ fn line(points: &[Position]) -> Result<Vec<(f64, f64)>, String> {
     points.iter().map(lon_lat).collect()
 }
 
-fn ring(points: &[Position]) -> Result<Vec<(f64, f64)>, String> {
+/// The positions of a closed polygon ring as (lon°, lat°), checked (RFC 7946).
+pub(crate) fn ring(points: &[Position]) -> Result<Vec<(f64, f64)>, String> {
     let r = line(points)?;
     if r.len() < 4 || r.first() != r.last() {
         return Err("a polygon ring that is not closed or has fewer than 4 positions (RFC 7946 §3.1.6)".into());

@@ -12,6 +12,7 @@ pub mod idm;
 pub mod junctions;
 pub mod meso;
 pub mod micro;
+pub mod od;
 pub mod teleport;
 pub mod traffic;
 pub mod transit;

@@ -14,6 +14,7 @@ use super::idm::DriverParams;
 use super::junctions::{Junctions, SignalParams};
 use super::meso::{QueueParams, QueueTraffic};
 use super::micro::{MicroParams, Traffic};
+use super::od::OdSection;
 use super::teleport::{self, Itinerary, PersonId, PersonState, PlannedTrip, TripLog, DOMAIN};
 use super::transit::{BusService, TransitParams};
 use super::vehicles::{Trip, TripResult, VehicleModel};
@@ -71,6 +72,9 @@ pub struct MobilitySection {
     /// Scheduled buses from the city's GTFS feed (`[city] gtfs`), driven in the vehicle model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transit: Option<TransitParams>,
+    /// Car trips from an origin–destination matrix over zones, driven besides the population's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub od: Option<OdSection>,
 }
 
 /// `[[mobility.closures]]`: a road closed to vehicles for a time (works, an event, an intervention).
@@ -196,6 +200,13 @@ impl MobilitySection {
                 return bad("transit", "buses run with the population's demand, not with SUMO routes".into());
             }
         }
+        if self.od.is_some() && (self.vehicle_model().is_none() || self.sumo_routes.is_some()) {
+            return bad(
+                "od",
+                "OD trips drive as vehicles beside the population: model = \"micro\" or \"meso\", no SUMO routes"
+                    .into(),
+            );
+        }
         if !self.closures.is_empty() && self.vehicle_model().is_none() {
             return bad("closures", "road closures act on vehicles: they need model = \"micro\" or \"meso\"".into());
         }
@@ -210,12 +221,19 @@ impl MobilitySection {
 const TRIP_INDEX_BITS: u32 = 16;
 /// Trip ids of buses: this plus the run's index (persons' trip ids stay far below).
 const BUS_TRIP_ID_BASE: u64 = 1 << 62;
+/// Trip ids of OD-matrix trips: this plus the trip's index (below the buses', above the persons').
+const OD_TRIP_ID_BASE: u64 = 1 << 61;
 /// The vehicle class of buses (after the car, class 0).
 const BUS_CLASS: u8 = 1;
 
 /// Whether a vehicle trip id is a bus run's.
 fn is_bus_trip(id: u64) -> bool {
     id >= BUS_TRIP_ID_BASE
+}
+
+/// Whether a vehicle trip id is a person's car trip (not a bus, not an OD trip).
+fn is_person_trip(id: u64) -> bool {
+    id < OD_TRIP_ID_BASE
 }
 /// Arrival time of a car trip still driving (its vehicle has not arrived).
 pub const PENDING_ARRIVAL: u64 = u64::MAX;
@@ -280,6 +298,8 @@ pub struct TrafficState {
     pub flooded: Vec<bool>,
     /// The day's buses, when the scenario runs them.
     buses: Option<Buses>,
+    /// OD-matrix trips: (drawn, left out: no second junction in a one-zone trip or no route).
+    od_trips: Option<(usize, usize)>,
 }
 
 /// The day's buses: the runs, the timetable's trip count and the transit parameters.
@@ -291,12 +311,14 @@ struct Buses {
 
 impl TrafficState {
     /// The model for a city and its section; SUMO demand when the section names it (the city's road
-    /// graph must then be the SUMO network it refers to).
+    /// graph must then be the SUMO network it refers to); GTFS buses and OD-matrix trips (drawn from
+    /// `seed`) when the section asks for them.
     pub fn new(
         city: &City,
         section: &MobilitySection,
         frame_interval_ms: u64,
         scenario_path: &Path,
+        seed: u64,
     ) -> InputResult<TrafficState> {
         section.validate(scenario_path)?;
         let bad = |e: String| InputError::new(scenario_path, "key mobility", e);
@@ -364,8 +386,27 @@ impl TrafficState {
                 .collect::<InputResult<_>>()?,
             flooded: Vec::new(),
             buses: None,
+            od_trips: None,
         }
-        .with_buses(city, section, scenario_path)
+        .with_buses(city, section, scenario_path)?
+        .with_od_trips(city, section, seed)
+    }
+
+    /// Adds the OD matrix's car trips, each on its fastest free-flow route, when `[mobility.od]` names one.
+    fn with_od_trips(mut self, city: &City, section: &MobilitySection, seed: u64) -> InputResult<Self> {
+        let Some(od) = &section.od else { return Ok(self) };
+        let zones = super::od::read_zones(&od.zones, city)?;
+        let rows = super::od::read_matrix(&od.matrix, &zones)?;
+        let mut router = Router::new(&city.roads);
+        let (trips, left_out) =
+            super::od::draw_trips(&zones, &rows, seed, |a, b| router.route(a, b, Weight::TravelTime).map(|r| r.links));
+        let drawn = trips.len() + left_out;
+        for (k, t) in trips.into_iter().enumerate() {
+            let trip = Trip { id: OD_TRIP_ID_BASE + k as u64, depart_s: t.depart_s, route: t.route, class: 0 };
+            self.traffic.add_trip(trip).map_err(|e| InputError::new(&od.matrix, "trips", e))?;
+        }
+        self.od_trips = Some((drawn, left_out));
+        Ok(self)
     }
 
     /// Adds the day's bus runs of the city's GTFS feed, when `[mobility.transit]` asks for them. The
@@ -561,7 +602,7 @@ fn person_events(
     match arrived {
         None => entities.iter().for_each(|&e| advance(traffic.as_mut(), e, None)),
         Some(results) => {
-            for r in results.iter().filter(|r| !is_bus_trip(r.id)) {
+            for r in results.iter().filter(|r| is_person_trip(r.id)) {
                 advance(traffic.as_mut(), entities[(r.id >> TRIP_INDEX_BITS) as usize], Some(r));
             }
         }
@@ -608,6 +649,12 @@ fn traffic_kpis(mut kpis: ResMut<Kpis>, state: Res<TrafficState>) {
     let d = DOMAIN;
     if let Some(buses) = &state.buses {
         bus_kpis(&mut kpis, t.as_ref(), buses);
+    }
+    if let Some((drawn, left_out)) = state.od_trips {
+        kpis.set(d, "od_trips_drawn", drawn as f64);
+        kpis.set(d, "od_trips_left_out", left_out as f64);
+        let done = t.finished().iter().filter(|r| !is_person_trip(r.id) && !is_bus_trip(r.id));
+        kpis.set(d, "od_trips_completed", done.filter(|r| !r.teleported).count() as f64);
     }
     // Cars: every vehicle trip but the buses'.
     let done: Vec<TripResult> = t.finished().iter().filter(|r| !is_bus_trip(r.id)).copied().collect();

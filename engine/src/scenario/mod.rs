@@ -218,6 +218,13 @@ fn rebase_paths(table: &mut toml::Table, dir: &Path) {
         if let Some(toml::Value::String(s)) = mobility.get_mut("sumo_routes") {
             *s = join(dir, s);
         }
+        if let Some(toml::Value::Table(od)) = mobility.get_mut("od") {
+            for key in ["zones", "matrix"] {
+                if let Some(toml::Value::String(s)) = od.get_mut(key) {
+                    *s = join(dir, s);
+                }
+            }
+        }
     }
     if let Some(toml::Value::Table(flood)) = table.get_mut("flood") {
         if let Some(toml::Value::String(s)) = flood.get_mut("initial_depth") {
