@@ -42,8 +42,8 @@
 use super::idm::DriverParams;
 use super::junctions::Junctions;
 use super::vehicles::{
-    check_stops, detour, stop_positions, StopEvent, StopHold, Trip, TripResult, VehicleModel, VehiclePosition,
-    VehicleStats, TIME_TOLERANCE_S,
+    check_stops, detour, stop_positions, StopEvent, StopHold, Trip, TripResult, VehicleLedger, VehicleModel,
+    VehiclePosition, TIME_TOLERANCE_S,
 };
 use crate::city::control::Light;
 use crate::city::graph::{Graph, LinkId};
@@ -241,9 +241,8 @@ pub struct QueueTraffic {
     pending_links: BTreeSet<u32>,
     closed: Vec<bool>,
     reroute_due: bool,
-    entries: Vec<u32>,
-    finished: Vec<TripResult>,
-    stats: VehicleStats,
+    /// Finished trips, counters, link entries and stops made.
+    ledger: VehicleLedger,
     steps: u64,
     start_s: f64,
     active: usize,
@@ -257,7 +256,6 @@ pub struct QueueTraffic {
     movement_delay: Vec<Vec<(u32, f64)>>,
     /// Vehicles standing at stops.
     at_stops: Vec<AtStop>,
-    stop_events: Vec<StopEvent>,
 }
 
 impl QueueTraffic {
@@ -316,13 +314,12 @@ impl QueueTraffic {
             pending_links: BTreeSet::new(),
             closed: vec![false; links.len()],
             reroute_due: false,
-            entries: vec![0; links.len()],
+            ledger: VehicleLedger { entries: vec![0; links.len()], ..VehicleLedger::default() },
             wake: vec![Vec::new(); horizon_steps.ceil() as usize + 3],
             wake_step: vec![NEVER; links.len()],
             order: Vec::new(),
             movement_delay: Vec::new(),
             at_stops: Vec::new(),
-            stop_events: Vec::new(),
             links,
             graph,
             classes,
@@ -330,8 +327,6 @@ impl QueueTraffic {
             vehicles: Vec::new(),
             schedule: Vec::new(),
             schedule_sorted: true,
-            finished: Vec::new(),
-            stats: VehicleStats::default(),
             steps: 0,
             start_s,
             active: 0,
@@ -464,7 +459,7 @@ impl QueueTraffic {
         vehicle.blocked_since_s = f64::NAN;
         vehicle.moved_step = step;
         let l = link.0 as usize;
-        self.entries[l] += 1;
+        self.ledger.entries[l] += 1;
         self.links[l].queue.push_back(v);
         if self.links[l].queue.len() == 1 {
             let wake = self.step_of(exit_s, step);
@@ -526,7 +521,7 @@ impl QueueTraffic {
                     let stop = vehicle.next_stop;
                     vehicle.next_stop += 1;
                     let trip_id = vehicle.trip_id;
-                    self.stop_events.push(StopEvent { trip_id, stop, arrive_s: cross_s, depart_s: cross_s });
+                    self.ledger.stop_events.push(StopEvent { trip_id, stop, arrive_s: cross_s, depart_s: cross_s });
                     self.links[l].queue.pop_front();
                     self.links[l].front_since_s = cross_s;
                     self.finish(v, cross_s, false);
@@ -564,7 +559,7 @@ impl QueueTraffic {
                     let v_ref = &self.vehicles[v as usize];
                     let rest: f64 =
                         v_ref.route[route_pos + 1..].iter().map(|&r| self.free_flow_s(r, v_ref.class)).sum();
-                    self.stats.teleports += 1;
+                    self.ledger.stats.teleports += 1;
                     self.finish(v, t1 + rest, true);
                     continue;
                 }
@@ -575,7 +570,7 @@ impl QueueTraffic {
             self.links[l].front_since_s = cross_s;
             self.links[l].accumulated -= 1.0;
             self.vehicles[v as usize].route_pos += 1;
-            self.stats.vehicle_updates += 1;
+            self.ledger.stats.vehicle_updates += 1;
             self.enter(v, next, cross_s, step);
         }
     }
@@ -589,7 +584,7 @@ impl QueueTraffic {
             match vehicle.stop_at.get(k)? {
                 None => {
                     vehicle.next_stop += 1;
-                    self.stats.stops_skipped += 1;
+                    self.ledger.stats.stops_skipped += 1;
                 }
                 Some(p) if *p as usize == route_pos => return Some(vehicle.stops[k]),
                 Some(_) => return None,
@@ -614,7 +609,7 @@ impl QueueTraffic {
         ready.sort_by(|a, b| b.release_s.total_cmp(&a.release_s).then(b.vehicle.cmp(&a.vehicle)));
         for a in ready {
             let vehicle = &mut self.vehicles[a.vehicle as usize];
-            self.stop_events.push(StopEvent {
+            self.ledger.stop_events.push(StopEvent {
                 trip_id: vehicle.trip_id,
                 stop: vehicle.next_stop,
                 arrive_s: a.arrive_s,
@@ -636,7 +631,7 @@ impl QueueTraffic {
             length_m += self.graph.link(l).length_m as f64;
             free_flow_s += self.free_flow_s(l, v.class);
         }
-        self.finished.push(TripResult {
+        self.ledger.finished.push(TripResult {
             id: v.trip_id,
             depart_s: v.depart_s,
             inserted_s: v.inserted_s,
@@ -687,7 +682,7 @@ impl QueueTraffic {
                 continue;
             }
             vehicle.reroutes += 1;
-            self.stats.reroutes += 1;
+            self.ledger.stats.reroutes += 1;
             if !vehicle.stops.is_empty() {
                 let next = vehicle.next_stop as usize;
                 let positions = stop_positions(&vehicle.route, &vehicle.stops[next..], keep.saturating_sub(1));
@@ -712,6 +707,14 @@ impl QueueTraffic {
 }
 
 impl VehicleModel for QueueTraffic {
+    fn ledger(&self) -> &VehicleLedger {
+        &self.ledger
+    }
+
+    fn ledger_mut(&mut self) -> &mut VehicleLedger {
+        &mut self.ledger
+    }
+
     fn set_start(&mut self, start_s: f64) {
         if self.steps == 0 {
             self.start_s = start_s;
@@ -748,32 +751,12 @@ impl VehicleModel for QueueTraffic {
         Ok(())
     }
 
-    fn stop_events(&self) -> &[StopEvent] {
-        &self.stop_events
-    }
-
-    fn record_empty_trip(&mut self, id: u64, depart_s: f64) {
-        self.finished.push(TripResult::empty(id, depart_s));
-    }
-
     fn now_s(&self) -> f64 {
         self.start_s + self.steps as f64 * self.params.step_s
     }
 
     fn graph(&self) -> &Graph {
         &self.graph
-    }
-
-    fn finished(&self) -> &[TripResult] {
-        &self.finished
-    }
-
-    fn stats(&self) -> VehicleStats {
-        self.stats
-    }
-
-    fn link_entries(&self) -> &[u32] {
-        &self.entries
     }
 
     fn on_network(&self) -> usize {
@@ -840,7 +823,7 @@ impl VehicleModel for QueueTraffic {
         }
         self.closed[l] = closed;
         if closed {
-            self.stats.caught_on_closed_links += self.links[l].queue.len() as u64;
+            self.ledger.stats.caught_on_closed_links += self.links[l].queue.len() as u64;
             self.reroute_due = true;
         }
     }

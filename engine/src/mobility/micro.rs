@@ -28,8 +28,8 @@
 use super::idm::{ballistic, DriverParams, LaneChangeAccels, MobilParams};
 use super::junctions::{Control, Junctions};
 use super::vehicles::{
-    check_stops, detour, stop_positions, StopEvent, StopHold, Trip, TripResult, VehicleModel, VehiclePosition,
-    VehicleStats, TIME_TOLERANCE_S,
+    check_stops, detour, stop_positions, StopEvent, StopHold, Trip, TripResult, VehicleLedger, VehicleModel,
+    VehiclePosition, TIME_TOLERANCE_S,
 };
 use crate::city::control::Light;
 use crate::city::graph::{Graph, LinkId};
@@ -192,9 +192,8 @@ pub struct Traffic {
     closed: Vec<bool>,
     reroute_due: bool,
     /// Vehicles that entered each link.
-    entries: Vec<u32>,
-    finished: Vec<TripResult>,
-    stats: VehicleStats,
+    /// Finished trips, counters, link entries and stops made.
+    ledger: VehicleLedger,
     steps: u64,
     start_s: f64,
     /// Pieces the parallel phases split the lanes into (default: by the number of vehicles).
@@ -210,7 +209,6 @@ pub struct Traffic {
     entered_at_step: Vec<u64>,
     /// Vehicles with stops were added (the stop pass runs only then).
     any_stops: bool,
-    stop_events: Vec<StopEvent>,
 }
 
 impl Traffic {
@@ -262,7 +260,7 @@ impl Traffic {
             pending_links: BTreeSet::new(),
             closed: vec![false; links.len()],
             reroute_due: false,
-            entries: vec![0; links.len()],
+            ledger: VehicleLedger { entries: vec![0; links.len()], ..VehicleLedger::default() },
             graph,
             junctions,
             classes,
@@ -271,8 +269,6 @@ impl Traffic {
             lanes,
             vehicles,
             schedule,
-            finished: Vec::new(),
-            stats: VehicleStats::default(),
             steps: 0,
             start_s,
             chunks: None,
@@ -281,7 +277,6 @@ impl Traffic {
             snapshot: Vec::new(),
             entered_at_step: vec![0; lane_count],
             any_stops: false,
-            stop_events: Vec::new(),
         })
     }
 
@@ -369,7 +364,7 @@ impl Traffic {
                 self.pending_links.remove(&link);
             }
             self.vehicles[v as usize].inserted_s = t;
-            self.entries[l] += 1;
+            self.ledger.entries[l] += 1;
             self.active += 1;
             let pos = class.length_m.min(lane_length * ALMOST_WHOLE_LANE);
             self.lanes[lane as usize].vehicles.push_back(Veh {
@@ -524,7 +519,7 @@ impl Traffic {
             }
             while vehicle.stop_at.get(vehicle.next_stop as usize).is_some_and(|p| p.is_none()) {
                 vehicle.next_stop += 1;
-                self.stats.stops_skipped += 1;
+                self.ledger.stats.stops_skipped += 1;
             }
             let k = vehicle.next_stop as usize;
             if vehicle.stop_at.get(k).copied().flatten() != Some(front.route_pos) {
@@ -552,7 +547,7 @@ impl Traffic {
         }
         let v = &mut self.vehicles[id as usize];
         let arrive_s = if v.at_stop_since_s.is_nan() { t_s } else { v.at_stop_since_s };
-        self.stop_events.push(StopEvent { trip_id: v.trip_id, stop: v.next_stop, arrive_s, depart_s: t_s });
+        self.ledger.stop_events.push(StopEvent { trip_id: v.trip_id, stop: v.next_stop, arrive_s, depart_s: t_s });
         v.next_stop += 1;
         v.at_stop_since_s = f64::NAN;
     }
@@ -595,7 +590,7 @@ impl Traffic {
                 if leader_ok && follower_ok {
                     self.lanes[from].vehicles.remove(i);
                     self.lanes[to as usize].vehicles.insert(at, v);
-                    self.stats.lane_changes += 1;
+                    self.ledger.stats.lane_changes += 1;
                 }
             }
         }
@@ -682,10 +677,10 @@ impl Traffic {
                     if v.pos > max_pos {
                         v.pos = max_pos;
                         v.speed = v.speed.min(tail.speed);
-                        self.stats.clamps += 1;
+                        self.ledger.stats.clamps += 1;
                     }
                 }
-                self.entries[next_link] += 1;
+                self.ledger.entries[next_link] += 1;
                 self.lanes[target].vehicles.push_back(v);
             }
             self.lanes[k].leaving = leaving;
@@ -700,7 +695,7 @@ impl Traffic {
                         link.length_m as f64 / (link.speed_mps as f64 * class.speed_factor)
                     })
                     .sum();
-                self.stats.teleports += 1;
+                self.ledger.stats.teleports += 1;
                 self.finish(v.id, t + dt + rest, true);
             }
         }
@@ -716,7 +711,7 @@ impl Traffic {
             length_m += link.length_m as f64;
             free_flow_s += link.length_m as f64 / (link.speed_mps as f64 * class.speed_factor);
         }
-        self.finished.push(TripResult {
+        self.ledger.finished.push(TripResult {
             id: v.trip_id,
             depart_s: v.depart_s,
             inserted_s: v.inserted_s,
@@ -753,7 +748,7 @@ impl Traffic {
                 continue;
             }
             vehicle.reroutes += 1;
-            self.stats.reroutes += 1;
+            self.ledger.stats.reroutes += 1;
             if !vehicle.stops.is_empty() {
                 let next = vehicle.next_stop as usize;
                 let positions = stop_positions(&vehicle.route, &vehicle.stops[next..], keep.saturating_sub(1));
@@ -785,6 +780,14 @@ impl Traffic {
 }
 
 impl VehicleModel for Traffic {
+    fn ledger(&self) -> &VehicleLedger {
+        &self.ledger
+    }
+
+    fn ledger_mut(&mut self) -> &mut VehicleLedger {
+        &mut self.ledger
+    }
+
     /// Sets the clock's start (s); only before the first step.
     fn set_start(&mut self, start_s: f64) {
         if self.steps == 0 {
@@ -812,17 +815,6 @@ impl VehicleModel for Traffic {
         Ok(())
     }
 
-    /// Stops made so far (buses), in the order they were left.
-    fn stop_events(&self) -> &[StopEvent] {
-        &self.stop_events
-    }
-
-    /// Records a trip that needs no driving (its ends join the road at the same node) as finished at its
-    /// departure.
-    fn record_empty_trip(&mut self, id: u64, depart_s: f64) {
-        self.finished.push(TripResult::empty(id, depart_s));
-    }
-
     /// Clock time (s).
     fn now_s(&self) -> f64 {
         self.start_s + self.steps as f64 * self.params.step_s
@@ -831,21 +823,6 @@ impl VehicleModel for Traffic {
     /// The network.
     fn graph(&self) -> &Graph {
         &self.graph
-    }
-
-    /// Finished trips, in the order they finished.
-    fn finished(&self) -> &[TripResult] {
-        &self.finished
-    }
-
-    /// Counters so far.
-    fn stats(&self) -> VehicleStats {
-        self.stats
-    }
-
-    /// Vehicles that have entered each link (indexed by [`LinkId`]).
-    fn link_entries(&self) -> &[u32] {
-        &self.entries
     }
 
     /// Vehicles on the network now.
@@ -893,7 +870,7 @@ impl VehicleModel for Traffic {
         self.closed[l] = closed;
         if closed {
             let lanes = self.first_lane[l] as usize..self.first_lane[l + 1] as usize;
-            self.stats.caught_on_closed_links +=
+            self.ledger.stats.caught_on_closed_links +=
                 self.lanes[lanes].iter().map(|ln| ln.vehicles.len() as u64).sum::<u64>();
             self.reroute_due = true;
         }
@@ -945,8 +922,8 @@ impl VehicleModel for Traffic {
         });
         let mut leavers = Vec::new();
         for (u, c, l) in moved {
-            self.stats.vehicle_updates += u;
-            self.stats.clamps += c;
+            self.ledger.stats.vehicle_updates += u;
+            self.ledger.stats.clamps += c;
             leavers.extend(l);
         }
         self.transfer(t, &snap, &leavers);

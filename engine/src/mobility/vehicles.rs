@@ -159,6 +159,19 @@ pub struct VehicleStats {
     pub stops_skipped: u64,
 }
 
+/// What a vehicle model records as it runs, kept the same way by every model.
+#[derive(Clone, Debug, Default)]
+pub struct VehicleLedger {
+    /// Finished trips, in the order they finished.
+    pub finished: Vec<TripResult>,
+    /// Counters so far.
+    pub stats: VehicleStats,
+    /// Vehicles that entered each link so far (indexed by link).
+    pub entries: Vec<u32>,
+    /// Stops made (buses), in the order they were left.
+    pub stop_events: Vec<StopEvent>,
+}
+
 /// A vehicle model: the state of every vehicle trip on the road graph, advanced one step at a time.
 pub trait VehicleModel: Send + Sync {
     /// Sets the clock's start (s); only before the first step.
@@ -169,21 +182,35 @@ pub trait VehicleModel: Send + Sync {
     /// Adds a trip that stops on its way (a bus), refusing it as [`VehicleModel::add_trip`] does or when
     /// its stops are not on its route in order.
     fn add_trip_with_stops(&mut self, trip: Trip, stops: Vec<StopHold>) -> Result<(), String>;
+    /// What the model has recorded.
+    fn ledger(&self) -> &VehicleLedger;
+    /// What the model has recorded, to add to.
+    fn ledger_mut(&mut self) -> &mut VehicleLedger;
     /// The stops made so far, in the order they were left.
-    fn stop_events(&self) -> &[StopEvent];
+    fn stop_events(&self) -> &[StopEvent] {
+        &self.ledger().stop_events
+    }
     /// Records a trip that needs no driving (its ends join the road at the same node) as finished at its
     /// departure.
-    fn record_empty_trip(&mut self, id: u64, depart_s: f64);
+    fn record_empty_trip(&mut self, id: u64, depart_s: f64) {
+        self.ledger_mut().finished.push(TripResult::empty(id, depart_s));
+    }
     /// Clock time (s).
     fn now_s(&self) -> f64;
     /// The network.
     fn graph(&self) -> &Graph;
     /// Finished trips, in the order they finished.
-    fn finished(&self) -> &[TripResult];
+    fn finished(&self) -> &[TripResult] {
+        &self.ledger().finished
+    }
     /// Counters so far.
-    fn stats(&self) -> VehicleStats;
+    fn stats(&self) -> VehicleStats {
+        self.ledger().stats
+    }
     /// Vehicles that entered each link so far (indexed by link).
-    fn link_entries(&self) -> &[u32];
+    fn link_entries(&self) -> &[u32] {
+        &self.ledger().entries
+    }
     /// Vehicles on the network now.
     fn on_network(&self) -> usize;
     /// Vehicles due to depart but waiting for room on their first link.
