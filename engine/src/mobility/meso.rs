@@ -42,8 +42,8 @@
 use super::idm::DriverParams;
 use super::junctions::Junctions;
 use super::vehicles::{
-    check_stops, detour, stop_positions, StopEvent, StopHold, Trip, TripResult, VehicleLedger, VehicleModel,
-    VehiclePosition, TIME_TOLERANCE_S,
+    check_stops, detour, StopEvent, StopHold, StopPlan, Trip, TripResult, VehicleLedger, VehicleModel, VehiclePosition,
+    TIME_TOLERANCE_S,
 };
 use crate::city::control::Light;
 use crate::city::graph::{Graph, LinkId};
@@ -211,9 +211,7 @@ struct QueueVehicle {
     moved_step: u64,
     reroutes: u32,
     /// Stops to make (buses), the route index of each (`None`: no longer on the route) and the next one.
-    stops: Vec<StopHold>,
-    stop_at: Vec<Option<u32>>,
-    next_stop: u32,
+    stops: StopPlan,
 }
 
 /// A vehicle standing at a stop, out of its link's queue (in a bay), until `release_s`.
@@ -518,8 +516,7 @@ impl QueueTraffic {
                 if last {
                     // The terminus: the trip ends on arrival.
                     let vehicle = &mut self.vehicles[v as usize];
-                    let stop = vehicle.next_stop;
-                    vehicle.next_stop += 1;
+                    let stop = vehicle.stops.made();
                     let trip_id = vehicle.trip_id;
                     self.ledger.stop_events.push(StopEvent { trip_id, stop, arrive_s: cross_s, depart_s: cross_s });
                     self.links[l].queue.pop_front();
@@ -578,18 +575,9 @@ impl QueueTraffic {
     /// The stop vehicle `v` makes at the end of route index `route_pos` now, if any (stops its route no
     /// longer passes are skipped and counted).
     fn stop_here(&mut self, v: u32, route_pos: usize) -> Option<StopHold> {
-        let vehicle = &mut self.vehicles[v as usize];
-        loop {
-            let k = vehicle.next_stop as usize;
-            match vehicle.stop_at.get(k)? {
-                None => {
-                    vehicle.next_stop += 1;
-                    self.ledger.stats.stops_skipped += 1;
-                }
-                Some(p) if *p as usize == route_pos => return Some(vehicle.stops[k]),
-                Some(_) => return None,
-            }
-        }
+        let stops = &mut self.vehicles[v as usize].stops;
+        self.ledger.stats.stops_skipped += stops.skip_dropped();
+        stops.due_at(route_pos)
     }
 
     /// Vehicles whose time at a stop is up by the end of this step return to the front of their link's
@@ -609,13 +597,13 @@ impl QueueTraffic {
         ready.sort_by(|a, b| b.release_s.total_cmp(&a.release_s).then(b.vehicle.cmp(&a.vehicle)));
         for a in ready {
             let vehicle = &mut self.vehicles[a.vehicle as usize];
+            let stop = vehicle.stops.made();
             self.ledger.stop_events.push(StopEvent {
                 trip_id: vehicle.trip_id,
-                stop: vehicle.next_stop,
+                stop,
                 arrive_s: a.arrive_s,
                 depart_s: a.release_s,
             });
-            vehicle.next_stop += 1;
             vehicle.exit_s = a.release_s;
             vehicle.moved_step = NEVER;
             self.links[a.link as usize].queue.push_front(a.vehicle);
@@ -683,12 +671,7 @@ impl QueueTraffic {
             }
             vehicle.reroutes += 1;
             self.ledger.stats.reroutes += 1;
-            if !vehicle.stops.is_empty() {
-                let next = vehicle.next_stop as usize;
-                let positions = stop_positions(&vehicle.route, &vehicle.stops[next..], keep.saturating_sub(1));
-                vehicle.stop_at.truncate(next);
-                vehicle.stop_at.extend(positions);
-            }
+            vehicle.stops.realign(&vehicle.route, keep);
             if keep == 0 && vehicle.route[0] != first {
                 moved_start.push((id, first));
             }
@@ -721,14 +704,10 @@ impl VehicleModel for QueueTraffic {
         }
     }
 
-    fn add_trip(&mut self, trip: Trip) -> Result<(), String> {
-        self.add_trip_with_stops(trip, Vec::new())
-    }
-
     fn add_trip_with_stops(&mut self, trip: Trip, stops: Vec<StopHold>) -> Result<(), String> {
         super::vehicles::check_trip(&self.graph, self.classes.len(), &trip)?;
         check_stops(&trip, &stops)?;
-        let stop_at = stop_positions(&trip.route, &stops, 0);
+        let stops = StopPlan::new(&trip.route, stops);
         let id = self.vehicles.len() as u32;
         self.vehicles.push(QueueVehicle {
             trip_id: trip.id,
@@ -743,8 +722,6 @@ impl VehicleModel for QueueTraffic {
             moved_step: NEVER,
             reroutes: 0,
             stops,
-            stop_at,
-            next_stop: 0,
         });
         self.schedule.push(id);
         self.schedule_sorted = false;

@@ -28,8 +28,8 @@
 use super::idm::{ballistic, DriverParams, LaneChangeAccels, MobilParams};
 use super::junctions::{Control, Junctions};
 use super::vehicles::{
-    check_stops, detour, stop_positions, StopEvent, StopHold, Trip, TripResult, VehicleLedger, VehicleModel,
-    VehiclePosition, TIME_TOLERANCE_S,
+    check_stops, detour, StopEvent, StopHold, StopPlan, Trip, TripResult, VehicleLedger, VehicleModel, VehiclePosition,
+    TIME_TOLERANCE_S,
 };
 use crate::city::control::Light;
 use crate::city::graph::{Graph, LinkId};
@@ -118,9 +118,7 @@ struct Vehicle {
     route: Vec<LinkId>,
     reroutes: u32,
     /// Stops to make (buses), the route index of each (`None`: no longer on the route) and the next one.
-    stops: Vec<StopHold>,
-    stop_at: Vec<Option<u32>>,
-    next_stop: u32,
+    stops: StopPlan,
     /// When it came to a stand at its next stop (s; NaN while it has not).
     at_stop_since_s: f64,
 }
@@ -494,9 +492,7 @@ impl Traffic {
 
     /// The stop vehicle `id` makes at the end of route index `route_pos`, if its next stop is there.
     fn stop_at_end(&self, id: u32, route_pos: u32) -> Option<StopHold> {
-        let v = &self.vehicles[id as usize];
-        let k = v.next_stop as usize;
-        (v.stop_at.get(k).copied().flatten() == Some(route_pos)).then(|| v.stops[k])
+        self.vehicles[id as usize].stops.due_at(route_pos as usize)
     }
 
     /// Whether vehicle `id` may leave the end of route index `route_pos` as far as its stops go: it has no
@@ -517,12 +513,8 @@ impl Traffic {
             if vehicle.stops.is_empty() {
                 continue;
             }
-            while vehicle.stop_at.get(vehicle.next_stop as usize).is_some_and(|p| p.is_none()) {
-                vehicle.next_stop += 1;
-                self.ledger.stats.stops_skipped += 1;
-            }
-            let k = vehicle.next_stop as usize;
-            if vehicle.stop_at.get(k).copied().flatten() != Some(front.route_pos) {
+            self.ledger.stats.stops_skipped += vehicle.stops.skip_dropped();
+            if vehicle.stops.due_at(front.route_pos as usize).is_none() {
                 continue;
             }
             if vehicle.at_stop_since_s.is_nan() {
@@ -547,8 +539,8 @@ impl Traffic {
         }
         let v = &mut self.vehicles[id as usize];
         let arrive_s = if v.at_stop_since_s.is_nan() { t_s } else { v.at_stop_since_s };
-        self.ledger.stop_events.push(StopEvent { trip_id: v.trip_id, stop: v.next_stop, arrive_s, depart_s: t_s });
-        v.next_stop += 1;
+        let stop = v.stops.made();
+        self.ledger.stop_events.push(StopEvent { trip_id: v.trip_id, stop, arrive_s, depart_s: t_s });
         v.at_stop_since_s = f64::NAN;
     }
 
@@ -749,12 +741,7 @@ impl Traffic {
             }
             vehicle.reroutes += 1;
             self.ledger.stats.reroutes += 1;
-            if !vehicle.stops.is_empty() {
-                let next = vehicle.next_stop as usize;
-                let positions = stop_positions(&vehicle.route, &vehicle.stops[next..], keep.saturating_sub(1));
-                vehicle.stop_at.truncate(next);
-                vehicle.stop_at.extend(positions);
-            }
+            vehicle.stops.realign(&vehicle.route, keep);
             if at.is_none() {
                 // Not entered yet: it may now start on another link.
                 let first = vehicle.route[0].0;
@@ -793,11 +780,6 @@ impl VehicleModel for Traffic {
         if self.steps == 0 {
             self.start_s = start_s;
         }
-    }
-
-    /// Adds a trip while running; it departs at its time (or at the next step if that has passed).
-    fn add_trip(&mut self, trip: Trip) -> Result<(), String> {
-        self.add_trip_with_stops(trip, Vec::new())
     }
 
     /// Adds a trip that stops on its way: at each stop it comes to a stand at the link's end (in its lane,
@@ -942,11 +924,9 @@ impl Vehicle {
             class: t.class,
             depart_s: t.depart_s,
             inserted_s: f64::NAN,
-            stop_at: stop_positions(&t.route, &stops, 0),
+            stops: StopPlan::new(&t.route, stops),
             route: t.route,
             reroutes: 0,
-            stops,
-            next_stop: 0,
             at_stop_since_s: f64::NAN,
         }
     }

@@ -69,9 +69,64 @@ pub fn check_stops(t: &Trip, stops: &[StopHold]) -> Result<(), String> {
     Ok(())
 }
 
+/// A vehicle's stops and how far through them it is, kept the same way by every model.
+#[derive(Clone, Debug, Default)]
+pub struct StopPlan {
+    stops: Vec<StopHold>,
+    /// Route index of each stop's link (`None`: the route no longer passes it).
+    at: Vec<Option<u32>>,
+    /// The next stop to make.
+    next: u32,
+}
+
+impl StopPlan {
+    /// The plan of `stops` on `route` (checked with [`check_stops`]).
+    pub fn new(route: &[LinkId], stops: Vec<StopHold>) -> StopPlan {
+        StopPlan { at: stop_positions(route, &stops, 0), stops, next: 0 }
+    }
+
+    /// Whether the vehicle has no stops at all.
+    pub fn is_empty(&self) -> bool {
+        self.stops.is_empty()
+    }
+
+    /// Passes over the next stops while the route no longer passes them; returns how many.
+    pub fn skip_dropped(&mut self) -> u64 {
+        let mut skipped = 0;
+        while self.at.get(self.next as usize).is_some_and(|p| p.is_none()) {
+            self.next += 1;
+            skipped += 1;
+        }
+        skipped
+    }
+
+    /// The next stop, if it is at the end of route index `route_pos`.
+    pub fn due_at(&self, route_pos: usize) -> Option<StopHold> {
+        let k = self.next as usize;
+        (self.at.get(k).copied().flatten() == Some(route_pos as u32)).then(|| self.stops[k])
+    }
+
+    /// Marks the next stop made; returns its index among the stops as given.
+    pub fn made(&mut self) -> u32 {
+        self.next += 1;
+        self.next - 1
+    }
+
+    /// After a re-routing that kept the route's first `keep` links: where the stops not yet made fall now.
+    pub fn realign(&mut self, route: &[LinkId], keep: usize) {
+        if self.stops.is_empty() {
+            return;
+        }
+        let next = self.next as usize;
+        let positions = stop_positions(route, &self.stops[next..], keep.saturating_sub(1));
+        self.at.truncate(next);
+        self.at.extend(positions);
+    }
+}
+
 /// Where each stop falls on a route: the route index of its link, each after the one before, from route
 /// index `from`. Stops whose link the route no longer passes get `None` (they are skipped).
-pub fn stop_positions(route: &[LinkId], stops: &[StopHold], from: usize) -> Vec<Option<u32>> {
+fn stop_positions(route: &[LinkId], stops: &[StopHold], from: usize) -> Vec<Option<u32>> {
     let mut at = from;
     stops
         .iter()
@@ -176,12 +231,13 @@ pub struct VehicleLedger {
 pub trait VehicleModel: Send + Sync {
     /// Sets the clock's start (s); only before the first step.
     fn set_start(&mut self, start_s: f64);
-    /// Adds a trip while running; it departs at its time (or at the next step if that has passed). Fails on
-    /// a route whose links do not connect or a class index out of range.
-    fn add_trip(&mut self, trip: Trip) -> Result<(), String>;
     /// Adds a trip that stops on its way (a bus), refusing it as [`VehicleModel::add_trip`] does or when
     /// its stops are not on its route in order.
     fn add_trip_with_stops(&mut self, trip: Trip, stops: Vec<StopHold>) -> Result<(), String>;
+    /// Adds a trip while running; it departs at its time (or at the next step if that has passed).
+    fn add_trip(&mut self, trip: Trip) -> Result<(), String> {
+        self.add_trip_with_stops(trip, Vec::new())
+    }
     /// What the model has recorded.
     fn ledger(&self) -> &VehicleLedger;
     /// What the model has recorded, to add to.
