@@ -218,6 +218,10 @@ fn bad_mobility_keys_and_sumo_files_name_the_place_and_exit_2() {
         (&buses, "[city.gtfs_roads]\nspeed_kmh = 0.0\n", "key city.gtfs_roads.speed_kmh"),
         (&buses, "[city]\ngtfs = \"nowhere.zip\"\n", "nowhere.zip"),
         (&od, "[mobility]\nmodel = \"free_flow\"\n", "key mobility.od"),
+        (&od, "[mobility.rerouting]\nperiod_s = 0.0\n", "key mobility.rerouting.period_s"),
+        (&od, "[mobility.rerouting]\nmin_saving_share = 1.5\n", "key mobility.rerouting.min_saving_share"),
+        (&od, "[mobility.rerouting]\nevery = 300\n", "every"),
+        (&base, "[mobility.rerouting]\n", "key mobility.rerouting"),
         (&od, &format!("[mobility.od]\nzones = {zones:?}\nmatrix = {:?}\n", bad_matrix.to_str().unwrap()), "bad-od.csv: line 3"),
     ] {
         assert_refused(dir.path(), parent, body, key);

@@ -2,7 +2,9 @@
 //! - Andorra la Vella's weekday with `[mobility] model = "meso"`: every car trip of the population is driven
 //!   through the queues and arrives, the same persons make the same trips as at free flow, the day costs
 //!   about what the microscopic model says it costs, and the run is byte-identical at 1 and 2 threads;
-//! - SUMO's grid network and demand in the queue model: every vehicle arrives, none faster than free flow.
+//! - SUMO's grid network and demand in the queue model: every vehicle arrives, none faster than free flow;
+//! - the valley road closed through the morning peak: the free-flow detours jam, and drivers who re-plan on
+//!   the travel times they meet (`[mobility.rerouting]`) cut the day's delay, deterministically.
 
 mod common;
 
@@ -84,4 +86,35 @@ fn an_od_matrix_adds_its_trips_beside_the_population() {
     assert_eq!(m["trips_car"], b["trips_car"]);
     assert_eq!(num(m, "vehicle_trips_completed"), num(b, "vehicle_trips_completed") + listed);
     assert!(num(m, "total_delay_veh_h") > num(b, "total_delay_veh_h"), "more traffic, more delay: {m}");
+}
+
+#[test]
+fn drivers_who_re_plan_on_travel_times_relieve_the_jams_of_a_closed_valley_road() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = run("andorra/closure.toml", "2", &dir.path().join("closed"));
+    let (a, b) = (dir.path().join("smart2"), dir.path().join("smart1"));
+    let smart = run("andorra/closure-rerouting.toml", "2", &a);
+    run("andorra/closure-rerouting.toml", "1", &b);
+    for f in ["kpis.json", "replay.machi"] {
+        let (x, y) = (std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap());
+        assert!(x == y, "{f} differs between 1 and 2 threads");
+    }
+    let (c, s) = (&closed["mobility"], &smart["mobility"]);
+    // The closure makes some vehicles detour in both; only the second re-plans on travel times.
+    assert!(num(c, "reroutes") > 0.0 && num(s, "reroutes") > 0.0);
+    assert_eq!(num(c, "reroutes_for_travel_time"), 0.0);
+    assert!(num(s, "reroutes_for_travel_time") > 0.0, "{s}");
+    // Every trip is accounted for in both.
+    for m in [c, s] {
+        let done = num(m, "vehicle_trips_completed") + num(m, "vehicle_trips_teleported");
+        assert_eq!(done + num(m, "vehicle_trips_stuck_at_end") + num(m, "vehicle_trips_not_started"), 10_071.0);
+    }
+    let (dc, ds) = (num(c, "total_delay_veh_h"), num(s, "total_delay_veh_h"));
+    eprintln!(
+        "valley road closed: delay {dc:.1} veh·h, {} teleported; with re-routing {ds:.1} veh·h, {} teleported",
+        num(c, "vehicle_trips_teleported"),
+        num(s, "vehicle_trips_teleported")
+    );
+    assert!(ds < 0.6 * dc, "re-routing should relieve the jams: {dc:.1} → {ds:.1} veh·h");
+    assert!(num(s, "vehicle_trips_teleported") < num(c, "vehicle_trips_teleported"));
 }

@@ -31,6 +31,34 @@ impl Weight {
     }
 }
 
+/// The link costs a search adds up: a [`Weight`], or a table of travel times (s per link, indexed by link)
+/// in which each is at least the link's free-flow time (congested times, say), so the A* heuristic by the
+/// highest speed stays admissible.
+#[derive(Clone, Copy, Debug)]
+pub enum LinkCosts<'c> {
+    /// Free-flow time or length.
+    Weight(Weight),
+    /// Travel time (s) of each link, none below its free-flow time.
+    TravelTimes(&'c [f32]),
+}
+
+impl LinkCosts<'_> {
+    fn of(self, graph: &Graph, link: LinkId) -> f32 {
+        match self {
+            LinkCosts::Weight(w) => w.of(graph, link),
+            LinkCosts::TravelTimes(t) => t[link.0 as usize],
+        }
+    }
+
+    /// The weight the A* heuristic estimates (time or length).
+    fn heuristic_weight(self) -> Weight {
+        match self {
+            LinkCosts::Weight(w) => w,
+            LinkCosts::TravelTimes(_) => Weight::TravelTime,
+        }
+    }
+}
+
 /// A route: the links in order, and its totals.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Route {
@@ -129,23 +157,28 @@ impl<'g> Router<'g> {
 
     /// The search both queries share: settles links in order of cost (+ heuristic towards `target`), calling
     /// `settle(link, end node, cost, length)` for each; stops when `settle` returns true, giving that link.
+    /// With `after`, the search starts at the end of that link (`from` is its end) and its first link must
+    /// be a turn allowed from it.
+    #[allow(clippy::too_many_arguments)]
     fn search(
         &mut self,
         from: NodeId,
-        weight: Weight,
+        after: Option<LinkId>,
+        costs: LinkCosts,
         target: Option<NodeId>,
         usable: impl Fn(LinkId) -> bool,
         mut settle: impl FnMut(u32, NodeId, f32, f32) -> bool,
     ) -> Option<u32> {
         self.start();
         let g = self.graph;
+        let weight = costs.heuristic_weight();
         let h = |r: &Self, n: NodeId| target.map_or(0.0, |t| r.heuristic(weight, n, t));
         for &l in g.out_links(from) {
-            if !usable(l) {
+            if !usable(l) || after.is_some_and(|a| !g.turn_allowed(a, l)) {
                 continue;
             }
             let hl = h(self, g.link(l).to);
-            self.relax(l, weight.of(g, l), g.link(l).length_m, NO_PARENT, hl);
+            self.relax(l, costs.of(g, l), g.link(l).length_m, NO_PARENT, hl);
         }
         while let Some(Entry { link, .. }) = self.heap.pop() {
             let li = link as usize;
@@ -164,7 +197,7 @@ impl<'g> Router<'g> {
                     continue;
                 }
                 let hn = h(self, g.link(next).to);
-                self.relax(next, base + weight.of(g, next), base_len + g.link(next).length_m, link, hn);
+                self.relax(next, base + costs.of(g, next), base_len + g.link(next).length_m, link, hn);
             }
         }
         None
@@ -183,10 +216,25 @@ impl<'g> Router<'g> {
         weight: Weight,
         usable: impl Fn(LinkId) -> bool,
     ) -> Option<Route> {
+        self.route_on(from, None, to, LinkCosts::Weight(weight), usable)
+    }
+
+    /// Best route by `costs` from `from` to `to` over the links `usable` accepts, or `None`. With `after`
+    /// (a link ending at `from`: where a vehicle is), the route's first link is a turn allowed from it.
+    /// `from == to` gives an empty route.
+    pub fn route_on(
+        &mut self,
+        from: NodeId,
+        after: Option<LinkId>,
+        to: NodeId,
+        costs: LinkCosts,
+        usable: impl Fn(LinkId) -> bool,
+    ) -> Option<Route> {
+        debug_assert!(after.is_none_or(|a| self.graph.link(a).to == from), "`after` must end at `from`");
         if from == to {
             return Some(Route { links: Vec::new(), cost: 0.0, length_m: 0.0, time_s: 0.0 });
         }
-        let last = self.search(from, weight, Some(to), usable, |_, end, _, _| end == to)?;
+        let last = self.search(from, after, costs, Some(to), usable, |_, end, _, _| end == to)?;
         Some(self.unwind(last))
     }
 
@@ -207,7 +255,8 @@ impl<'g> Router<'g> {
         if remaining > 0 {
             self.search(
                 from,
-                weight,
+                None,
+                LinkCosts::Weight(weight),
                 None,
                 |_| true,
                 |link, end, _, _| {
@@ -262,7 +311,8 @@ impl<'g> Router<'g> {
         lengths[from.0 as usize] = 0.0;
         self.search(
             from,
-            weight,
+            None,
+            LinkCosts::Weight(weight),
             None,
             |_| true,
             |_, end, cost, length| {
@@ -396,6 +446,48 @@ mod tests {
         b.restriction(TurnRestriction { from: l01, to: l14, rule: TurnRule::Only });
         let g = b.build();
         assert!(g.turn_allowed(l01, l14) && !g.turn_allowed(l01, l12));
+        // Starting where a vehicle is: at the end of 0→1, the banned turn is not taken either.
+        let mut r = Router::new(&g);
+        let free = LinkCosts::Weight(Weight::TravelTime);
+        let on = r.route_on(NodeId(1), Some(l01), NodeId(2), free, |_| true).unwrap();
+        assert_eq!(on.links.first(), Some(&l14), "{on:?}");
+        let anywhere = r.route_on(NodeId(1), None, NodeId(2), free, |_| true).unwrap();
+        assert_eq!(anywhere.links, vec![l12]);
+    }
+
+    #[test]
+    fn travel_time_tables_route_round_slow_links_as_dijkstra_would() {
+        let g = grid3();
+        let find = |a: u32, b: u32| {
+            LinkId(g.links().iter().position(|l| l.from == NodeId(a) && l.to == NodeId(b)).unwrap() as u32)
+        };
+        let mut times: Vec<f32> = (0..g.links().len() as u32).map(|l| Weight::TravelTime.of(&g, LinkId(l))).collect();
+        let mut r = Router::new(&g);
+        let free = r.route_on(NodeId(0), None, NodeId(2), LinkCosts::TravelTimes(&times), |_| true).unwrap();
+        assert_eq!(free.links, vec![find(0, 1), find(1, 2)]);
+        assert!((free.cost - 20.0).abs() < 1e-4);
+        // 1→2 congested to 100 s: the way round by 4 and 5 (40 s) is faster than 10 + 100 s.
+        times[find(1, 2).0 as usize] = 100.0;
+        let round = r.route_on(NodeId(0), None, NodeId(2), LinkCosts::TravelTimes(&times), |_| true).unwrap();
+        assert!((round.cost - 40.0).abs() < 1e-4, "{round:?}");
+        assert!((round.time_s - 40.0).abs() < 1e-4);
+        assert!(!round.links.contains(&find(1, 2)));
+        // The same optimum as a one-to-all search over the same costs (checked by brute force over paths of
+        // up to four links from node 0).
+        let mut best = f32::INFINITY;
+        for &a in g.out_links(NodeId(0)) {
+            for &b in g.out_links(g.link(a).to) {
+                for &c in g.out_links(g.link(b).to) {
+                    for &d in g.out_links(g.link(c).to) {
+                        if g.link(d).to == NodeId(2) {
+                            let cost: f32 = [a, b, c, d].iter().map(|l| times[l.0 as usize]).sum();
+                            best = best.min(cost);
+                        }
+                    }
+                }
+            }
+        }
+        assert!((round.cost - best).abs() < 1e-4);
     }
     /// Every pair of nodes: the contracted router finds a route of the cost A* finds, along allowed turns.
     fn contracted_matches_astar(g: &Graph) {

@@ -30,7 +30,9 @@
 //!   on the next one is teleported as SUMO does: it finishes its trip after the free-flow time of the rest of
 //!   its route, and is counted.
 //! - **Closures**: no vehicle enters a closed link; vehicles whose remaining route uses one re-route over the
-//!   open links at the next step (the rule the microscopic model uses, [`super::vehicles::detour`]).
+//!   open links at the next step (the rule the microscopic model uses, [`super::rerouting::detour`]).
+//! - **Re-routing on travel times** (`[mobility.rerouting]`): each vehicle's time on each link it leaves is
+//!   measured, and vehicles re-plan at departure and every period ([`super::rerouting`]).
 //!
 //! Vehicles cross link ends at continuous times (a vehicle whose free-flow time ends within a step crosses at
 //! that instant; one held back crosses at the start of the step that lets it go), so free-flow trips take
@@ -41,8 +43,9 @@
 
 use super::idm::DriverParams;
 use super::junctions::Junctions;
+use super::rerouting::{detour, plan_faster_routes, NewRoute, ReroutingParams, TravelTimes};
 use super::vehicles::{
-    check_stops, detour, StopEvent, StopHold, StopPlan, Trip, TripResult, VehicleLedger, VehicleModel, VehiclePosition,
+    check_stops, StopEvent, StopHold, StopPlan, Trip, TripResult, VehicleLedger, VehicleModel, VehiclePosition,
     TIME_TOLERANCE_S,
 };
 use crate::city::control::Light;
@@ -254,6 +257,8 @@ pub struct QueueTraffic {
     movement_delay: Vec<Vec<(u32, f64)>>,
     /// Vehicles standing at stops.
     at_stops: Vec<AtStop>,
+    /// Measured link travel times, when vehicles re-plan on them (`[mobility.rerouting]`).
+    travel_times: Option<TravelTimes>,
 }
 
 impl QueueTraffic {
@@ -318,6 +323,7 @@ impl QueueTraffic {
             order: Vec::new(),
             movement_delay: Vec::new(),
             at_stops: Vec::new(),
+            travel_times: None,
             links,
             graph,
             classes,
@@ -467,11 +473,23 @@ impl QueueTraffic {
 
     /// Due trips join their first link's waiting list; waiting vehicles enter while their link has room.
     fn insert(&mut self, t0: f64, t1: f64, step: u64) {
+        let mut due = Vec::new();
         while let Some(&v) = self.schedule.last() {
             if self.vehicles[v as usize].depart_s > t1 + TIME_TOLERANCE_S {
                 break;
             }
             self.schedule.pop();
+            due.push(v);
+        }
+        if self.travel_times.is_some() && !due.is_empty() {
+            // Departing vehicles re-plan on the travel times measured (SUMO's rerouting device does at
+            // insertion).
+            let todo: Vec<(u32, usize)> =
+                due.iter().filter(|&&v| self.vehicles[v as usize].stops.is_empty()).map(|&v| (v, 0)).collect();
+            let routes = self.plan_faster_routes(&todo);
+            self.apply_new_routes(routes, true);
+        }
+        for v in due {
             let first = self.vehicles[v as usize].route[0].0;
             self.pending[first as usize].push_back(v);
             self.pending_links.insert(first);
@@ -534,6 +552,7 @@ impl QueueTraffic {
             let Some(&next) = self.vehicles[v as usize].route.get(route_pos + 1) else {
                 self.links[l].queue.pop_front();
                 self.links[l].front_since_s = cross_s;
+                self.record_link_time(v, link, cross_s);
                 self.finish(v, cross_s, false);
                 continue;
             };
@@ -553,6 +572,7 @@ impl QueueTraffic {
                 if t1 - vehicle.blocked_since_s + TIME_TOLERANCE_S >= self.params.teleport_after_s {
                     self.links[l].queue.pop_front();
                     self.links[l].front_since_s = t1;
+                    self.record_link_time(v, link, t1);
                     let v_ref = &self.vehicles[v as usize];
                     let rest: f64 =
                         v_ref.route[route_pos + 1..].iter().map(|&r| self.free_flow_s(r, v_ref.class)).sum();
@@ -566,6 +586,7 @@ impl QueueTraffic {
             self.links[l].queue.pop_front();
             self.links[l].front_since_s = cross_s;
             self.links[l].accumulated -= 1.0;
+            self.record_link_time(v, link, cross_s);
             self.vehicles[v as usize].route_pos += 1;
             self.ledger.stats.vehicle_updates += 1;
             self.enter(v, next, cross_s, step);
@@ -645,47 +666,110 @@ impl QueueTraffic {
         self.schedule_sorted = true;
     }
 
+    /// A vehicle (not a bus: their times include their stops) leaves `link` at `at_s`: its time on the
+    /// link is a travel-time measurement.
+    fn record_link_time(&mut self, v: u32, link: u32, at_s: f64) {
+        if let Some(times) = &mut self.travel_times {
+            let vehicle = &self.vehicles[v as usize];
+            if vehicle.stops.is_empty() {
+                times.record(LinkId(link), at_s - vehicle.enter_s);
+            }
+        }
+    }
+
+    /// Vehicles that may re-route: (vehicle, links of its route kept — those driven and the one it is on;
+    /// 0 when not yet on the road), in vehicle order; with `scheduled`, also those at stops and trips not
+    /// yet due.
+    fn reroute_candidates(&self, scheduled: bool) -> Vec<(u32, usize)> {
+        let kept = |v: u32| self.vehicles[v as usize].route_pos as usize + 1;
+        let mut todo: Vec<(u32, usize)> = Vec::new();
+        for q in &self.links {
+            todo.extend(q.queue.iter().map(|&v| (v, kept(v))));
+        }
+        for queue in &self.pending {
+            todo.extend(queue.iter().map(|&v| (v, 0)));
+        }
+        if scheduled {
+            todo.extend(self.at_stops.iter().map(|a| (a.vehicle, kept(a.vehicle))));
+            todo.extend(self.schedule.iter().map(|&v| (v, 0)));
+        }
+        todo.sort_unstable();
+        todo
+    }
+
     /// Re-routes every vehicle whose remaining route uses a closed link, from the end of its current link
     /// (or the start of its first link if it has not entered yet).
     fn reroute(&mut self) {
         let graph = Arc::clone(&self.graph);
         let mut router = Router::new(&graph);
-        let mut todo: Vec<(u32, usize)> = Vec::new();
-        for q in &self.links {
-            todo.extend(q.queue.iter().map(|&v| (v, self.vehicles[v as usize].route_pos as usize + 1)));
-        }
-        for queue in &self.pending {
-            todo.extend(queue.iter().map(|&v| (v, 0)));
-        }
-        todo.extend(
-            self.at_stops.iter().map(|a| (a.vehicle, self.vehicles[a.vehicle as usize].route_pos as usize + 1)),
-        );
-        todo.extend(self.schedule.iter().map(|&v| (v, 0)));
-        todo.sort_unstable();
-        let mut moved_start = Vec::new();
-        for (id, keep) in todo {
+        let routes: Vec<NewRoute> = self
+            .reroute_candidates(true)
+            .into_iter()
+            .filter_map(|(id, keep)| {
+                detour(&graph, &mut router, &self.vehicles[id as usize].route, keep, &self.closed)
+                    .map(|rest| (id, keep, rest))
+            })
+            .collect();
+        self.apply_new_routes(routes, false);
+    }
+
+    /// Ends a travel-time period at `t`: measures the links (a queue's first vehicle has been on its link
+    /// since it entered) and lets every vehicle on its way or waiting to enter, buses aside, re-plan.
+    fn reroute_for_travel_times(&mut self, t: f64) {
+        let Some(times) = &mut self.travel_times else { return };
+        let vehicles = &self.vehicles;
+        let fronts = self
+            .links
+            .iter()
+            .enumerate()
+            .filter_map(|(l, q)| q.queue.front().map(|&v| (LinkId(l as u32), vehicles[v as usize].enter_s)));
+        times.update(t, fronts);
+        let todo: Vec<(u32, usize)> = self
+            .reroute_candidates(false)
+            .into_iter()
+            .filter(|&(id, _)| self.vehicles[id as usize].stops.is_empty())
+            .collect();
+        let routes = self.plan_faster_routes(&todo);
+        self.apply_new_routes(routes, true);
+    }
+
+    /// [`plan_faster_routes`] over this model's vehicles.
+    fn plan_faster_routes(&self, todo: &[(u32, usize)]) -> Vec<NewRoute> {
+        let Some(times) = &self.travel_times else { return Vec::new() };
+        let vehicles = &self.vehicles;
+        plan_faster_routes(&self.graph, times, &self.closed, todo, |id| &vehicles[id as usize].route)
+    }
+
+    /// Gives vehicles their new routes (counted as re-routings for a faster route or round a closure);
+    /// vehicles waiting to enter whose route now starts on another link wait there.
+    fn apply_new_routes(&mut self, routes: Vec<NewRoute>, for_travel_time: bool) {
+        let mut moved_start = false;
+        for (id, keep, rest) in routes {
             let vehicle = &mut self.vehicles[id as usize];
             let first = vehicle.route[0];
-            if !detour(&graph, &mut router, &mut vehicle.route, keep, &self.closed) {
-                continue;
-            }
+            vehicle.route.truncate(keep);
+            vehicle.route.extend(rest);
             vehicle.reroutes += 1;
-            self.ledger.stats.reroutes += 1;
+            if for_travel_time {
+                self.ledger.stats.reroutes_for_travel_time += 1;
+            } else {
+                self.ledger.stats.reroutes += 1;
+            }
             vehicle.stops.realign(&vehicle.route, keep);
-            if keep == 0 && vehicle.route[0] != first {
-                moved_start.push((id, first));
+            let now_first = vehicle.route[0];
+            if keep == 0 && now_first != first {
+                let queue = &mut self.pending[first.0 as usize];
+                if let Some(i) = queue.iter().position(|&q| q == id) {
+                    queue.remove(i);
+                    self.pending[now_first.0 as usize].push_back(id);
+                    moved_start = true;
+                }
             }
         }
-        // Waiting vehicles whose route now starts elsewhere wait there.
-        for (id, old) in moved_start {
-            let queue = &mut self.pending[old.0 as usize];
-            if let Some(i) = queue.iter().position(|&q| q == id) {
-                queue.remove(i);
-                let first = self.vehicles[id as usize].route[0].0;
-                self.pending[first as usize].push_back(id);
-            }
+        if moved_start {
+            self.pending_links =
+                (0..self.pending.len() as u32).filter(|&l| !self.pending[l as usize].is_empty()).collect();
         }
-        self.pending_links = (0..self.pending.len() as u32).filter(|&l| !self.pending[l as usize].is_empty()).collect();
     }
 }
 
@@ -809,6 +893,12 @@ impl VehicleModel for QueueTraffic {
         self.closed[link.0 as usize]
     }
 
+    fn enable_rerouting(&mut self, params: ReroutingParams) {
+        if self.steps == 0 {
+            self.travel_times = Some(TravelTimes::new(&self.graph, params));
+        }
+    }
+
     fn step(&mut self) {
         let step = self.steps;
         let t0 = self.now_s();
@@ -817,6 +907,9 @@ impl VehicleModel for QueueTraffic {
         if self.reroute_due {
             self.reroute();
             self.reroute_due = false;
+        }
+        if self.travel_times.as_mut().is_some_and(|times| times.due(t0)) {
+            self.reroute_for_travel_times(t0);
         }
         self.release_stopped(step, t1);
         let ring = self.wake.len() as u64;

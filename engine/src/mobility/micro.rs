@@ -23,12 +23,15 @@
 //!
 //! Every parallel phase writes only its own lane and the sequential ones go in lane order, so results are
 //! bit-identical on any number of threads. Closing a link makes every vehicle whose remaining route uses it
-//! re-route (A* over the open links); vehicles already on it drive off it, and are counted.
+//! re-route (A* over the open links); vehicles already on it drive off it, and are counted. With
+//! `[mobility.rerouting]`, vehicles re-plan on the link travel times measured as they drive
+//! ([`super::rerouting`]).
 
 use super::idm::{ballistic, DriverParams, LaneChangeAccels, MobilParams};
 use super::junctions::{Control, Junctions};
+use super::rerouting::{detour, plan_faster_routes, NewRoute, ReroutingParams, TravelTimes};
 use super::vehicles::{
-    check_stops, detour, StopEvent, StopHold, StopPlan, Trip, TripResult, VehicleLedger, VehicleModel, VehiclePosition,
+    check_stops, StopEvent, StopHold, StopPlan, Trip, TripResult, VehicleLedger, VehicleModel, VehiclePosition,
     TIME_TOLERANCE_S,
 };
 use crate::city::control::Light;
@@ -121,6 +124,8 @@ struct Vehicle {
     stops: StopPlan,
     /// When it came to a stand at its next stop (s; NaN while it has not).
     at_stop_since_s: f64,
+    /// When it entered the link it is on (s).
+    link_entered_s: f64,
 }
 
 /// The front vehicle's permission to cross its link's end this step.
@@ -207,6 +212,8 @@ pub struct Traffic {
     entered_at_step: Vec<u64>,
     /// Vehicles with stops were added (the stop pass runs only then).
     any_stops: bool,
+    /// Measured link travel times, when vehicles re-plan on them (`[mobility.rerouting]`).
+    travel_times: Option<TravelTimes>,
 }
 
 impl Traffic {
@@ -275,6 +282,7 @@ impl Traffic {
             snapshot: Vec::new(),
             entered_at_step: vec![0; lane_count],
             any_stops: false,
+            travel_times: None,
         })
     }
 
@@ -332,11 +340,23 @@ impl Traffic {
 
     /// Moves due trips into their first link's queue and inserts at most one vehicle per link per step.
     fn insert(&mut self, t: f64) {
+        let mut due = Vec::new();
         while let Some(&v) = self.schedule.last() {
             if self.vehicles[v as usize].depart_s > t + TIME_TOLERANCE_S {
                 break;
             }
             self.schedule.pop();
+            due.push(v);
+        }
+        if self.travel_times.is_some() && !due.is_empty() {
+            // Departing vehicles re-plan on the travel times measured (SUMO's rerouting device does at
+            // insertion).
+            let todo: Vec<(u32, usize)> =
+                due.iter().filter(|&&v| self.vehicles[v as usize].stops.is_empty()).map(|&v| (v, 0)).collect();
+            let routes = self.plan_faster_routes(&todo);
+            self.apply_new_routes(routes, true);
+        }
+        for v in due {
             let first = self.vehicles[v as usize].route[0].0;
             self.pending[first as usize].push_back(v);
             self.pending_links.insert(first);
@@ -362,6 +382,7 @@ impl Traffic {
                 self.pending_links.remove(&link);
             }
             self.vehicles[v as usize].inserted_s = t;
+            self.vehicles[v as usize].link_entered_s = t;
             self.ledger.entries[l] += 1;
             self.active += 1;
             let pos = class.length_m.min(lane_length * ALMOST_WHOLE_LANE);
@@ -652,11 +673,13 @@ impl Traffic {
             let mut leaving = std::mem::take(&mut self.lanes[k].leaving);
             let length = self.lanes[k].length;
             for (mut v, frac) in leaving.drain(..) {
+                let cross_s = t + frac * dt;
                 if self.any_stops {
-                    self.leave_stop(v.id, v.route_pos, t + frac * dt);
+                    self.leave_stop(v.id, v.route_pos, cross_s);
                 }
+                self.record_link_time(v.id, self.lanes[k].link, cross_s);
                 if v.next == NO_LINK {
-                    self.finish(v.id, t + frac * dt, false);
+                    self.finish(v.id, cross_s, false);
                     continue;
                 }
                 let target = gate.target as usize;
@@ -677,6 +700,7 @@ impl Traffic {
             }
             self.lanes[k].leaving = leaving;
             if let Some(v) = self.lanes[k].teleport.take() {
+                self.record_link_time(v.id, self.lanes[k].link, t + dt);
                 // The rest of the route after this link, at free flow.
                 let vehicle = &self.vehicles[v.id as usize];
                 let class = &self.classes[vehicle.class as usize];
@@ -715,52 +739,116 @@ impl Traffic {
         });
     }
 
+    /// A vehicle (not a bus: their times include their stops) left `link` at `at_s`: its time on the link
+    /// is a travel-time measurement; it is on the next link from then.
+    fn record_link_time(&mut self, id: u32, link: u32, at_s: f64) {
+        let vehicle = &mut self.vehicles[id as usize];
+        let on_link_s = at_s - vehicle.link_entered_s;
+        vehicle.link_entered_s = at_s;
+        if let Some(times) = &mut self.travel_times {
+            if vehicle.stops.is_empty() {
+                times.record(LinkId(link), on_link_s);
+            }
+        }
+    }
+
+    /// Vehicles that may re-route: (vehicle, links of its route kept — those driven and the one it is on;
+    /// 0 when not yet on the road), in vehicle order; with `scheduled`, also trips not yet due.
+    fn reroute_candidates(&self, scheduled: bool) -> Vec<(u32, usize)> {
+        let mut todo: Vec<(u32, usize)> = Vec::new();
+        for lane in &self.lanes {
+            todo.extend(lane.vehicles.iter().map(|v| (v.id, v.route_pos as usize + 1)));
+        }
+        for queue in &self.pending {
+            todo.extend(queue.iter().map(|&v| (v, 0)));
+        }
+        if scheduled {
+            todo.extend(self.schedule.iter().map(|&v| (v, 0)));
+        }
+        todo.sort_unstable();
+        todo
+    }
+
     /// Re-routes every vehicle whose remaining route uses a closed link, from the end of its current link
     /// (or the start of its first link if it has not entered yet).
     fn reroute(&mut self) {
         let graph = Arc::clone(&self.graph);
         let mut router = Router::new(&graph);
-        let closed = &self.closed;
-        // (vehicle, index of the link from whose end to re-route, or None for not yet entered).
-        let mut todo: Vec<(u32, Option<u32>)> = Vec::new();
-        for lane in &self.lanes {
-            for v in &lane.vehicles {
-                todo.push((v.id, Some(v.route_pos)));
-            }
+        let routes: Vec<NewRoute> = self
+            .reroute_candidates(true)
+            .into_iter()
+            .filter_map(|(id, keep)| {
+                detour(&graph, &mut router, &self.vehicles[id as usize].route, keep, &self.closed)
+                    .map(|rest| (id, keep, rest))
+            })
+            .collect();
+        self.apply_new_routes(routes, false);
+    }
+
+    /// Ends a travel-time period: measures the links (a lane's front vehicle has been on its link since it
+    /// entered) and lets every vehicle on its way or waiting to enter, buses aside, re-plan.
+    fn reroute_for_travel_times(&mut self, t: f64) {
+        let Some(times) = &mut self.travel_times else { return };
+        let vehicles = &self.vehicles;
+        let fronts = self.lanes.iter().filter_map(|lane| {
+            lane.vehicles.front().map(|v| (LinkId(lane.link), vehicles[v.id as usize].link_entered_s))
+        });
+        times.update(t, fronts);
+        let todo: Vec<(u32, usize)> = self
+            .reroute_candidates(false)
+            .into_iter()
+            .filter(|&(id, _)| self.vehicles[id as usize].stops.is_empty())
+            .collect();
+        let routes = self.plan_faster_routes(&todo);
+        self.apply_new_routes(routes, true);
+    }
+
+    /// [`plan_faster_routes`] over this model's vehicles.
+    fn plan_faster_routes(&self, todo: &[(u32, usize)]) -> Vec<NewRoute> {
+        let Some(times) = &self.travel_times else { return Vec::new() };
+        let vehicles = &self.vehicles;
+        plan_faster_routes(&self.graph, times, &self.closed, todo, |id| &vehicles[id as usize].route)
+    }
+
+    /// Gives vehicles their new routes (counted as re-routings for a faster route or round a closure);
+    /// vehicles waiting to enter whose route now starts on another link wait there.
+    fn apply_new_routes(&mut self, routes: Vec<NewRoute>, for_travel_time: bool) {
+        if routes.is_empty() {
+            return;
         }
-        for queue in &self.pending {
-            todo.extend(queue.iter().map(|&v| (v, None)));
-        }
-        todo.extend(self.schedule.iter().map(|&v| (v, None)));
-        todo.sort_unstable();
-        for (id, at) in todo {
-            let keep = at.map_or(0, |p| p as usize + 1);
+        let (mut moved_start, mut on_the_road) = (false, false);
+        for (id, keep, rest) in routes {
+            on_the_road |= keep > 0;
             let vehicle = &mut self.vehicles[id as usize];
-            if !detour(&graph, &mut router, &mut vehicle.route, keep, closed) {
-                continue;
-            }
+            let first = vehicle.route[0];
+            vehicle.route.truncate(keep);
+            vehicle.route.extend(rest);
             vehicle.reroutes += 1;
-            self.ledger.stats.reroutes += 1;
+            if for_travel_time {
+                self.ledger.stats.reroutes_for_travel_time += 1;
+            } else {
+                self.ledger.stats.reroutes += 1;
+            }
             vehicle.stops.realign(&vehicle.route, keep);
-            if at.is_none() {
-                // Not entered yet: it may now start on another link.
-                let first = vehicle.route[0].0;
-                for (link, queue) in self.pending.iter_mut().enumerate() {
-                    if link as u32 != first {
-                        if let Some(i) = queue.iter().position(|&q| q == id) {
-                            queue.remove(i);
-                            self.pending[first as usize].push_back(id);
-                            self.pending_links.insert(first);
-                            break;
-                        }
-                    }
+            let now_first = vehicle.route[0];
+            if keep == 0 && now_first != first {
+                let queue = &mut self.pending[first.0 as usize];
+                if let Some(i) = queue.iter().position(|&q| q == id) {
+                    queue.remove(i);
+                    self.pending[now_first.0 as usize].push_back(id);
+                    moved_start = true;
                 }
             }
         }
-        self.pending_links = (0..self.pending.len() as u32).filter(|&l| !self.pending[l as usize].is_empty()).collect();
-        for lane in &mut self.lanes {
-            for v in &mut lane.vehicles {
-                v.next = self.vehicles[v.id as usize].route.get(v.route_pos as usize + 1).map_or(NO_LINK, |l| l.0);
+        if moved_start {
+            self.pending_links =
+                (0..self.pending.len() as u32).filter(|&l| !self.pending[l as usize].is_empty()).collect();
+        }
+        if on_the_road {
+            for lane in &mut self.lanes {
+                for v in &mut lane.vehicles {
+                    v.next = self.vehicles[v.id as usize].route.get(v.route_pos as usize + 1).map_or(NO_LINK, |l| l.0);
+                }
             }
         }
     }
@@ -863,12 +951,21 @@ impl VehicleModel for Traffic {
         self.closed[link.0 as usize]
     }
 
+    fn enable_rerouting(&mut self, params: ReroutingParams) {
+        if self.steps == 0 {
+            self.travel_times = Some(TravelTimes::new(&self.graph, params));
+        }
+    }
+
     /// Advances one step.
     fn step(&mut self) {
         let t = self.now_s();
         if self.reroute_due {
             self.reroute();
             self.reroute_due = false;
+        }
+        if self.travel_times.as_mut().is_some_and(|times| times.due(t)) {
+            self.reroute_for_travel_times(t);
         }
         self.insert(t);
         // Parallel phases pay off from some thousand vehicles; below, one piece runs inline.
@@ -928,6 +1025,7 @@ impl Vehicle {
             route: t.route,
             reroutes: 0,
             at_stop_since_s: f64::NAN,
+            link_entered_s: f64::NAN,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod junctions;
 pub mod meso;
 pub mod micro;
 pub mod od;
+pub mod rerouting;
 pub mod teleport;
 pub mod traffic;
 pub mod transit;

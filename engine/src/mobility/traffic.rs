@@ -2,7 +2,8 @@
 //! [`super::micro`]) or the mesoscopic queue model (`model = "meso"`, [`super::meso`]). The population's car
 //! trips drive as vehicles on the road graph, so congestion, signals (micro) or link capacities (meso) and
 //! closures set their travel times; walking legs keep the free-flow model ([`super::teleport`]). SUMO demand
-//! (`[mobility] sumo_routes`) runs on a SUMO network (`[city] sumo_net`) as vehicles without persons.
+//! (`[mobility] sumo_routes`) runs on a SUMO network (`[city] sumo_net`) as vehicles without persons. With
+//! `[mobility.rerouting]`, vehicles re-plan on the travel times they meet ([`super::rerouting`]).
 //!
 //! Each tick: persons' events up to the tick's end are processed in person order (a car trip that starts
 //! gets its route — A* by free-flow time over the open links — and enters the model), the model steps to
@@ -15,6 +16,7 @@ use super::junctions::{Junctions, SignalParams};
 use super::meso::{QueueParams, QueueTraffic};
 use super::micro::{MicroParams, Traffic};
 use super::od::OdSection;
+use super::rerouting::ReroutingParams;
 use super::teleport::{self, Itinerary, PersonId, PersonState, PlannedTrip, TripLog, DOMAIN};
 use super::transit::{BusService, TransitParams};
 use super::vehicles::{Trip, TripResult, VehicleModel};
@@ -75,6 +77,9 @@ pub struct MobilitySection {
     /// Car trips from an origin–destination matrix over zones, driven besides the population's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub od: Option<OdSection>,
+    /// Vehicles re-plan their routes on the link travel times they meet (off without the section).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerouting: Option<ReroutingParams>,
 }
 
 /// `[[mobility.closures]]`: a road closed to vehicles for a time (works, an event, an intervention).
@@ -190,6 +195,12 @@ impl MobilitySection {
         let q = &self.meso;
         if q.step_s > 60.0 || (q.step_s * 1000.0).fract() != 0.0 {
             return bad("meso.step_s", format!("{} s: must be a whole number of ms up to 60 s", q.step_s));
+        }
+        if let Some(r) = &self.rerouting {
+            r.validate().map_err(|(key, msg)| InputError::new(path, format!("key mobility.rerouting.{key}"), msg))?;
+            if self.vehicle_model().is_none() {
+                return bad("rerouting", "re-routing needs vehicles: set model = \"micro\" or \"meso\"".into());
+            }
         }
         if let Some(t) = &self.transit {
             t.validate().map_err(|(key, msg)| InputError::new(path, format!("key mobility.transit.{key}"), msg))?;
@@ -368,6 +379,10 @@ impl TrafficState {
                 (traffic, Demand::Population { persons: Vec::new(), attach })
             }
         };
+        let mut traffic = traffic;
+        if let Some(params) = &section.rerouting {
+            traffic.enable_rerouting(params.clone());
+        }
         TrafficState {
             traffic,
             demand,
@@ -675,6 +690,7 @@ fn traffic_kpis(mut kpis: ResMut<Kpis>, state: Res<TrafficState>) {
     kpis.set(d, "co2_t", km * state.co2_kg_per_km / 1000.0);
     kpis.set(d, "lane_changes", t.stats().lane_changes as f64);
     kpis.set(d, "reroutes", t.stats().reroutes as f64);
+    kpis.set(d, "reroutes_for_travel_time", t.stats().reroutes_for_travel_time as f64);
     kpis.set(d, "vehicles_caught_on_closed_links", t.stats().caught_on_closed_links as f64);
     let entries = t.link_entries();
     kpis.set(d, "max_link_volume_veh", entries.iter().copied().max().unwrap_or(0) as f64);

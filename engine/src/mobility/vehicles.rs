@@ -1,9 +1,11 @@
 //! What the mobility domain asks of a vehicle model, whichever it is: trips in, results and positions out,
 //! links opened and closed. The microscopic model ([`super::micro`]) and the queue model ([`super::meso`])
 //! both implement [`VehicleModel`], so the domain ([`super::traffic`]), the replay and the KPIs do not
-//! depend on which one a scenario runs. Also here: the re-routing rule both models share ([`detour`]) and
+//! depend on which one a scenario runs (the re-routing rules they share are in [`super::rerouting`]). Also
+//! here: the stops buses make ([`StopPlan`]), what the models record ([`VehicleLedger`]) and
 //! random demand for tests and benchmarks ([`random_trips`]).
 
+use super::rerouting::ReroutingParams;
 use crate::city::graph::{Graph, LinkId, NodeId};
 use crate::city::routing::{Router, Weight};
 
@@ -155,7 +157,7 @@ pub struct TripResult {
     pub free_flow_s: f64,
     /// Whether it was teleported out of a jam.
     pub teleported: bool,
-    /// How many times it was re-routed around closed links.
+    /// How many times it was re-routed (around closed links or to a faster route).
     pub reroutes: u32,
 }
 
@@ -210,6 +212,8 @@ pub struct VehicleStats {
     pub caught_on_closed_links: u64,
     /// Re-routings around closed links.
     pub reroutes: u64,
+    /// Re-routings to a faster route on the measured travel times (`[mobility.rerouting]`).
+    pub reroutes_for_travel_time: u64,
     /// Stops not made because a re-routed vehicle no longer passed them.
     pub stops_skipped: u64,
 }
@@ -282,6 +286,9 @@ pub trait VehicleModel: Send + Sync {
     fn set_closed(&mut self, link: LinkId, closed: bool);
     /// Whether a link is closed.
     fn is_closed(&self, link: LinkId) -> bool;
+    /// Lets vehicles re-plan their routes on the travel times they meet ([`super::rerouting`]): at
+    /// departure and every period; only before the first step.
+    fn enable_rerouting(&mut self, params: ReroutingParams);
     /// Advances one step.
     fn step(&mut self);
     /// Runs until `until_s` (clock) or until every trip has finished.
@@ -290,30 +297,6 @@ pub trait VehicleModel: Send + Sync {
             self.step();
         }
     }
-}
-
-/// Re-routes the rest of a route around closed links: when a link after the first `keep` of `route` is
-/// closed, the route from the end of link `keep − 1` (from the start of the first link when `keep` is 0) to
-/// the end of the last link is replaced by the fastest free-flow route over the open links. Returns whether
-/// the route changed (not when there is no open way, nor when nothing would be left to drive).
-pub fn detour(graph: &Graph, router: &mut Router, route: &mut Vec<LinkId>, keep: usize, closed: &[bool]) -> bool {
-    if !route[keep..].iter().any(|&l| closed[l.0 as usize]) {
-        return false;
-    }
-    let destination = graph.link(*route.last().expect("routes are not empty")).to;
-    let from = match keep {
-        0 => graph.link(route[0]).from,
-        k => graph.link(route[k - 1]).to,
-    };
-    let Some(new) = router.route_avoiding(from, destination, Weight::TravelTime, |l| !closed[l.0 as usize]) else {
-        return false;
-    };
-    if new.links.is_empty() && keep == 0 {
-        return false;
-    }
-    route.truncate(keep);
-    route.extend(new.links);
-    true
 }
 
 /// `count` trips between uniformly drawn nodes of `graph`, departing uniformly over `0..horizon_s`, each on
