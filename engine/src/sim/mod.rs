@@ -7,10 +7,8 @@
 //! different steps therefore meet exactly at the common multiples of their steps. At the end [`Finalize`]
 //! runs once so observers can write KPIs.
 //!
-//! Parallelism: `threads` in all — bevy's task pool (`ComputeTaskPool`) runs the schedules with the
-//! multi-threaded executor and systems use `par_iter_mut` over entities; the domains' fine-grained phases
-//! (many per second of simulated time) run on the [`team`], whose idle workers spin briefly instead of
-//! sleeping ([`par_chunks_mut`], [`par_map_ranges`]). Systems read the previous
+//! Parallelism: one bevy task pool (`ComputeTaskPool`) for the whole engine, sized by `threads`; schedules
+//! use the multi-threaded executor and systems use `par_iter_mut` over entities. Systems read the previous
 //! state and write each entity's own next state, so results do not depend on the order threads visit
 //! entities; with `threads = 1` the single-threaded executor runs the very same systems.
 
@@ -21,8 +19,6 @@ use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::{ScheduleLabel, SingleThreadedExecutor};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-pub mod team;
 
 /// The schedule of one domain's tick.
 #[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
@@ -161,31 +157,40 @@ pub struct SimConfig {
     pub observe_interval_ms: u64,
 }
 
-/// Initialises the engine's threads for `threads` in all: bevy's compute pool (the ECS schedules, the flood
-/// solver's bands) and the [`team`] of the domains' fine-grained phases. In both the calling thread works
-/// too (bevy_tasks' scopes run tasks on it while it waits), so each gets `threads − 1` workers of its own:
-/// with `threads` workers on as many cores, one thread too many would compete for them. Process-wide: the
-/// first call decides; returns the threads in force.
+/// Initialises the engine's one task pool with `threads` threads. The pool is process-wide: the first
+/// call decides its size; returns the size in force.
 pub fn init_thread_pool(threads: usize) -> usize {
-    bevy_tasks::ComputeTaskPool::get_or_init(|| {
-        bevy_tasks::TaskPoolBuilder::new().num_threads(threads.max(1) - 1).thread_name("machi-worker".into()).build()
+    let pool = bevy_tasks::ComputeTaskPool::get_or_init(|| {
+        bevy_tasks::TaskPoolBuilder::new().num_threads(threads.max(1)).thread_name("machi-worker".into()).build()
     });
-    pool_threads()
+    pool.thread_num()
 }
 
-/// Runs `work(first index, chunk)` over `chunks` contiguous pieces of `items` on the engine's team of
-/// threads ([`team`]; inline when `chunks` ≤ 1) and returns the results in chunk order, so what the caller
-/// does with them does not depend on the number of threads.
+/// Runs `work(first index, chunk)` over `chunks` contiguous pieces of `items` on the compute pool (inline
+/// when `chunks` ≤ 1) and returns the results in chunk order, so what the caller does with them does not
+/// depend on the number of threads.
 pub fn par_chunks_mut<T: Send, R: Send + 'static>(
     items: &mut [T],
     chunks: usize,
     work: impl Fn(usize, &mut [T]) -> R + Sync,
 ) -> Vec<R> {
-    team::run_pieces(engine_team(), items, chunks, work)
+    if chunks <= 1 || items.len() <= 1 {
+        return vec![work(0, items)];
+    }
+    let per = items.len().div_ceil(chunks);
+    let pool = bevy_tasks::ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default);
+    let work = &work;
+    let mut parts: Vec<(usize, R)> = pool.scope(|s| {
+        for (k, chunk) in items.chunks_mut(per).enumerate() {
+            s.spawn(async move { (k, work(k * per, chunk)) });
+        }
+    });
+    parts.sort_by_key(|(k, _)| *k);
+    parts.into_iter().map(|(_, r)| r).collect()
 }
 
-/// Runs `work(range)` over `chunks` contiguous ranges of `0..len` on the engine's team of threads (inline
-/// when `chunks` ≤ 1) and returns the results in range order.
+/// Runs `work(range)` over `chunks` contiguous ranges of `0..len` on the compute pool (inline when `chunks`
+/// ≤ 1) and returns the results in range order.
 pub fn par_map_ranges<R: Send + 'static>(
     len: usize,
     chunks: usize,
@@ -195,20 +200,20 @@ pub fn par_map_ranges<R: Send + 'static>(
         return vec![work(0..len)];
     }
     let per = len.div_ceil(chunks);
-    let mut ranges: Vec<std::ops::Range<usize>> = (0..len).step_by(per).map(|a| a..(a + per).min(len)).collect();
-    let pieces = ranges.len();
-    team::run_pieces(engine_team(), &mut ranges, pieces, |_, r| work(r[0].clone()))
-}
-
-/// Threads that work on the engine's parallel phases: the pool's workers and the calling thread.
-pub fn pool_threads() -> usize {
-    engine_team().threads()
-}
-
-/// The engine's team, as many threads as the compute pool (its workers and the calling thread).
-fn engine_team() -> &'static team::Team {
     let pool = bevy_tasks::ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default);
-    team::team(pool.thread_num() + 1)
+    let work = &work;
+    let mut parts: Vec<(usize, R)> = pool.scope(|s| {
+        for (k, start) in (0..len).step_by(per).enumerate() {
+            s.spawn(async move { (k, work(start..(start + per).min(len))) });
+        }
+    });
+    parts.sort_by_key(|(k, _)| *k);
+    parts.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Threads of the compute pool (at least 1).
+pub fn pool_threads() -> usize {
+    bevy_tasks::ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default).thread_num().max(1)
 }
 
 /// Something that adds systems and resources to the App (a plugin, usually via [`Sim::plugin`]).
