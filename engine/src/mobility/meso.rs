@@ -43,14 +43,15 @@
 
 use super::idm::DriverParams;
 use super::junctions::Junctions;
-use super::rerouting::{detour, plan_faster_routes, NewRoute, ReroutingParams, TravelTimes};
+use super::rerouting::{
+    plan_detours, plan_faster_routes, take_new_route, wait_elsewhere, NewRoute, ReroutingParams, TravelTimes,
+};
 use super::vehicles::{
     check_stops, StopEvent, StopHold, StopPlan, Trip, TripResult, VehicleLedger, VehicleModel, VehiclePosition,
     TIME_TOLERANCE_S,
 };
 use crate::city::control::Light;
 use crate::city::graph::{Graph, LinkId};
-use crate::city::routing::Router;
 use crate::import::tags::WayClass;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, VecDeque};
@@ -700,16 +701,9 @@ impl QueueTraffic {
     /// Re-routes every vehicle whose remaining route uses a closed link, from the end of its current link
     /// (or the start of its first link if it has not entered yet).
     fn reroute(&mut self) {
-        let graph = Arc::clone(&self.graph);
-        let mut router = Router::new(&graph);
-        let routes: Vec<NewRoute> = self
-            .reroute_candidates(true)
-            .into_iter()
-            .filter_map(|(id, keep)| {
-                detour(&graph, &mut router, &self.vehicles[id as usize].route, keep, &self.closed)
-                    .map(|rest| (id, keep, rest))
-            })
-            .collect();
+        let todo = self.reroute_candidates(true);
+        let vehicles = &self.vehicles;
+        let routes = plan_detours(&self.graph, &self.closed, &todo, |id| &vehicles[id as usize].route);
         self.apply_new_routes(routes, false);
     }
 
@@ -746,24 +740,16 @@ impl QueueTraffic {
         let mut moved_start = false;
         for (id, keep, rest) in routes {
             let vehicle = &mut self.vehicles[id as usize];
-            let first = vehicle.route[0];
-            vehicle.route.truncate(keep);
-            vehicle.route.extend(rest);
+            let first = take_new_route(&mut vehicle.route, &mut vehicle.stops, keep, rest);
             vehicle.reroutes += 1;
             if for_travel_time {
                 self.ledger.stats.reroutes_for_travel_time += 1;
             } else {
                 self.ledger.stats.reroutes += 1;
             }
-            vehicle.stops.realign(&vehicle.route, keep);
             let now_first = vehicle.route[0];
             if keep == 0 && now_first != first {
-                let queue = &mut self.pending[first.0 as usize];
-                if let Some(i) = queue.iter().position(|&q| q == id) {
-                    queue.remove(i);
-                    self.pending[now_first.0 as usize].push_back(id);
-                    moved_start = true;
-                }
+                moved_start |= wait_elsewhere(&mut self.pending, id, first, now_first);
             }
         }
         if moved_start {
@@ -949,6 +935,7 @@ impl VehicleModel for QueueTraffic {
 mod tests {
     use super::*;
     use crate::city::graph::{GraphBuilder, NodeId};
+    use crate::city::routing::Router;
     use crate::city::routing::Weight;
     use glam::Vec2;
 

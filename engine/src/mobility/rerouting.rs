@@ -19,12 +19,13 @@
 //! routes: only closures make them detour. New routes never take a turn banned from the link a vehicle is
 //! on ([`Router::route_on`] with the current link).
 
-use super::vehicles::TIME_TOLERANCE_S;
+use super::vehicles::{StopPlan, TIME_TOLERANCE_S};
 use crate::city::graph::{Graph, LinkId, NodeId};
 use crate::city::routing::{LinkCosts, Router, Weight};
 use crate::scenario::check::{non_negative, positive, share, CheckError};
 use crate::sim::{par_map_ranges, pool_threads};
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 
 /// `[mobility.rerouting]`: vehicles re-plan their routes on the travel times they meet. Off unless the
 /// section is given.
@@ -243,6 +244,39 @@ pub fn plan_faster_routes<'v>(
     .into_iter()
     .flatten()
     .collect()
+}
+
+/// [`detour`] for many vehicles — `todo` lists (vehicle index, links kept), `route_of` gives a vehicle's
+/// route — in `todo`'s order.
+pub fn plan_detours<'v>(
+    graph: &Graph,
+    closed: &[bool],
+    todo: &[(u32, usize)],
+    route_of: impl Fn(u32) -> &'v [LinkId],
+) -> Vec<NewRoute> {
+    let mut router = Router::new(graph);
+    todo.iter()
+        .filter_map(|&(id, keep)| detour(graph, &mut router, route_of(id), keep, closed).map(|rest| (id, keep, rest)))
+        .collect()
+}
+
+/// Puts `rest` in place of `route[keep..]` and re-aligns the vehicle's stops to it; returns the route's
+/// first link before (a vehicle waiting to enter whose first link changed waits elsewhere now).
+pub fn take_new_route(route: &mut Vec<LinkId>, stops: &mut StopPlan, keep: usize, rest: Vec<LinkId>) -> LinkId {
+    let first = route[0];
+    route.truncate(keep);
+    route.extend(rest);
+    stops.realign(route, keep);
+    first
+}
+
+/// Moves vehicle `id` from the waiting list of link `from` to that of `to`; whether it was waiting there.
+pub fn wait_elsewhere(pending: &mut [VecDeque<u32>], id: u32, from: LinkId, to: LinkId) -> bool {
+    let queue = &mut pending[from.0 as usize];
+    let Some(i) = queue.iter().position(|&q| q == id) else { return false };
+    queue.remove(i);
+    pending[to.0 as usize].push_back(id);
+    true
 }
 
 /// Pieces per thread re-planning is split into (some balance for uneven searches).
