@@ -229,7 +229,7 @@ impl<T: Real> FloodSolver<T> {
             balance: MassBalance::default(),
             active_rows: vec![false; ny],
             limited_rows: vec![0..0; ny],
-            bands: ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default).thread_num().max(1),
+            bands: crate::sim::pool_threads(),
             h_max: 0.0,
         }
     }

@@ -157,13 +157,25 @@ pub struct SimConfig {
     pub observe_interval_ms: u64,
 }
 
-/// Initialises the engine's one task pool with `threads` threads. The pool is process-wide: the first
-/// call decides its size; returns the size in force.
+/// The engine's thread count as set by the first [`init_thread_pool`] (the calling thread included).
+static ENGINE_THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+/// Initialises the engine's one task pool so that `threads` threads compute: the thread that runs the
+/// simulation works through every parallel phase itself (bevy's `scope` ticks the pool's executor while
+/// it waits), so the pool gets `threads − 1` workers. A pool of `threads` workers would put one more
+/// runnable thread than cores on the machine and slow every phase down by time-slicing. The pool is
+/// process-wide: the first call decides its size; returns the thread count in force.
 pub fn init_thread_pool(threads: usize) -> usize {
-    let pool = bevy_tasks::ComputeTaskPool::get_or_init(|| {
-        bevy_tasks::TaskPoolBuilder::new().num_threads(threads.max(1)).thread_name("machi-worker".into()).build()
+    let threads = threads.max(1);
+    let mut initialised_here = false;
+    bevy_tasks::ComputeTaskPool::get_or_init(|| {
+        initialised_here = true;
+        bevy_tasks::TaskPoolBuilder::new().num_threads(threads - 1).thread_name("machi-worker".into()).build()
     });
-    pool.thread_num()
+    if initialised_here {
+        let _ = ENGINE_THREADS.set(threads);
+    }
+    pool_threads()
 }
 
 /// Runs `work(first index, chunk)` over `chunks` contiguous pieces of `items` on the compute pool (inline
@@ -211,9 +223,13 @@ pub fn par_map_ranges<R: Send + 'static>(
     parts.into_iter().map(|(_, r)| r).collect()
 }
 
-/// Threads of the compute pool (at least 1).
+/// Threads that compute in parallel phases (at least 1): the count given to [`init_thread_pool`], or, if
+/// something else made the pool first, its workers.
 pub fn pool_threads() -> usize {
-    bevy_tasks::ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default).thread_num().max(1)
+    match ENGINE_THREADS.get() {
+        Some(&threads) => threads,
+        None => bevy_tasks::ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default).thread_num().max(1),
+    }
 }
 
 /// Something that adds systems and resources to the App (a plugin, usually via [`Sim::plugin`]).
