@@ -467,16 +467,45 @@ pub struct FloodedLinks {
     pub road_closed_s: Vec<f64>,
 }
 
-/// Whether any point along a link's geometry (sampled every cell) is deeper than `depth`.
-fn link_flooded(state: &FloodState, geometry: &[glam::Vec2], depth: f32) -> bool {
-    let step = state.grid.cell_m;
-    geometry.windows(2).any(|w| {
-        let n = (w[0].distance(w[1]) / step).ceil().max(1.0) as usize;
-        (0..=n).any(|k| {
-            let p = w[0].lerp(w[1], k as f32 / n as f32);
-            state.grid.cell_at(p).is_some_and(|c| state.grid.above_ground(c, state.solver.depths()[c]) > depth)
-        })
-    })
+/// The cells under each link of a network: its geometry sampled every cell length, each cell once, in
+/// compressed rows (link `i`'s cells are `cells[offsets[i]..offsets[i + 1]]`). Found once, then every flood
+/// step only reads depths.
+#[derive(Default)]
+struct CellsUnderLinks {
+    offsets: Vec<usize>,
+    cells: Vec<u32>,
+}
+
+impl CellsUnderLinks {
+    fn new<'a>(grid: &FloodGrid, geometries: impl Iterator<Item = &'a [glam::Vec2]>) -> CellsUnderLinks {
+        let mut under = CellsUnderLinks { offsets: vec![0], cells: Vec::new() };
+        let mut link_cells = Vec::new();
+        for geometry in geometries {
+            link_cells.clear();
+            for w in geometry.windows(2) {
+                let n = (w[0].distance(w[1]) / grid.cell_m).ceil().max(1.0) as usize;
+                link_cells.extend((0..=n).filter_map(|k| grid.cell_at(w[0].lerp(w[1], k as f32 / n as f32))));
+            }
+            link_cells.sort_unstable();
+            link_cells.dedup();
+            under.cells.extend(link_cells.iter().map(|&c| c as u32));
+            under.offsets.push(under.cells.len());
+        }
+        under
+    }
+
+    /// Per link: whether water stands deeper than `depth_m` (m) above the ground of any cell under it.
+    fn flooded(&self, state: &FloodState, depth_m: f32) -> Vec<bool> {
+        let depths = state.solver.depths();
+        self.offsets
+            .windows(2)
+            .map(|range| {
+                self.cells[range[0]..range[1]]
+                    .iter()
+                    .any(|&c| state.grid.above_ground(c as usize, depths[c as usize]) > depth_m)
+            })
+            .collect()
+    }
 }
 
 fn publish_flooded_links(
@@ -484,13 +513,20 @@ fn publish_flooded_links(
     state: Res<FloodState>,
     city: Res<crate::sim::CityRes>,
     mut links: ResMut<FloodedLinks>,
+    mut under: Local<Option<(CellsUnderLinks, CellsUnderLinks)>>,
 ) {
     let roads = city.0.roads.links();
-    let paths = city.0.footpaths.links();
+    let (under_roads, under_paths) = under.get_or_insert_with(|| {
+        let paths = city.0.footpaths.links();
+        (
+            CellsUnderLinks::new(&state.grid, roads.iter().map(|l| l.geometry.as_slice())),
+            CellsUnderLinks::new(&state.grid, paths.iter().map(|l| l.geometry.as_slice())),
+        )
+    });
     let (r, f) = (state.settings.road_closure_depth_m as f32, state.settings.footpath_closure_depth_m as f32);
     let links = &mut *links;
-    links.roads = roads.iter().map(|l| link_flooded(&state, &l.geometry, r)).collect();
-    links.footpaths = paths.iter().map(|l| link_flooded(&state, &l.geometry, f)).collect();
+    links.roads = under_roads.flooded(&state, r);
+    links.footpaths = under_paths.flooded(&state, f);
     links.road_closed_s.resize(roads.len(), 0.0);
     let step_s = clock.step_ms as f64 / 1000.0;
     for (t, closed) in links.road_closed_s.iter_mut().zip(&links.roads) {
