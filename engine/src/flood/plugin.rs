@@ -495,14 +495,14 @@ impl CellsUnderLinks {
     }
 
     /// Per link: whether water stands deeper than `depth_m` (m) above the ground of any cell under it.
-    fn flooded(&self, state: &FloodState, depth_m: f32) -> Vec<bool> {
-        let depths = state.solver.depths();
+    /// `depths` are the solver's, per cell of `grid` (m).
+    fn flooded(&self, grid: &FloodGrid, depths: &[f32], depth_m: f32) -> Vec<bool> {
         self.offsets
             .windows(2)
             .map(|range| {
                 self.cells[range[0]..range[1]]
                     .iter()
-                    .any(|&c| state.grid.above_ground(c as usize, depths[c as usize]) > depth_m)
+                    .any(|&c| grid.above_ground(c as usize, depths[c as usize]) > depth_m)
             })
             .collect()
     }
@@ -525,8 +525,9 @@ fn publish_flooded_links(
     });
     let (r, f) = (state.settings.road_closure_depth_m as f32, state.settings.footpath_closure_depth_m as f32);
     let links = &mut *links;
-    links.roads = under_roads.flooded(&state, r);
-    links.footpaths = under_paths.flooded(&state, f);
+    let depths = state.solver.depths();
+    links.roads = under_roads.flooded(&state.grid, depths, r);
+    links.footpaths = under_paths.flooded(&state.grid, depths, f);
     links.road_closed_s.resize(roads.len(), 0.0);
     let step_s = clock.step_ms as f64 / 1000.0;
     for (t, closed) in links.road_closed_s.iter_mut().zip(&links.roads) {
@@ -699,5 +700,34 @@ mod tests {
         assert_eq!(f.edge_boundary(), Boundary::FixedLevel { level_m: 1012.5 });
         let free = FloodSection::default();
         assert_eq!(free.edge_boundary(), Boundary::FreeOutflow { slope: 0.01 });
+    }
+
+    #[test]
+    fn a_link_is_flooded_when_water_stands_deeper_than_the_threshold_in_any_cell_under_it() {
+        let (nx, ny, cell_m) = (10, 4, 5.0);
+        let grid = FloodGrid {
+            nx,
+            ny,
+            cell_m,
+            origin: glam::Vec2::ZERO,
+            z_m: vec![0.0; nx * ny],
+            cover: vec![LandCover::Road; nx * ny],
+            carved_m: vec![0.0; nx * ny],
+        };
+        // Along row 1 across the grid (and beyond its east edge), along row 3, and a link outside the grid.
+        let along_row_1 = [glam::Vec2::new(2.5, 7.5), glam::Vec2::new(30.0, 7.5), glam::Vec2::new(70.0, 7.5)];
+        let along_row_3 = [glam::Vec2::new(2.5, 17.5), glam::Vec2::new(47.5, 17.5)];
+        let outside = [glam::Vec2::new(-50.0, -50.0), glam::Vec2::new(-10.0, -50.0)];
+        let links = [&along_row_1[..], &along_row_3[..], &outside[..]];
+        let under = CellsUnderLinks::new(&grid, links.iter().copied());
+        // Every cell of row 1 once, in order; all of row 3; none for the link outside.
+        assert_eq!(&under.cells[under.offsets[0]..under.offsets[1]], &(10..20).collect::<Vec<u32>>()[..]);
+        assert_eq!(&under.cells[under.offsets[1]..under.offsets[2]], &(30..40).collect::<Vec<u32>>()[..]);
+        assert_eq!(under.offsets[2], under.offsets[3]);
+        let mut depths = vec![0.05_f32; nx * ny];
+        assert_eq!(under.flooded(&grid, &depths, 0.1), vec![false, false, false]);
+        depths[17] = 0.31;
+        assert_eq!(under.flooded(&grid, &depths, 0.3), vec![true, false, false]);
+        assert_eq!(under.flooded(&grid, &depths, 0.31), vec![false, false, false], "deeper than, not as deep as");
     }
 }
