@@ -470,7 +470,6 @@ pub struct FloodedLinks {
 /// The cells under each link of a network: its geometry sampled every cell length, each cell once, in
 /// compressed rows (link `i`'s cells are `cells[offsets[i]..offsets[i + 1]]`). Found once, then every flood
 /// step only reads depths.
-#[derive(Default)]
 struct CellsUnderLinks {
     offsets: Vec<usize>,
     cells: Vec<u32>,
