@@ -71,6 +71,8 @@ pub fn run(
     options: &RunOptions,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<RunSummary, RunError> {
+    // The pool first: import, set-up and the domains' solvers all size their work by it.
+    crate::sim::init_thread_pool(options.threads);
     let seed = options.seed.unwrap_or(scenario.file.seed);
     let city = Arc::new(load_city(scenario)?);
     let params = scenario.file.population.clone();

@@ -29,7 +29,7 @@
 //! bit-identical on any x86-64 CPU.
 
 use super::real::Real;
-use bevy_tasks::ComputeTaskPool;
+use crate::sim::{run_pieces, with_team};
 use std::ops::Range;
 
 /// Numerical parameters with their sources.
@@ -328,13 +328,22 @@ impl<T: Real> FloodSolver<T> {
 
     /// Advances to `t_end_s` with adaptive steps (the last one shortened to land exactly). Returns steps taken.
     pub fn advance_to(&mut self, t_end_s: f64) -> u64 {
-        let mut n = 0;
-        while self.time_s < t_end_s {
-            let dt = self.stable_dt().min(t_end_s - self.time_s);
-            self.step(dt);
-            n += 1;
+        let parallel = self.bands > 1;
+        let mut steps = || {
+            let mut n = 0;
+            while self.time_s < t_end_s {
+                let dt = self.stable_dt().min(t_end_s - self.time_s);
+                self.step(dt);
+                n += 1;
+            }
+            n
+        };
+        if parallel {
+            // Many short steps in a row: one team for all of them (see `sim::fork_join`).
+            with_team(steps)
+        } else {
+            steps()
         }
-        n
     }
 
     /// One step of `dt` seconds.
@@ -417,26 +426,22 @@ impl<T: Real> FloodSolver<T> {
         let limited: Vec<Range<usize>> = if bands <= 1 {
             band(0, &mut qx_out, &mut qy_out, &mut limit)
         } else {
-            let pool = ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default);
             let band = &band;
-            let mut parts: Vec<(usize, Vec<Range<usize>>)> = pool.scope(|s| {
-                let (mut qx_rest, mut qy_rest, mut lim_rest) = (&mut qx_out[..], &mut qy_out[..], &mut limit[..]);
-                let (mut j0, mut index) = (0, 0);
-                while j0 < ny {
-                    let rows = per.min(ny - j0);
-                    let face_rows = if j0 + rows == ny { rows + 1 } else { rows };
-                    let (qx_b, qx_r) = std::mem::take(&mut qx_rest).split_at_mut(rows * (nx + 1));
-                    let (qy_b, qy_r) = std::mem::take(&mut qy_rest).split_at_mut(face_rows * nx);
-                    let (lim_b, lim_r) = std::mem::take(&mut lim_rest).split_at_mut(rows * nx);
-                    (qx_rest, qy_rest, lim_rest) = (qx_r, qy_r, lim_r);
-                    let (start, b) = (j0, index);
-                    s.spawn(async move { (b, band(start, qx_b, qy_b, lim_b)) });
-                    j0 += rows;
-                    index += 1;
-                }
-            });
-            parts.sort_by_key(|(b, _)| *b);
-            parts.into_iter().flat_map(|(_, l)| l).collect()
+            let mut pieces = Vec::with_capacity(bands);
+            let (mut qx_rest, mut qy_rest, mut lim_rest) = (&mut qx_out[..], &mut qy_out[..], &mut limit[..]);
+            let mut j0 = 0;
+            while j0 < ny {
+                let rows = per.min(ny - j0);
+                let face_rows = if j0 + rows == ny { rows + 1 } else { rows };
+                let (qx_b, qx_r) = std::mem::take(&mut qx_rest).split_at_mut(rows * (nx + 1));
+                let (qy_b, qy_r) = std::mem::take(&mut qy_rest).split_at_mut(face_rows * nx);
+                let (lim_b, lim_r) = std::mem::take(&mut lim_rest).split_at_mut(rows * nx);
+                (qx_rest, qy_rest, lim_rest) = (qx_r, qy_r, lim_r);
+                let start = j0;
+                pieces.push(move || band(start, qx_b, qy_b, lim_b));
+                j0 += rows;
+            }
+            run_pieces(pieces).into_iter().flatten().collect()
         };
         self.qx_next = qx_out;
         self.qy_next = qy_out;
@@ -742,17 +747,11 @@ impl<T: Real> FloodSolver<T> {
         let sums: Vec<BandSums> = if bands <= 1 {
             band(0, &mut h, &mut qx, edges[0], &mut *inners.pop().expect("one band"), edges[1])
         } else {
-            let pool = ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default);
-            let band = &band;
-            let mut parts: Vec<(usize, Vec<BandSums>)> = pool.scope(|s| {
-                let work = h.chunks_mut(per * nx).zip(qx.chunks_mut(per * (nx + 1))).zip(inners).enumerate();
-                for (b, ((h, qx), inner)) in work {
-                    let (lo, hi) = (edges[b], edges[b + 1]);
-                    s.spawn(async move { (b, band(b * per, h, qx, lo, inner, hi)) });
-                }
-            });
-            parts.sort_by_key(|(b, _)| *b);
-            parts.into_iter().flat_map(|(_, s)| s).collect()
+            let (band, edges) = (&band, &edges);
+            let work = h.chunks_mut(per * nx).zip(qx.chunks_mut(per * (nx + 1))).zip(inners).enumerate();
+            let pieces: Vec<_> =
+                work.map(|(b, ((h, qx), inner))| move || band(b * per, h, qx, edges[b], inner, edges[b + 1])).collect();
+            run_pieces(pieces).into_iter().flatten().collect()
         };
         self.h = h;
         self.qx_next = qx;

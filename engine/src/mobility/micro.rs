@@ -38,7 +38,7 @@ use super::vehicles::{
 };
 use crate::city::control::Light;
 use crate::city::graph::{Graph, LinkId};
-use crate::sim::{par_chunks_mut, par_map_ranges, pool_threads};
+use crate::sim::{par_chunks_mut, par_map_ranges, pool_threads, with_team};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -418,8 +418,8 @@ impl Traffic {
     /// Gates of every lane's front vehicle, with one entry per target lane per step.
     fn gates(&mut self, chunks: usize) -> Vec<Snapshot> {
         let dt = self.params.step_s;
+        // Every entry is written below, in the parallel pass: the buffer is only sized here.
         let mut snap = std::mem::take(&mut self.snapshot);
-        snap.clear();
         snap.resize(self.lanes.len(), Snapshot { gate: CLOSED_GATE, tail: None });
         let this = &*self;
         let wanting: Vec<Vec<(u8, u32)>> = par_chunks_mut(&mut snap, chunks, |first, out| {
@@ -427,6 +427,7 @@ impl Traffic {
             for (k, s) in out.iter_mut().enumerate() {
                 let lane = &this.lanes[first + k];
                 if lane.vehicles.is_empty() {
+                    *s = Snapshot { gate: CLOSED_GATE, tail: None };
                     continue;
                 }
                 s.tail = lane_tail(lane);
@@ -838,6 +839,55 @@ impl Traffic {
             }
         }
     }
+
+    /// One step, its parallel phases split in `chunks` pieces: re-routing when due, insertion, lane changes,
+    /// signals, gates, moves, transfers.
+    fn step_phases(&mut self, chunks: usize) {
+        let t = self.now_s();
+        if self.reroute_due {
+            self.reroute();
+            self.reroute_due = false;
+        }
+        if self.travel_times.as_mut().is_some_and(|times| times.due(t)) {
+            self.reroute_for_travel_times(t);
+        }
+        self.insert(t);
+        self.change_lanes(chunks);
+        self.advance_signals(t);
+        let snap = self.gates(chunks);
+        let dt = self.params.step_s;
+        let (classes, params) = (&self.classes, &self.params);
+        let snap_ref = &snap;
+        let moved: Vec<(u64, u64, Vec<u32>)> = par_chunks_mut(&mut self.lanes, chunks, |first, lanes| {
+            let mut scratch = Vec::new();
+            let (mut updates, mut clamps, mut leavers) = (0u64, 0u64, Vec::new());
+            for (k, lane) in lanes.iter_mut().enumerate() {
+                if lane.vehicles.is_empty() {
+                    continue;
+                }
+                let gate = snap_ref[first + k].gate;
+                let target_tail = (gate.target != NO_LANE).then(|| snap_ref[gate.target as usize].tail).flatten();
+                updates += lane.vehicles.len() as u64;
+                clamps += move_lane(lane, gate, target_tail, classes, params, dt, &mut scratch);
+                if !lane.leaving.is_empty() || lane.teleport.is_some() {
+                    leavers.push((first + k) as u32);
+                }
+            }
+            (updates, clamps, leavers)
+        });
+        let mut leavers = Vec::new();
+        for (u, c, l) in moved {
+            self.ledger.stats.vehicle_updates += u;
+            self.ledger.stats.clamps += c;
+            leavers.extend(l);
+        }
+        self.transfer(t, &snap, &leavers);
+        if self.any_stops {
+            self.mark_arrivals_at_stops(t + dt);
+        }
+        self.snapshot = snap;
+        self.steps += 1;
+    }
 }
 
 impl VehicleModel for Traffic {
@@ -945,15 +995,6 @@ impl VehicleModel for Traffic {
 
     /// Advances one step.
     fn step(&mut self) {
-        let t = self.now_s();
-        if self.reroute_due {
-            self.reroute();
-            self.reroute_due = false;
-        }
-        if self.travel_times.as_mut().is_some_and(|times| times.due(t)) {
-            self.reroute_for_travel_times(t);
-        }
-        self.insert(t);
         // Parallel phases pay off from some thousand vehicles; below, one piece runs inline.
         let chunks = self.chunks.unwrap_or_else(|| {
             if self.active < PARALLEL_FROM_VEHICLES {
@@ -962,41 +1003,12 @@ impl VehicleModel for Traffic {
                 pool_threads() * CHUNKS_PER_THREAD
             }
         });
-        self.change_lanes(chunks);
-        self.advance_signals(t);
-        let snap = self.gates(chunks);
-        let dt = self.params.step_s;
-        let (classes, params) = (&self.classes, &self.params);
-        let snap_ref = &snap;
-        let moved: Vec<(u64, u64, Vec<u32>)> = par_chunks_mut(&mut self.lanes, chunks, |first, lanes| {
-            let mut scratch = Vec::new();
-            let (mut updates, mut clamps, mut leavers) = (0u64, 0u64, Vec::new());
-            for (k, lane) in lanes.iter_mut().enumerate() {
-                if lane.vehicles.is_empty() {
-                    continue;
-                }
-                let gate = snap_ref[first + k].gate;
-                let target_tail = (gate.target != NO_LANE).then(|| snap_ref[gate.target as usize].tail).flatten();
-                updates += lane.vehicles.len() as u64;
-                clamps += move_lane(lane, gate, target_tail, classes, params, dt, &mut scratch);
-                if !lane.leaving.is_empty() || lane.teleport.is_some() {
-                    leavers.push((first + k) as u32);
-                }
-            }
-            (updates, clamps, leavers)
-        });
-        let mut leavers = Vec::new();
-        for (u, c, l) in moved {
-            self.ledger.stats.vehicle_updates += u;
-            self.ledger.stats.clamps += c;
-            leavers.extend(l);
+        if chunks > 1 {
+            // Three short parallel phases per step: one team for all of them (see `sim::fork_join`).
+            with_team(|| self.step_phases(chunks));
+        } else {
+            self.step_phases(1);
         }
-        self.transfer(t, &snap, &leavers);
-        if self.any_stops {
-            self.mark_arrivals_at_stops(t + dt);
-        }
-        self.snapshot = snap;
-        self.steps += 1;
     }
 }
 

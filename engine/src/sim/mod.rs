@@ -7,10 +7,16 @@
 //! different steps therefore meet exactly at the common multiples of their steps. At the end [`Finalize`]
 //! runs once so observers can write KPIs.
 //!
-//! Parallelism: one bevy task pool (`ComputeTaskPool`) for the whole engine, sized by `threads`; schedules
-//! use the multi-threaded executor and systems use `par_iter_mut` over entities. Systems read the previous
-//! state and write each entity's own next state, so results do not depend on the order threads visit
-//! entities; with `threads = 1` the single-threaded executor runs the very same systems.
+//! Parallelism: one bevy task pool (`ComputeTaskPool`) for the whole engine, sized by `threads`
+//! ([`init_thread_pool`]: N − 1 workers plus the thread that runs the simulation). Schedules run their
+//! systems in order on the simulation's thread; systems and models split their hot loops into pieces
+//! with [`fork_join`] (results in piece order, whoever ran them; a team for loops of many short phases),
+//! and the simulation's thread works through the pieces with the workers. Each piece writes only its own
+//! entities or cells, so results do not depend on the thread count.
+
+pub mod fork_join;
+
+pub use fork_join::{par_chunks_mut, par_map_ranges, run_pieces, with_team};
 
 use crate::city::City;
 use crate::population::Population;
@@ -178,51 +184,6 @@ pub fn init_thread_pool(threads: usize) -> usize {
     pool_threads()
 }
 
-/// Runs `work(first index, chunk)` over `chunks` contiguous pieces of `items` on the compute pool (inline
-/// when `chunks` ≤ 1) and returns the results in chunk order, so what the caller does with them does not
-/// depend on the number of threads.
-pub fn par_chunks_mut<T: Send, R: Send + 'static>(
-    items: &mut [T],
-    chunks: usize,
-    work: impl Fn(usize, &mut [T]) -> R + Sync,
-) -> Vec<R> {
-    if chunks <= 1 || items.len() <= 1 {
-        return vec![work(0, items)];
-    }
-    let per = items.len().div_ceil(chunks);
-    let pool = bevy_tasks::ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default);
-    let work = &work;
-    let mut parts: Vec<(usize, R)> = pool.scope(|s| {
-        for (k, chunk) in items.chunks_mut(per).enumerate() {
-            s.spawn(async move { (k, work(k * per, chunk)) });
-        }
-    });
-    parts.sort_by_key(|(k, _)| *k);
-    parts.into_iter().map(|(_, r)| r).collect()
-}
-
-/// Runs `work(range)` over `chunks` contiguous ranges of `0..len` on the compute pool (inline when `chunks`
-/// ≤ 1) and returns the results in range order.
-pub fn par_map_ranges<R: Send + 'static>(
-    len: usize,
-    chunks: usize,
-    work: impl Fn(std::ops::Range<usize>) -> R + Sync,
-) -> Vec<R> {
-    if chunks <= 1 || len <= 1 {
-        return vec![work(0..len)];
-    }
-    let per = len.div_ceil(chunks);
-    let pool = bevy_tasks::ComputeTaskPool::get_or_init(bevy_tasks::TaskPool::default);
-    let work = &work;
-    let mut parts: Vec<(usize, R)> = pool.scope(|s| {
-        for (k, start) in (0..len).step_by(per).enumerate() {
-            s.spawn(async move { (k, work(start..(start + per).min(len))) });
-        }
-    });
-    parts.sort_by_key(|(k, _)| *k);
-    parts.into_iter().map(|(_, r)| r).collect()
-}
-
 /// Threads that compute in parallel phases (at least 1): the count given to [`init_thread_pool`], or, if
 /// something else made the pool first, its workers.
 pub fn pool_threads() -> usize {
@@ -270,18 +231,19 @@ impl Sim {
         app.finish();
         app.cleanup();
         let domains = app.world().resource::<Domains>().0.clone();
-        if config.threads <= 1 {
-            fn single(app: &mut App, label: impl ScheduleLabel) {
-                app.edit_schedule(label, |s| {
-                    s.set_executor(SingleThreadedExecutor::new());
-                });
-            }
-            for d in &domains {
-                single(&mut app, DomainTick(d.name));
-            }
-            single(&mut app, Observe);
-            single(&mut app, Finalize);
+        // Systems run in order on this thread, which also works through every parallel phase they start
+        // (bevy's multi-threaded executor would leave it idle and run the systems on the pool's N − 1
+        // workers only).
+        fn single(app: &mut App, label: impl ScheduleLabel) {
+            app.edit_schedule(label, |s| {
+                s.set_executor(SingleThreadedExecutor::new());
+            });
         }
+        for d in &domains {
+            single(&mut app, DomainTick(d.name));
+        }
+        single(&mut app, Observe);
+        single(&mut app, Finalize);
         Sim {
             next_due: vec![0; domains.len()],
             schedule_order: domains,
