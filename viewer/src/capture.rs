@@ -41,6 +41,11 @@ pub struct Outcome {
     pub renderer_ready_s: Option<f64>,
     /// Time from opening the replay to the scene being built (meshes made, entities spawned), s.
     pub scene_built_s: Option<f64>,
+    /// Time from opening the replay to the renderer being ready for the first picture (every pipeline
+    /// compiled), s.
+    pub warmed_up_s: Option<f64>,
+    /// Frames rendered (in the small warm-up viewport) until then.
+    pub warm_up_frames: Option<u32>,
     /// Time from opening the replay to the first picture written, s.
     pub first_picture_s: Option<f64>,
     /// For each shot, the time the viewer took to seek: read the replay at the new time and rebuild what
@@ -208,6 +213,9 @@ fn drive(
         let ready = progress.settled_since(plan.last_progress);
         plan.last_progress = Some(*progress);
         if ready {
+            let mut o = lock(&plan.outcome);
+            o.warmed_up_s = Some(plan.opened.elapsed().as_secs_f64());
+            o.warm_up_frames = Some(n);
             for mut camera in &mut cameras {
                 camera.viewport = None;
             }

@@ -171,10 +171,13 @@ fn main() -> Result<()> {
     let mut seeks = outcome.seek_ms.clone();
     seeks.sort_by(f64::total_cmp);
     eprintln!(
-        "machi-viewer: replay opened in {open_s:.3} s, renderer up at {:.2} s, scene built at {:.2} s, first picture \
-         written at {:.2} s; seek (read + rebuild) median {:.1} ms, max {:.1} ms over {}",
+        "machi-viewer: replay opened in {open_s:.3} s, renderer up at {:.2} s, scene built at {:.2} s, pipelines \
+         ready at {:.2} s (after {} warm-up frames), first picture written at {:.2} s; seek (read + rebuild) median \
+         {:.1} ms, max {:.1} ms over {}",
         outcome.renderer_ready_s.unwrap_or(f64::NAN),
         outcome.scene_built_s.unwrap_or(f64::NAN),
+        outcome.warmed_up_s.unwrap_or(f64::NAN),
+        outcome.warm_up_frames.unwrap_or(0),
         outcome.first_picture_s.unwrap_or(f64::NAN),
         seeks.get(seeks.len() / 2).copied().unwrap_or(f64::NAN),
         seeks.last().copied().unwrap_or(f64::NAN),
