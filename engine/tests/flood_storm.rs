@@ -1,17 +1,16 @@
 //! The Andorra storm floods plausibly: water collects low in the valley and along the river, not on the
-//! slopes; volumes balance; gauges and GeoTIFF outputs are written and read back.
+//! slopes; volumes balance; gauges and GeoTIFF outputs are written and read back; and the storm gives
+//! byte-identical outputs with 1 and 2 threads.
 
 mod common;
 
 use machi::run::{run, RunOptions};
 use machi::scenario::Scenario;
 
-#[test]
-fn andorra_storm_floods_the_valley_not_the_slopes() {
-    let dir = tempfile::tempdir().unwrap();
+/// Writes the storm window only (3 h from 14:30), on a 10 m grid to keep tests quick, into `dir`.
+fn storm_window(dir: &std::path::Path) -> std::path::PathBuf {
     let base = common::scenario("andorra/storm.toml");
-    // The storm window only, on a 10 m grid, to keep the test quick.
-    let p = dir.path().join("storm-test.toml");
+    let p = dir.join("storm-test.toml");
     std::fs::write(
         &p,
         format!(
@@ -20,6 +19,30 @@ fn andorra_storm_floods_the_valley_not_the_slopes() {
         ),
     )
     .unwrap();
+    p
+}
+
+#[test]
+fn the_storm_is_identical_with_1_and_2_threads() {
+    // Separate processes, so the task pool really has 1 and 2 threads (the flood's bands and its team,
+    // the traffic's pieces).
+    let dir = tempfile::tempdir().unwrap();
+    let p = storm_window(dir.path());
+    let (a, b) = (dir.path().join("t1"), dir.path().join("t2"));
+    common::run_scenario_file(&p, "1", &a);
+    common::run_scenario_file(&p, "2", &b);
+    for f in ["kpis.json", "timeseries.csv", "gauges.csv", "replay.machi", "max_depth.tif"] {
+        let (x, y) = (std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap());
+        assert!(x == y, "{f} differs between 1 and 2 threads");
+    }
+    let kpis: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("kpis.json")).unwrap()).unwrap();
+    assert!(kpis["flood"]["solver_steps"].as_f64().unwrap() > 100.0, "{}", kpis["flood"]);
+}
+
+#[test]
+fn andorra_storm_floods_the_valley_not_the_slopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = storm_window(dir.path());
     let scenario = Scenario::load(&p).unwrap();
     let out = dir.path().join("out");
     let summary = run(&scenario, &RunOptions { out_dir: out.clone(), threads: 2, seed: None }, |_, _| {}).unwrap();

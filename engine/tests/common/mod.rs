@@ -18,9 +18,15 @@ pub fn scenario(rel: &str) -> PathBuf {
 /// Runs `machi run SCENARIO --threads T --out OUT` (the scenario relative to `scenarios/`) and asserts it
 /// succeeded.
 pub fn run_scenario(scenario: &str, threads: &str, out: &std::path::Path) {
+    run_scenario_file(&self::scenario(scenario), threads, out);
+}
+
+/// Runs `machi run FILE --threads T --out OUT` in its own process (so the thread pool has that size) and
+/// asserts it succeeded.
+pub fn run_scenario_file(file: &std::path::Path, threads: &str, out: &std::path::Path) {
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_machi"))
-        .args(["run", self::scenario(scenario).to_str().unwrap(), "--threads", threads, "--out", out.to_str().unwrap()])
+        .args(["run", file.to_str().unwrap(), "--threads", threads, "--out", out.to_str().unwrap()])
         .status()
         .unwrap();
-    assert!(status.success(), "{scenario}");
+    assert!(status.success(), "{}", file.display());
 }
