@@ -15,18 +15,13 @@ use crate::city::graph::{Graph, NodeId};
 use crate::city::routing::{Router, Weight};
 use crate::city::{BuildingId, City};
 use crate::population::{ActivityKind, Departure, Population, PopulationParams};
-use crate::sim::{
-    par_chunks_mut, pool_threads, register_domain, CityRes, Finalize, Kpis, Observe, PopulationRes, SimClock,
-    TimeSeries,
-};
+use crate::sim::{register_domain, CityRes, Finalize, Kpis, Observe, PopulationRes, SimClock, TimeSeries};
 use bevy_app::{App, Plugin};
 use bevy_ecs::prelude::*;
 use glam::Vec2;
 
 /// Name of the domain (its schedule label and KPI section).
 pub const DOMAIN: &str = "mobility";
-/// Below this many persons a step advances them in one piece: splitting costs more than it saves.
-const PARALLEL_FROM_PERSONS: usize = 4_096;
 
 /// How a trip is made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -300,14 +295,11 @@ pub fn plan_trips(
 /// Brings every person's state up to the end of this step.
 fn advance_persons(clock: Res<SimClock>, mut persons: Query<(&Itinerary, &mut PersonState, &mut TripLog)>) {
     let t_end = clock.start_of_day_ms + clock.now_ms + clock.step_ms;
-    // Our fork–join rather than bevy's `par_iter_mut`, which runs serially on a pool of one worker.
-    let mut people: Vec<_> = persons.iter_mut().collect();
-    let chunks = if people.len() < PARALLEL_FROM_PERSONS { 1 } else { pool_threads() };
-    par_chunks_mut(&mut people, chunks, |_, chunk| {
-        for (itinerary, state, log) in chunk {
-            advance(&itinerary.0, state, &mut log.0, t_end);
-        }
-    });
+    // In one pass: most persons have nothing to do in a step, and handing out pieces (bevy's `par_iter_mut`
+    // or collecting the query for our fork–join) cost more than the work itself.
+    for (itinerary, mut state, mut log) in &mut persons {
+        advance(&itinerary.0, &mut state, &mut log.0, t_end);
+    }
 }
 
 /// Processes the events of one person strictly before `t_end` (clock ms), every trip at its free-flow time.
