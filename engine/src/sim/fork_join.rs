@@ -26,7 +26,7 @@ use std::sync::Mutex;
 use std::thread::ThreadId;
 
 /// Busy-wait rounds (a CPU spin hint each; 1,000 take some 10–50 µs) a team helper makes before it yields its core
-/// between polls. Short enough that a helper gives way within microseconds to a thread with real work,
+/// between polls. Short enough that a helper soon gives way to a thread with real work,
 /// long enough to catch a phase that follows the previous one at once.
 const SPIN_ROUNDS_BEFORE_YIELD: u32 = 1_000;
 
@@ -256,7 +256,11 @@ impl Team {
             *offer = Some(job);
             self.generation.fetch_add(1, Ordering::Release);
         }
+        // A piece that starts parallel work of its own on this thread gets a pool scope, not this team,
+        // whose job slot is taken until the phase ends.
+        CURRENT_TEAM.with(|t| t.set(std::ptr::null()));
         self.work_on(job);
+        CURRENT_TEAM.with(|t| t.set(self));
         while self.done.load(Ordering::Acquire) < n {
             std::hint::spin_loop();
         }
@@ -302,6 +306,15 @@ mod tests {
         assert_eq!(ranges, vec![0..4, 4..8, 8..10]);
         let total: u64 = (0..1001u64).map(|i| i * i).sum();
         assert_eq!(sums.iter().sum::<u64>(), total);
+    }
+
+    #[test]
+    fn pieces_may_split_their_own_work_inside_a_team() {
+        super::super::init_thread_pool(2);
+        let sums = with_team(|| {
+            par_map_ranges(40, 4, |r| par_map_ranges(r.len(), 3, |inner| inner.len()).iter().sum::<usize>())
+        });
+        assert_eq!(sums, vec![10, 10, 10, 10]);
     }
 
     #[test]
