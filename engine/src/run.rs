@@ -24,7 +24,8 @@ use std::sync::Arc;
 pub struct RunOptions {
     /// Output folder (created if missing).
     pub out_dir: PathBuf,
-    /// Threads of the engine's task pool.
+    /// Threads that compute (≥ 1; see [`crate::sim::init_thread_pool`]). The pool is per process: the first
+    /// run in a process sizes it.
     pub threads: usize,
     /// Seed override (else the scenario's).
     pub seed: Option<u64>,

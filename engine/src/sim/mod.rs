@@ -153,7 +153,7 @@ impl Kpis {
 /// How to run: threads and observation intervals.
 #[derive(Clone, Copy, Debug)]
 pub struct SimConfig {
-    /// Worker threads of the engine's task pool (≥ 1).
+    /// Threads that compute (≥ 1): the pool gets N − 1 workers, the simulation's thread is the N-th.
     pub threads: usize,
     /// Run length (ms).
     pub duration_ms: u64,
