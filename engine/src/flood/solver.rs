@@ -328,8 +328,8 @@ impl<T: Real> FloodSolver<T> {
 
     /// Advances to `t_end_s` with adaptive steps (the last one shortened to land exactly). Returns steps taken.
     pub fn advance_to(&mut self, t_end_s: f64) -> u64 {
-        let parallel = self.bands > 1;
-        let mut steps = || {
+        // Many short steps in a row: one team for all of them (see `sim::fork_join`).
+        with_team(self.bands > 1, || {
             let mut n = 0;
             while self.time_s < t_end_s {
                 let dt = self.stable_dt().min(t_end_s - self.time_s);
@@ -337,13 +337,7 @@ impl<T: Real> FloodSolver<T> {
                 n += 1;
             }
             n
-        };
-        if parallel {
-            // Many short steps in a row: one team for all of them (see `sim::fork_join`).
-            with_team(steps)
-        } else {
-            steps()
-        }
+        })
     }
 
     /// One step of `dt` seconds.

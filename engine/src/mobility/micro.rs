@@ -1003,12 +1003,8 @@ impl VehicleModel for Traffic {
                 pool_threads() * CHUNKS_PER_THREAD
             }
         });
-        if chunks > 1 {
-            // Three short parallel phases per step: one team for all of them (see `sim::fork_join`).
-            with_team(|| self.step_phases(chunks));
-        } else {
-            self.step_phases(1);
-        }
+        // Three short parallel phases per step: one team for all of them (see `sim::fork_join`).
+        with_team(chunks > 1, || self.step_phases(chunks));
     }
 }
 

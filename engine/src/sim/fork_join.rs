@@ -25,9 +25,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::thread::ThreadId;
 
-/// Busy-wait rounds (a CPU spin hint each; 1,000 take some 10–50 µs) a team helper makes before it yields its core
-/// between polls. Short enough that a helper soon gives way to a thread with real work,
-/// long enough to catch a phase that follows the previous one at once.
+/// Busy-wait rounds (a CPU spin hint each, whose length depends on the CPU: from a few to some 40 ns) a team
+/// helper makes before it yields its core between polls. Short enough that a helper soon gives way to a
+/// thread with real work, long enough to catch a phase that follows the previous one at once. Chosen, not
+/// tuned: other values were not measured.
 const SPIN_ROUNDS_BEFORE_YIELD: u32 = 1_000;
 
 fn compute_pool() -> &'static bevy_tasks::TaskPool {
@@ -90,11 +91,12 @@ pub fn par_map_ranges<R: Send + 'static>(
 }
 
 /// Runs `hot_loop` with a team: the pool's workers join as helpers for its duration and stay awake between
-/// its parallel phases, so each phase inside starts at once (see the module doc). Inline with one thread,
-/// and a plain call when the thread already leads a team.
-pub fn with_team<R>(hot_loop: impl FnOnce() -> R) -> R {
+/// its parallel phases, so each phase inside starts at once (see the module doc). A plain call when the
+/// loop will not split its phases (`parallel` false: no helper need stay awake), with one thread, and when
+/// the thread already leads a team.
+pub fn with_team<R>(parallel: bool, hot_loop: impl FnOnce() -> R) -> R {
     let helpers = super::pool_threads().saturating_sub(1);
-    if helpers == 0 || !CURRENT_TEAM.with(Cell::get).is_null() {
+    if !parallel || helpers == 0 || !CURRENT_TEAM.with(Cell::get).is_null() {
         return hot_loop();
     }
     let team = Team::new(std::thread::current().id());
@@ -294,7 +296,7 @@ mod tests {
         let mut plain = vec![0u64; 1001];
         let sums = squares_by_chunk(&mut plain);
         let (mut teamed, mut team_sums) = (vec![0u64; 1001], Vec::new());
-        let ranges = with_team(|| {
+        let ranges = with_team(true, || {
             for _ in 0..200 {
                 team_sums = squares_by_chunk(&mut teamed);
             }
@@ -311,7 +313,7 @@ mod tests {
     #[test]
     fn pieces_may_split_their_own_work_inside_a_team() {
         super::super::init_thread_pool(2);
-        let sums = with_team(|| {
+        let sums = with_team(true, || {
             par_map_ranges(40, 4, |r| par_map_ranges(r.len(), 3, |inner| inner.len()).iter().sum::<usize>())
         });
         assert_eq!(sums, vec![10, 10, 10, 10]);
@@ -321,7 +323,7 @@ mod tests {
     fn a_panicking_piece_reaches_the_caller_and_the_team_ends() {
         super::super::init_thread_pool(2);
         let caught = catch_unwind(|| {
-            with_team(|| {
+            with_team(true, || {
                 par_map_ranges(8, 8, |r| {
                     assert!(r.start != 5, "piece five fails");
                     r.start
@@ -330,6 +332,6 @@ mod tests {
         });
         assert!(caught.is_err());
         // The thread leads no team any more: a new one works.
-        assert_eq!(with_team(|| par_map_ranges(4, 2, |r| r.len())), vec![2, 2]);
+        assert_eq!(with_team(true, || par_map_ranges(4, 2, |r| r.len())), vec![2, 2]);
     }
 }
