@@ -3,7 +3,9 @@
 //! then write `kpis.json`, `timeseries.csv` and `replay.machi` into the run folder (each atomically).
 
 use crate::city::City;
+use crate::coupling::crossings::crossings_of;
 use crate::coupling::{robot_depot_chargers, CouplingPlugin, CouplingSeed};
+use crate::crowd::crossings::CrossingParams;
 use crate::error::InputError;
 use crate::flood::plugin::{FloodPlugin, FloodState};
 use crate::grid::plugin::{GridPlugin, GridState};
@@ -106,7 +108,7 @@ pub fn run(
         Some(section) => Some(GridState::new(&city, section, seed, &scenario.path)?),
         None => None,
     };
-    let traffic = match scenario.file.mobility.vehicle_model() {
+    let mut traffic = match scenario.file.mobility.vehicle_model() {
         Some(_) => Some(TrafficState::new(
             &city,
             &scenario.file.mobility,
@@ -116,7 +118,7 @@ pub fn run(
         )?),
         None => None,
     };
-    let robots = match &scenario.file.robots {
+    let mut robots = match &scenario.file.robots {
         Some(section) => Some(RobotsState::new(
             &city,
             &population,
@@ -128,6 +130,15 @@ pub fn run(
         )?),
         None => None,
     };
+    // Walkers wait at crossings for the lights and the gaps in traffic (the coupling's set-up).
+    let crossing_traffic = robots.as_mut().map(|robots| {
+        let (crossings, road_side) = crossings_of(&city, &scenario.file.mobility.signals, CrossingParams::default());
+        robots.crowd.set_crossings(crossings);
+        if let Some(traffic) = traffic.as_mut() {
+            traffic.arrivals.watch(road_side.watched(), city.roads.links().len());
+        }
+        road_side
+    });
     let mobility = match traffic.is_some() {
         true => Sim::plugin(VehicleMobilityPlugin),
         false => Sim::plugin(TeleportMobilityPlugin),
@@ -165,6 +176,9 @@ pub fn run(
             }
             if let Some(grid) = grid {
                 world.insert_resource(grid);
+            }
+            if let Some(crossing_traffic) = crossing_traffic {
+                world.insert_resource(crossing_traffic);
             }
             if let Some(depots) = depot_chargers {
                 world.insert_resource(depots);

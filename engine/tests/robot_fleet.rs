@@ -244,3 +244,34 @@ fn a_flooded_substation_stops_the_charging_at_its_depot() {
     let frame = replay.agent_frame_at(machi::observe::replay::STREAM_SIDEWALK, 20 * 3_600_000).unwrap().unwrap();
     assert!(frame.agents.iter().any(|a| a.kind == machi::observe::replay::KIND_ROBOT && a.state == 5), "{frame:?}");
 }
+
+#[test]
+fn robots_and_pedestrians_wait_at_crossings_for_gaps_in_the_car_traffic() {
+    // The first two hours of the robot day with the car trips in the microscopic model (Andorra's data
+    // maps no signals: every wait is for a gap), at 1 and 2 threads.
+    let dir = tempfile::tempdir().unwrap();
+    let variant = dir.path().join("morning.toml");
+    let base = common::scenario("andorra/robots-traffic.toml");
+    std::fs::write(
+        &variant,
+        format!("extends = {:?}\nname = \"morning\"\nduration = \"2h\"\n", base.to_str().unwrap()),
+    )
+    .unwrap();
+    let run = |threads: &str| {
+        let out = dir.path().join(threads);
+        common::run_scenario_file(&variant, threads, &out);
+        let text = std::fs::read_to_string(out.join("kpis.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    let (one, two) = (run("1"), run("2"));
+    assert_eq!(one, two, "bit-identical KPIs at any thread count");
+    let robots = &one["robots"];
+    let k = |name: &str| robots[name].as_f64().unwrap_or_else(|| panic!("KPI {name} in {robots}"));
+    assert!(k("crossings") > 100.0, "{robots}");
+    assert!(k("robot_crossing_waits") > 0.0 && k("crossing_waits") > k("robot_crossing_waits"), "{robots}");
+    // A gap comes within seconds on Andorra's streets, not minutes.
+    let mean = k("crossing_wait_mean_s");
+    assert!(mean > 0.25 && mean < 60.0, "{robots}");
+    assert!(k("parcels_delivered") > 0.0, "{robots}");
+    assert!(one["mobility"]["vehicle_trips_completed"].as_f64().unwrap() > 100.0, "{}", one["mobility"]);
+}

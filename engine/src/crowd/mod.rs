@@ -17,9 +17,13 @@
 //!    discs cannot gridlock a crowd for good;
 //! 4. *commit*, in parallel: positions, waypoints, arrivals.
 //!
+//! Where a route crosses a road ([`crossings`]), a walker waits on the kerb until the light and the gap in
+//! traffic let it cross; the coupling sets the traffic there before each step.
+//!
 //! Every phase writes only its own agent from the previous state, so results are bit-identical at any
 //! number of threads.
 
+pub mod crossings;
 mod neighbours;
 pub mod orca;
 pub mod scene;
@@ -28,6 +32,7 @@ pub mod wander;
 use crate::city::graph::LinkId;
 use crate::geo::shapes;
 use crate::sim::{par_chunks_mut, par_map_ranges};
+use crossings::Crossings;
 use glam::Vec2;
 use neighbours::CellGrid;
 use orca::{Disc, HalfPlane, Solver};
@@ -55,6 +60,8 @@ const STILL_M: f32 = 0.01;
 /// A waypoint the agent has passed (beyond it along the route) counts as reached within this many reach
 /// radii: agents pushed sideways need not walk back to it.
 const PASSED_REACH_FACTOR: f32 = 3.0;
+/// A walker this much closer to a crossing's node than its kerb point (m) is already on the road and goes on.
+const ON_ROAD_M: f32 = 0.1;
 /// Tolerance (m) in the overlap and clearance tests, for floating-point round-off.
 const OVERLAP_TOLERANCE_M: f32 = 1e-4;
 /// Smallest neighbour-grid cell (m), for crowds of slow, small agents.
@@ -207,6 +214,14 @@ pub struct CrowdStats {
     pub arrivals: u64,
     /// Times a jammed pedestrian started squeezing through the other pedestrians.
     pub jam_squeezes: u64,
+    /// Times a walker (robot or pedestrian) stopped on a kerb to wait for a light or a gap in traffic.
+    pub crossing_waits: u64,
+    /// Time walkers spent waiting on kerbs (agent-seconds).
+    pub crossing_wait_s: f64,
+    /// Times a robot stopped on a kerb to wait for a light or a gap in traffic.
+    pub robot_crossing_waits: u64,
+    /// Time robots spent waiting on kerbs (robot-seconds).
+    pub robot_crossing_wait_s: f64,
 }
 
 /// Errors of the crowd's API.
@@ -233,6 +248,8 @@ struct Agent {
     near_pedestrian: bool,
     /// A jammed pedestrian squeezing through the other pedestrians.
     squeezing: bool,
+    /// Waiting on a kerb to cross a road.
+    waiting_to_cross: bool,
 }
 
 /// An agent's current waypoint, from its route.
@@ -275,6 +292,8 @@ struct Plan {
     near_pedestrian: bool,
     /// Within another agent's disc at the start of the step (a squeezing pedestrian in a jam).
     overlapping: bool,
+    /// Held on a kerb before a crossing it may not take yet.
+    held: bool,
 }
 
 /// Pedestrians and robots on the sidewalks.
@@ -297,6 +316,7 @@ pub struct Crowd {
     tentative: Vec<Vec2>,
     undone: Vec<bool>,
     max_reach_m: f32,
+    crossings: Crossings,
 }
 
 impl Crowd {
@@ -317,7 +337,23 @@ impl Crowd {
             tentative: Vec::new(),
             undone: Vec::new(),
             max_reach_m: 0.0,
+            crossings: Crossings::default(),
         }
+    }
+
+    /// Sets where routes cross roads (replacing any set before).
+    pub fn set_crossings(&mut self, crossings: Crossings) {
+        self.crossings = crossings;
+    }
+
+    /// Where routes cross roads.
+    pub fn crossings(&self) -> &Crossings {
+        &self.crossings
+    }
+
+    /// Where routes cross roads, to set the traffic there before a step.
+    pub fn crossings_mut(&mut self) -> &mut Crossings {
+        &mut self.crossings
     }
 
     /// Splits the parallel phases into this many chunks (results do not depend on it).
@@ -353,6 +389,7 @@ impl Crowd {
             still_s: 0.0,
             squeezing: false,
             near_pedestrian: false,
+            waiting_to_cross: false,
         });
         id
     }
@@ -434,6 +471,11 @@ impl Crowd {
         self.agents[id.0 as usize].walked_m
     }
 
+    /// Whether the agent waits on a kerb to cross a road.
+    pub fn waiting_to_cross(&self, id: AgentId) -> bool {
+        self.agents[id.0 as usize].waiting_to_cross
+    }
+
     /// How long the agent has been standing still (s).
     pub fn still_s(&self, id: AgentId) -> f32 {
         self.agents[id.0 as usize].still_s
@@ -457,44 +499,53 @@ impl Crowd {
         let scene = &*self.scene;
         let params = &self.params;
         let (plans, undone, slot_of) = (&self.plans, &self.undone, &self.slot_of);
-        let arrived: Vec<(Vec<AgentId>, u64, u64)> = par_chunks_mut(&mut self.agents, self.chunks, |first, chunk| {
-            let mut arrived = Vec::new();
-            let (mut close_passes, mut squeezes) = (0, 0);
-            for (k, a) in chunk.iter_mut().enumerate() {
-                if a.status != AgentStatus::Walking {
-                    continue;
+        let arrived: Vec<(Vec<AgentId>, u64, u64, CrossingWaits)> =
+            par_chunks_mut(&mut self.agents, self.chunks, |first, chunk| {
+                let mut arrived = Vec::new();
+                let (mut close_passes, mut squeezes) = (0, 0);
+                let mut waits = CrossingWaits::default();
+                for (k, a) in chunk.iter_mut().enumerate() {
+                    if a.status != AgentStatus::Walking {
+                        a.waiting_to_cross = false;
+                        continue;
+                    }
+                    let i = first + k;
+                    let slot = slot_of[i] as usize;
+                    let plan = &plans[slot];
+                    let (next_pos, next_vel) =
+                        if undone[slot] { (a.pos, Vec2::ZERO) } else { (plan.next_pos, plan.next_vel) };
+                    close_passes += (plan.near_pedestrian && !a.near_pedestrian) as u64;
+                    a.near_pedestrian = plan.near_pedestrian;
+                    let moved = a.pos.distance(next_pos);
+                    a.walked_m += moved as f64;
+                    a.still_s = if moved < STILL_M { a.still_s + dt } else { 0.0 };
+                    // Jammed pedestrians squeeze through until they move clear of everyone.
+                    if a.squeezing && !plan.overlapping && moved >= STILL_M {
+                        a.squeezing = false;
+                    } else if !a.squeezing && a.spec.kind == AgentKind::Pedestrian && a.still_s >= params.jam_time_s {
+                        a.squeezing = true;
+                        a.still_s = 0.0;
+                        squeezes += 1;
+                    }
+                    a.pos = next_pos;
+                    a.vel = next_vel;
+                    waits.count(a, plan.held, dt);
+                    a.waiting_to_cross = plan.held;
+                    // A walker held on the kerb keeps its waypoint at the crossing, however near it stands.
+                    if !plan.held && advance_waypoints(a, scene, params) {
+                        a.status = AgentStatus::Arrived;
+                        a.vel = Vec2::ZERO;
+                        arrived.push(AgentId(i as u32));
+                    }
                 }
-                let i = first + k;
-                let slot = slot_of[i] as usize;
-                let plan = &plans[slot];
-                let (next_pos, next_vel) =
-                    if undone[slot] { (a.pos, Vec2::ZERO) } else { (plan.next_pos, plan.next_vel) };
-                close_passes += (plan.near_pedestrian && !a.near_pedestrian) as u64;
-                a.near_pedestrian = plan.near_pedestrian;
-                let moved = a.pos.distance(next_pos);
-                a.walked_m += moved as f64;
-                a.still_s = if moved < STILL_M { a.still_s + dt } else { 0.0 };
-                // Jammed pedestrians squeeze through until they move clear of everyone.
-                if a.squeezing && !plan.overlapping && moved >= STILL_M {
-                    a.squeezing = false;
-                } else if !a.squeezing && a.spec.kind == AgentKind::Pedestrian && a.still_s >= params.jam_time_s {
-                    a.squeezing = true;
-                    a.still_s = 0.0;
-                    squeezes += 1;
-                }
-                a.pos = next_pos;
-                a.vel = next_vel;
-                if advance_waypoints(a, scene, params) {
-                    a.status = AgentStatus::Arrived;
-                    a.vel = Vec2::ZERO;
-                    arrived.push(AgentId(i as u32));
-                }
-            }
-            (arrived, close_passes, squeezes)
-        });
-        self.stats.close_passes += arrived.iter().map(|(_, c, _)| c).sum::<u64>();
-        self.stats.jam_squeezes += arrived.iter().map(|(_, _, s)| s).sum::<u64>();
-        let arrived: Vec<AgentId> = arrived.into_iter().flat_map(|(a, _, _)| a).collect();
+                (arrived, close_passes, squeezes, waits)
+            });
+        self.stats.close_passes += arrived.iter().map(|(_, c, _, _)| c).sum::<u64>();
+        self.stats.jam_squeezes += arrived.iter().map(|(_, _, s, _)| s).sum::<u64>();
+        for (_, _, _, w) in &arrived {
+            w.add_to(&mut self.stats);
+        }
+        let arrived: Vec<AgentId> = arrived.into_iter().flat_map(|(a, _, _, _)| a).collect();
         self.stats.steps += 1;
         self.stats.agent_steps += self.slots.len() as u64;
         self.stats.infeasible_plans += self.plans.iter().filter(|p| p.infeasible).count() as u64;
@@ -568,7 +619,7 @@ impl Crowd {
         let scene = &*self.scene;
         let params = &self.params;
         let agents = &self.agents;
-        let view = View { slots: &self.slots, grid: &self.grid };
+        let view = View { slots: &self.slots, grid: &self.grid, crossings: &self.crossings };
         self.plans = par_map_ranges(self.slots.len(), self.chunks, |range| {
             let mut scratch = PlanScratch::default();
             range
@@ -584,7 +635,7 @@ impl Crowd {
 
     /// Undoes moves that would overlap, with their partners, until none is left.
     fn resolve(&mut self) {
-        let view = View { slots: &self.slots, grid: &self.grid };
+        let view = View { slots: &self.slots, grid: &self.grid, crossings: &self.crossings };
         let tentative = &self.tentative;
         let mut conflicts: Vec<usize> = par_map_ranges(self.slots.len(), self.chunks, |range| {
             range.filter(|&slot| in_conflict(slot, tentative, &view)).collect::<Vec<_>>()
@@ -617,6 +668,39 @@ impl Crowd {
 struct View<'a> {
     slots: &'a [Slot],
     grid: &'a CellGrid,
+    crossings: &'a Crossings,
+}
+
+/// Kerb waits counted in a chunk of the commit.
+#[derive(Clone, Copy, Debug, Default)]
+struct CrossingWaits {
+    waits: u64,
+    wait_s: f64,
+    robot_waits: u64,
+    robot_wait_s: f64,
+}
+
+impl CrossingWaits {
+    /// Counts agent `a`'s step: a wait starts when it is first held, and lasts `dt` (s) per step held.
+    fn count(&mut self, a: &Agent, held: bool, dt: f32) {
+        if !held {
+            return;
+        }
+        let (starts, secs) = ((!a.waiting_to_cross) as u64, dt as f64);
+        self.waits += starts;
+        self.wait_s += secs;
+        if a.spec.kind == AgentKind::Robot {
+            self.robot_waits += starts;
+            self.robot_wait_s += secs;
+        }
+    }
+
+    fn add_to(&self, stats: &mut CrowdStats) {
+        stats.crossing_waits += self.waits;
+        stats.crossing_wait_s += self.wait_s;
+        stats.robot_crossing_waits += self.robot_waits;
+        stats.robot_crossing_wait_s += self.robot_wait_s;
+    }
 }
 
 #[derive(Default)]
@@ -676,9 +760,15 @@ fn plan_agent(
 ) -> Plan {
     let dt = params.step_s;
     let t = &a.target;
-    let to = t.aim - a.pos;
+    // Held on a kerb, the agent walks to its kerb point and stops there; at its destination it stops too.
+    let kerb = kerb_point(a, scene, view.crossings);
+    let (aim, stops) = match kerb {
+        Some(k) => (k, true),
+        None => (t.aim, t.next.is_none()),
+    };
+    let to = aim - a.pos;
     let dist = to.length();
-    let speed = if t.next.is_none() { a.spec.speed_mps.min(dist / dt) } else { a.spec.speed_mps };
+    let speed = if stops { a.spec.speed_mps.min(dist / dt) } else { a.spec.speed_mps };
     let preferred = if dist > f32::EPSILON { to / dist * speed } else { Vec2::ZERO };
     s.planes.clear();
     let obstacles = scene.obstacles(t.link);
@@ -758,7 +848,56 @@ fn plan_agent(
         }
         v *= 0.5;
     }
-    Plan { next_pos: a.pos + v * dt, next_vel: v, infeasible: !feasible, building_stop, near_pedestrian, overlapping }
+    Plan {
+        next_pos: a.pos + v * dt,
+        next_vel: v,
+        infeasible: !feasible,
+        building_stop,
+        near_pedestrian,
+        overlapping,
+        held: kerb.is_some(),
+    }
+}
+
+/// Where the agent must stop before the crossing at the end of its link, if it may not cross now and has not
+/// stepped onto the road yet: the kerb distance back along its walk line from the node, kept to the right as
+/// its aim is. Looked at once the agent's next waypoint is closer to the node than the kerb.
+fn kerb_point(a: &Agent, scene: &SidewalkScene, crossings: &Crossings) -> Option<Vec2> {
+    let t = &a.target;
+    t.next?;
+    if crossings.is_empty() {
+        return None;
+    }
+    let k = crossings.at_link_end(t.link)?;
+    let line = scene.walk_line(t.link);
+    let n = line.len();
+    let heading = (line[n - 1] - line[n.checked_sub(2)?]).normalize_or_zero();
+    if heading == Vec2::ZERO {
+        return None;
+    }
+    let setback = crossings.wait_before(k, heading, a.spec.speed_mps, a.spec.radius_m)?;
+    // Along the walk line back from the node: the target waypoint's distance, then the kerb.
+    let mut from_end = 0.0;
+    for j in (a.point + 1..n).rev() {
+        from_end += line[j].distance(line[j - 1]);
+        if from_end > setback {
+            return None;
+        }
+    }
+    let target_from_end = from_end;
+    let mut kerb = line[0];
+    for j in (1..=a.point).rev() {
+        let len = line[j].distance(line[j - 1]);
+        if from_end + len >= setback {
+            kerb = line[j] + (line[j - 1] - line[j]) * ((setback - from_end) / len.max(f32::EPSILON));
+            break;
+        }
+        from_end += len;
+    }
+    if a.pos.distance(line[a.point]) + target_from_end < setback - ON_ROAD_M {
+        return None;
+    }
+    Some(kerb + (t.aim - t.goal))
 }
 
 /// The first building a move from `from` to `to` brings a disc of `radius` too close to: closer than the

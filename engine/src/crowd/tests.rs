@@ -214,3 +214,77 @@ fn jammed_pedestrians_squeeze_past_each_other_and_robots_give_way() {
     assert_eq!(arrived, [true, true], "{stats:?}");
     assert!(closest >= ROBOT_RADIUS_M + PEDESTRIAN_RADIUS_M - 1e-3, "{closest}");
 }
+
+/// A footpath from (-30, 0) east to a crossing node at the origin and on to (30, 0), no buildings; the
+/// crossing has a north–south road 7 m wide. Returns the crowd and the agent sent along the whole path.
+fn crossing_walk(kind: AgentKind) -> (Crowd, AgentId) {
+    use crossings::{Approach, CrossingParams, Crossings};
+    let mut g = GraphBuilder::new();
+    let w = g.node(1, Vec2::new(-30.0, 0.0), false);
+    let c = g.node(2, Vec2::ZERO, false);
+    let e = g.node(3, Vec2::new(30.0, 0.0), false);
+    g.straight(w, c, 1.3, 1, WayClass::Footway);
+    g.straight(c, e, 1.3, 1, WayClass::Footway);
+    let graph = g.build();
+    let scene = Arc::new(SidewalkScene::new(Vec::new(), &graph, &scene_params()));
+    let mut crowd = Crowd::new(scene, CrowdParams::default());
+    let road = |heading: Vec2| Approach { heading, width_m: 7.0 };
+    crowd.set_crossings(Crossings::new(
+        &graph,
+        vec![(c, vec![road(Vec2::Y), road(-Vec2::Y)])],
+        CrossingParams::default(),
+    ));
+    let spec = match kind {
+        AgentKind::Robot => AgentSpec::robot(ROBOT_SPEED_LIMIT_MPS),
+        AgentKind::Pedestrian => AgentSpec::pedestrian(1.3),
+    };
+    let id = crowd.add(spec);
+    crowd.send(id, vec![LinkId(0), LinkId(1)]).unwrap();
+    (crowd, id)
+}
+
+#[test]
+fn a_walker_waits_on_the_kerb_while_the_road_across_has_green_and_crosses_on_red() {
+    for kind in [AgentKind::Robot, AgentKind::Pedestrian] {
+        let (mut crowd, id) = crossing_walk(kind);
+        let radius = crowd.spec(id).radius_m;
+        crowd.crossings_mut().traffic_mut()[0].vehicles_go = true;
+        // 30 m at 1.3–1.67 m/s: on the kerb well within 60 s, and held there.
+        for _ in 0..240 {
+            crowd.step();
+            assert!(crowd.position(id).x <= -(3.5 + radius) + 1e-3, "{kind:?} stepped onto the road on green");
+        }
+        assert!(crowd.waiting_to_cross(id));
+        assert!(crowd.position(id).x > -(3.5 + radius) - 0.05, "{kind:?} waits on the kerb, not short of it");
+        assert_eq!(crowd.stats().crossing_waits, 1);
+        let held_s = crowd.stats().crossing_wait_s;
+        assert!(held_s > 30.0 && held_s < 60.0, "{held_s} s held");
+        assert_eq!(crowd.stats().robot_crossing_waits, (kind == AgentKind::Robot) as u64);
+        // Red for the road: it crosses and arrives.
+        crowd.crossings_mut().traffic_mut()[0].vehicles_go = false;
+        let mut arrived = false;
+        for _ in 0..240 {
+            arrived |= crowd.step().contains(&id);
+        }
+        assert!(arrived, "{kind:?} did not arrive after the light changed");
+        assert!(!crowd.waiting_to_cross(id));
+        assert_eq!(crowd.stats().crossing_waits, 1);
+    }
+}
+
+#[test]
+fn a_walker_on_the_road_goes_on_when_the_gap_closes_behind_it() {
+    let (mut crowd, id) = crossing_walk(AgentKind::Pedestrian);
+    // Walk until on the road (past the kerb, 3.75 m before the node).
+    while crowd.position(id).x < -2.0 {
+        crowd.step();
+    }
+    // A vehicle 2 s away: too close to start crossing, but the walker is already crossing.
+    crowd.crossings_mut().traffic_mut()[1].next_vehicle_s = 2.0;
+    let before = crowd.position(id).x;
+    for _ in 0..8 {
+        crowd.step();
+    }
+    assert!(crowd.position(id).x > before + 1.0, "a walker on the road stopped");
+    assert_eq!(crowd.stats().crossing_waits, 0);
+}

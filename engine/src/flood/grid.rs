@@ -44,8 +44,6 @@ pub enum LandCover {
     NoData = 4,
 }
 
-/// Width (m) of a traffic lane, to rasterise streets: 3.5 m (a common urban lane width; EU TEN-T design).
-const LANE_WIDTH_M: f32 = 3.5;
 /// Width (m) given to a river centre line when rasterising and carving the channel (the Gran Valira through
 /// Andorra la Vella is 10–20 m wide). Every waterway line is painted, tunnel-tagged ones too: in OSMnx-merged files the
 /// `tunnel` value of a merged line is that of one of its parts, so it cannot be trusted per segment.
@@ -108,7 +106,7 @@ impl FloodGrid {
             }
         }
         for l in city.roads.links() {
-            let half = l.lanes as f32 * LANE_WIDTH_M / 2.0;
+            let half = l.lanes as f32 * city.defaults.lane_width_m / 2.0;
             for seg in l.geometry.windows(2) {
                 grid.paint_segment(seg[0], seg[1], half, LandCover::Road);
             }

@@ -173,11 +173,20 @@ pub struct TagDefaults {
     pub walk_speed_mps: f32,
     /// Factor on walking speed on steps (0.5: Fruin 1971 gives about 0.5–0.6 of level speed upward).
     pub steps_speed_factor: f32,
+    /// Width of a traffic lane (m), for a road's width from its lanes (flooded streets, crossings): 3.5 m, a
+    /// common urban lane width (EU TEN-T design).
+    pub lane_width_m: f32,
 }
 
 impl Default for TagDefaults {
     fn default() -> Self {
-        TagDefaults { storey_height_m: 3.0, default_levels: 3.0, walk_speed_mps: 1.34, steps_speed_factor: 0.5 }
+        TagDefaults {
+            storey_height_m: 3.0,
+            default_levels: 3.0,
+            walk_speed_mps: 1.34,
+            steps_speed_factor: 0.5,
+            lane_width_m: 3.5,
+        }
     }
 }
 

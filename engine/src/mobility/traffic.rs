@@ -309,6 +309,9 @@ pub struct TrafficState {
     pub flooded: Vec<bool>,
     /// The day's buses, when the scenario runs them.
     buses: Option<Buses>,
+    /// When the next vehicle reaches the end of each road link another domain watches (the coupling's
+    /// crossings), forecast at every model step.
+    pub arrivals: ArrivalWatch,
     /// OD-matrix trips: (drawn, left out: no second junction in a one-zone trip or no route).
     od_trips: Option<(usize, usize)>,
 }
@@ -392,6 +395,7 @@ impl TrafficState {
             frame_interval_ms: frame_interval_ms.max(1),
             next_frame_ms: 0,
             frames: Vec::new(),
+            arrivals: ArrivalWatch::default(),
             geometry_is_lane0: city.sumo_network.is_some(),
             closures: section
                 .closures
@@ -469,6 +473,7 @@ impl TrafficState {
                 self.next_frame_ms = run_ms - run_ms % self.frame_interval_ms + self.frame_interval_ms;
             }
             self.traffic.step();
+            self.arrivals.forecast(self.traffic.as_ref());
         }
     }
 
@@ -495,6 +500,61 @@ impl TrafficState {
             })
             .collect();
         VehicleFrame { t_ms, vehicles }
+    }
+}
+
+/// Forecasts, at every step of the vehicle model, of when the next moving vehicle reaches the end of each
+/// watched road link: its distance to the end over its current speed. Vehicles standing (queued, yielding)
+/// are not counted. Another domain reads them through the coupling; nothing is forecast until links are
+/// watched.
+#[derive(Clone, Debug, Default)]
+pub struct ArrivalWatch {
+    /// The watched slot of each road link (`u32::MAX`: not watched).
+    slot_of: Vec<u32>,
+    slots: usize,
+    /// Forecasts, oldest first: the model's clock time (s) and, per slot, the clock time (s) at which the
+    /// next moving vehicle reaches the link's end (infinite: none on the link).
+    forecasts: std::collections::VecDeque<(f64, Vec<f64>)>,
+}
+
+impl ArrivalWatch {
+    /// Watches `links` (in this order: slot k is `links[k]`) of a graph with `link_count` links.
+    pub fn watch(&mut self, links: &[LinkId], link_count: usize) {
+        self.slot_of = vec![u32::MAX; link_count];
+        for (k, l) in links.iter().enumerate() {
+            self.slot_of[l.0 as usize] = k as u32;
+        }
+        self.slots = links.len();
+        self.forecasts.clear();
+    }
+
+    /// Adds the forecast of the model's state now.
+    fn forecast(&mut self, model: &dyn VehicleModel) {
+        if self.slots == 0 {
+            return;
+        }
+        let now = model.now_s();
+        let graph = model.graph();
+        let mut arrive = vec![f64::INFINITY; self.slots];
+        for p in model.positions() {
+            let slot = self.slot_of.get(p.link.0 as usize).copied().unwrap_or(u32::MAX);
+            if slot == u32::MAX || p.standing_s > 0.0 || p.speed_mps <= 0.0 {
+                continue;
+            }
+            let left_m = (graph.link(p.link).length_m as f64 - p.pos_m).max(0.0);
+            let at = &mut arrive[slot as usize];
+            *at = at.min(now + left_m / p.speed_mps);
+        }
+        self.forecasts.push_back((now, arrive));
+    }
+
+    /// The latest forecast made at or before clock time `t_s` (s), dropping the ones before it; `None` when
+    /// there is none yet.
+    pub fn latest_at(&mut self, t_s: f64) -> Option<&[f64]> {
+        while self.forecasts.len() > 1 && self.forecasts[1].0 <= t_s {
+            self.forecasts.pop_front();
+        }
+        self.forecasts.front().filter(|f| f.0 <= t_s).map(|f| f.1.as_slice())
     }
 }
 
@@ -697,5 +757,41 @@ fn traffic_kpis(mut kpis: ResMut<Kpis>, state: Res<TrafficState>) {
     kpis.set(d, "links_used", entries.iter().filter(|&&e| e > 0).count() as f64);
     if let Demand::Sumo { ids } = &state.demand {
         kpis.set(d, "sumo_vehicles", ids.len() as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mobility::junctions::tests::cross;
+
+    #[test]
+    fn arrivals_are_forecast_for_the_watched_links_from_each_moving_vehicle() {
+        let g = Arc::new(cross(300.0, false));
+        let junctions = Junctions::generate(&g, &SignalParams::default());
+        // From the west arm into the centre, then east.
+        let west_in = (0..g.links().len()).map(|k| LinkId(k as u32)).find(|&l| g.link(l).geometry[0].x < -1.0).unwrap();
+        let east_out = g.out_links(NodeId(0)).iter().copied().find(|&l| g.link(l).geometry[1].x > 1.0).unwrap();
+        let trip = Trip { id: 0, depart_s: 0.0, route: vec![west_in, east_out], class: 0 };
+        let mut model =
+            Traffic::new(g.clone(), junctions, vec![DriverParams::CAR], MicroParams::default(), vec![trip], 0.0)
+                .unwrap();
+        let mut watch = ArrivalWatch::default();
+        watch.watch(&[east_out, west_in], g.links().len());
+        assert_eq!(watch.latest_at(1e9), None, "nothing forecast yet");
+        for _ in 0..10 {
+            model.step();
+            watch.forecast(&model);
+        }
+        let p = model.positions().next().expect("on the network");
+        assert_eq!(p.link, west_in);
+        let now = model.now_s();
+        let expected = now + (g.link(west_in).length_m as f64 - p.pos_m) / p.speed_mps;
+        let latest = watch.latest_at(now).unwrap().to_vec();
+        assert_eq!(latest[1], expected);
+        assert_eq!(latest[0], f64::INFINITY, "no vehicle on the link out");
+        // Only the latest forecast at or before a time is kept; earlier ones are dropped.
+        assert_eq!(watch.forecasts.len(), 1);
+        assert_eq!(watch.latest_at(now - 100.0), None);
     }
 }

@@ -358,6 +358,12 @@ fn robot_kpis(state: Res<RobotsState>, mut kpis: ResMut<Kpis>) {
     kpis.set(d, "close_passes_with_pedestrians", c.close_passes as f64);
     kpis.set(d, "crowd_moves_undone", c.undone_moves as f64);
     kpis.set(d, "pedestrian_jam_squeezes", c.jam_squeezes as f64);
+    kpis.set(d, "robot_crossing_waits", c.robot_crossing_waits as f64);
+    let mean_wait = |n: u64, secs: f64| if n > 0 { secs / n as f64 } else { 0.0 };
+    kpis.set(d, "robot_crossing_wait_mean_s", mean_wait(c.robot_crossing_waits, c.robot_crossing_wait_s));
+    kpis.set(d, "crossing_waits", c.crossing_waits as f64);
+    kpis.set(d, "crossing_wait_mean_s", mean_wait(c.crossing_waits, c.crossing_wait_s));
+    kpis.set(d, "crossings", state.crowd.crossings().len() as f64);
     kpis.set(d, "dispatch_rounds", s.dispatch_rounds as f64);
     kpis.set(d, "replans_when_blocked", s.replans_when_blocked as f64);
 }

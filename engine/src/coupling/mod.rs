@@ -24,6 +24,12 @@
 //!   or invented.
 //! - **grid → robot depots**: a depot whose charger bus was de-energised at the last power flow (a tripped
 //!   substation upstream) has no supply: its plugged-in robots do not charge until supply returns.
+//! - **mobility → robots and pedestrians at crossings** ([`crossings`]): where a footpath crosses a road,
+//!   the crowd learns before every step whether each road's vehicles have a green light and when the next
+//!   vehicle arrives (from the vehicle model's forecasts); walkers wait on the kerb for a red light and a
+//!   gap as long as their crossing time plus a start-up time.
+
+pub mod crossings;
 
 use crate::flood::plugin::{FloodState, FloodedLinks};
 use crate::grid::plugin::{ChargerDemand, ChargerSite, GridSection, GridState, GridSystems, DOMAIN as GRID};
@@ -54,6 +60,11 @@ impl Plugin for CouplingPlugin {
                 DomainTick(GRID),
                 (flood_depth_at_grid_sites, ev_arrivals_to_home_charging).before(GridSystems::Advance),
             );
+        }
+        if app.world().contains_resource::<RobotsState>()
+            && app.world().contains_resource::<crossings::CrossingTraffic>()
+        {
+            app.add_systems(DomainTick(ROBOTS), crossings::traffic_at_crossings.before(RobotsSystems::Advance));
         }
         if app.world().contains_resource::<DepotChargers>() {
             app.add_systems(DomainTick(GRID), robot_charging_to_grid.before(GridSystems::Advance));
