@@ -225,6 +225,7 @@ fn set_approach_traffic(crossing: &CrossingTraffic, forecast: Option<&[f64]>, t_
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crowd::crossings::CrossingWalker;
     use crate::mobility::junctions::tests::cross;
 
     /// The crossings of a cross of streets whose footpaths are the streets themselves.
@@ -240,6 +241,11 @@ mod tests {
             CrossingParams::default(),
         );
         (roads, crossings, traffic)
+    }
+
+    /// A pedestrian keeping right, walking straight on in direction `d`.
+    fn straight_on(d: Vec2) -> CrossingWalker {
+        CrossingWalker { arrive: d, leave: d, speed_mps: 1.3, radius_m: 0.25, keeps_right: true }
     }
 
     #[test]
@@ -270,12 +276,13 @@ mod tests {
         set_approach_traffic(&traffic, Some(&arrive), t, crossings.traffic_mut());
         let heading_of_west = crossings.approaches(0)[west].heading;
         assert!(heading_of_west.x > 0.99);
-        // Crossing the west–east street (walking north) waits; walking along it does not.
-        assert!(crossings.wait_before(0, Vec2::Y, 1.3, 0.25).is_some());
-        assert_eq!(crossings.wait_before(0, Vec2::X, 1.3, 0.25), None);
+        // Walking north across the junction on the east side crosses the east arm, into which the vehicle
+        // drives: it waits. Walking east along the west–east street does not.
+        assert!(crossings.wait_before(0, &straight_on(Vec2::Y)).is_some());
+        assert_eq!(crossings.wait_before(0, &straight_on(Vec2::X)), None);
         // Without a forecast (no vehicle model), nothing holds walkers at a junction without signals.
         set_approach_traffic(&traffic, None, t, crossings.traffic_mut());
-        assert_eq!(crossings.wait_before(0, Vec2::Y, 1.3, 0.25), None);
+        assert_eq!(crossings.wait_before(0, &straight_on(Vec2::Y)), None);
     }
 
     #[test]
@@ -290,8 +297,8 @@ mod tests {
         for k in 0..steps {
             let t = k as f64 * cycle / steps as f64;
             set_approach_traffic(&traffic, None, t, crossings.traffic_mut());
-            let east = crossings.wait_before(0, Vec2::X, 1.3, 0.25).is_none();
-            let north = crossings.wait_before(0, Vec2::Y, 1.3, 0.25).is_none();
+            let east = crossings.wait_before(0, &straight_on(Vec2::X)).is_none();
+            let north = crossings.wait_before(0, &straight_on(Vec2::Y)).is_none();
             along_primary += east as usize;
             across_primary += north as usize;
             both += (east && north) as usize;

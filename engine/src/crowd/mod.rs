@@ -32,7 +32,7 @@ pub mod wander;
 use crate::city::graph::LinkId;
 use crate::geo::shapes;
 use crate::sim::{par_chunks_mut, par_map_ranges};
-use crossings::Crossings;
+use crossings::{CrossingWalker, Crossings};
 use glam::Vec2;
 use neighbours::CellGrid;
 use orca::{Disc, HalfPlane, Solver};
@@ -761,7 +761,7 @@ fn plan_agent(
     let dt = params.step_s;
     let t = &a.target;
     // Held on a kerb, the agent walks to its kerb point and stops there; at its destination it stops too.
-    let kerb = kerb_point(a, scene, view.crossings);
+    let kerb = kerb_point(a, scene, view.crossings, params.keep_right_m >= 0.0);
     let (aim, stops) = match kerb {
         Some(k) => (k, true),
         None => (t.aim, t.next.is_none()),
@@ -862,7 +862,7 @@ fn plan_agent(
 /// Where the agent must stop before the crossing at the end of its link, if it may not cross now and has not
 /// stepped onto the road yet: the kerb distance back along its walk line from the node, kept to the right as
 /// its aim is. Looked at once the agent's next waypoint is closer to the node than the kerb.
-fn kerb_point(a: &Agent, scene: &SidewalkScene, crossings: &Crossings) -> Option<Vec2> {
+fn kerb_point(a: &Agent, scene: &SidewalkScene, crossings: &Crossings, keeps_right: bool) -> Option<Vec2> {
     let t = &a.target;
     t.next?;
     if crossings.is_empty() {
@@ -872,10 +872,13 @@ fn kerb_point(a: &Agent, scene: &SidewalkScene, crossings: &Crossings) -> Option
     let line = scene.walk_line(t.link);
     let n = line.len();
     let heading = (line[n - 1] - line[n.checked_sub(2)?]).normalize_or_zero();
-    if heading == Vec2::ZERO {
+    let leave = (t.next? - t.goal).normalize_or_zero();
+    if heading == Vec2::ZERO || leave == Vec2::ZERO {
         return None;
     }
-    let setback = crossings.wait_before(k, heading, a.spec.speed_mps, a.spec.radius_m)?;
+    let walker =
+        CrossingWalker { arrive: heading, leave, speed_mps: a.spec.speed_mps, radius_m: a.spec.radius_m, keeps_right };
+    let setback = crossings.wait_before(k, &walker)?;
     // Along the walk line back from the node: the target waypoint's distance, then the kerb.
     let mut from_end = 0.0;
     for j in (a.point + 1..n).rev() {

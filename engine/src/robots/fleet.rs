@@ -452,9 +452,11 @@ impl Fleet {
             self.delivery_s_sum += now_s - self.orders[order].placed_s;
             self.go_on(k, router.get_or_insert_with(|| Router::new(graph)), crowd, now_s);
         }
-        // Robots blocked on their way (a jam, an obstacle) re-plan round the footpath they stand on.
+        // Robots blocked on their way (a jam, an obstacle) re-plan round the footpath they stand on; waiting
+        // on a kerb for a light or a gap is not being blocked.
         for k in 0..self.robots.len() {
-            let still_s = crowd.still_s(self.robots[k].agent) as f64;
+            let agent = self.robots[k].agent;
+            let still_s = if crowd.waiting_to_cross(agent) { 0.0 } else { crowd.still_s(agent) as f64 };
             let r = &mut self.robots[k];
             if still_s < p.replan_after_s {
                 r.next_replan_still_s = p.replan_after_s;
