@@ -9,9 +9,9 @@ use anyhow::{anyhow, Context, Result};
 use bevy::math::Vec2;
 use machi::geo::LocalFrame;
 use machi::observe::replay::{
-    decode_closures, decode_grid_frame, GridFrame, AGENT_KIND_BUS, KIND_PEDESTRIAN, KIND_ROBOT, STATE_DRIVING,
-    STATE_WALKING, STREAM_CITY, STREAM_CLOSURES, STREAM_FLOOD_DEPTH, STREAM_GRID, STREAM_GRID_NETWORK, STREAM_PERSONS,
-    STREAM_SIDEWALK, STREAM_TERRAIN, STREAM_VEHICLES, VEHICLE_STANDING,
+    decode_closures, decode_grid_frame, GridFrame, AGENT_KIND_BUS, KIND_PEDESTRIAN, KIND_ROBOT, ROBOT_WAITING_TO_CROSS,
+    STATE_DRIVING, STATE_WALKING, STREAM_CITY, STREAM_CLOSURES, STREAM_FLOOD_DEPTH, STREAM_GRID, STREAM_GRID_NETWORK,
+    STREAM_PERSONS, STREAM_SIDEWALK, STREAM_TERRAIN, STREAM_VEHICLES, VEHICLE_STANDING,
 };
 use machi::replay::{AgentFrame, RasterFrame, ReplayReader};
 use serde_json::Value;
@@ -197,11 +197,13 @@ pub enum AgentLook {
     RobotReturning,
     /// A robot plugged in at a depot without supply.
     RobotStranded,
+    /// A robot waiting on a kerb to cross a road.
+    RobotWaitingToCross,
 }
 
 impl AgentLook {
     /// Every look, in a fixed order (instanced meshes are made per look).
-    pub const ALL: [AgentLook; 11] = [
+    pub const ALL: [AgentLook; 12] = [
         AgentLook::CarMoving,
         AgentLook::CarQueued,
         AgentLook::BusMoving,
@@ -213,6 +215,7 @@ impl AgentLook {
         AgentLook::RobotDelivering,
         AgentLook::RobotReturning,
         AgentLook::RobotStranded,
+        AgentLook::RobotWaitingToCross,
     ];
 
     /// The look of an agent of `layer` with the replay's kind and state codes; `None` for agents not drawn
@@ -235,6 +238,7 @@ impl AgentLook {
                 1 => AgentLook::RobotCharging,
                 2 | 3 => AgentLook::RobotDelivering,
                 4 => AgentLook::RobotReturning,
+                ROBOT_WAITING_TO_CROSS => AgentLook::RobotWaitingToCross,
                 _ => AgentLook::RobotStranded,
             }),
             AgentLayer::Sidewalk if kind == KIND_PEDESTRIAN => Some(match state {
@@ -588,6 +592,7 @@ fn drawn_extent(scene: &SceneData) -> (Vec2, Vec2) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use machi::observe::replay::PEDESTRIAN_WAITING_TO_CROSS;
     use machi::replay::AgentState;
 
     fn frame(t_ms: u64, agents: &[(u32, u8, f32, f32)]) -> AgentFrame {
@@ -709,6 +714,14 @@ mod tests {
         assert_eq!(AgentLook::of(AgentLayer::Vehicles, 1, VEHICLE_STANDING), Some(AgentLook::CarQueued));
         assert_eq!(AgentLook::of(AgentLayer::Sidewalk, KIND_ROBOT, 3), Some(AgentLook::RobotDelivering));
         assert_eq!(AgentLook::of(AgentLayer::Sidewalk, KIND_PEDESTRIAN, 1), Some(AgentLook::PedestrianStanding));
+        assert_eq!(
+            AgentLook::of(AgentLayer::Sidewalk, KIND_ROBOT, ROBOT_WAITING_TO_CROSS),
+            Some(AgentLook::RobotWaitingToCross)
+        );
+        assert_eq!(
+            AgentLook::of(AgentLayer::Sidewalk, KIND_PEDESTRIAN, PEDESTRIAN_WAITING_TO_CROSS),
+            Some(AgentLook::PedestrianStanding)
+        );
     }
 
     #[test]

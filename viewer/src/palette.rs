@@ -55,6 +55,7 @@ pub fn agent(look: AgentLook) -> Rgba {
         AgentLook::RobotDelivering => [0.95, 0.15, 0.90, 1.0],
         AgentLook::RobotReturning => [0.55, 0.20, 0.85, 1.0],
         AgentLook::RobotStranded => [0.45, 0.0, 0.0, 1.0],
+        AgentLook::RobotWaitingToCross => [1.0, 0.55, 0.75, 1.0],
     }
 }
 

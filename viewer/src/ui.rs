@@ -227,6 +227,7 @@ fn look_name(look: AgentLook) -> &'static str {
         AgentLook::RobotDelivering => "robot, delivering",
         AgentLook::RobotReturning => "robot, returning",
         AgentLook::RobotStranded => "robot, at a depot without supply",
+        AgentLook::RobotWaitingToCross => "robot, waiting to cross a road",
     }
 }
 

@@ -70,8 +70,14 @@ pub const VEHICLE_MOVING: u8 = 0;
 /// Agent state code of a standing (queued) vehicle.
 pub const VEHICLE_STANDING: u8 = 1;
 
+/// Agent state code of a robot waiting on a kerb to cross a road (on its way out or back).
+pub const ROBOT_WAITING_TO_CROSS: u8 = 6;
+/// Agent state code of a sidewalk pedestrian waiting on a kerb to cross a road.
+pub const PEDESTRIAN_WAITING_TO_CROSS: u8 = 2;
+
 /// Agent state code of a sidewalk agent (robot: 0 idle, 1 charging, 2 delivering, 3 handing over, 4
-/// returning, 5 plugged in without supply; pedestrian: 0 walking, 1 standing).
+/// returning, 5 plugged in without supply, 6 waiting to cross; pedestrian: 0 walking, 1 standing, 2 waiting
+/// to cross).
 pub fn sidewalk_code(state: SidewalkState) -> (u8, u8) {
     match state {
         SidewalkState::Robot(s) => (
@@ -85,6 +91,8 @@ pub fn sidewalk_code(state: SidewalkState) -> (u8, u8) {
             },
         ),
         SidewalkState::RobotWithoutSupply => (KIND_ROBOT, 5),
+        SidewalkState::RobotWaitingToCross => (KIND_ROBOT, ROBOT_WAITING_TO_CROSS),
+        SidewalkState::PedestrianWaitingToCross => (KIND_PEDESTRIAN, PEDESTRIAN_WAITING_TO_CROSS),
         SidewalkState::PedestrianWalking => (KIND_PEDESTRIAN, 0),
         SidewalkState::PedestrianStanding => (KIND_PEDESTRIAN, 1),
     }

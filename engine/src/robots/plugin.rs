@@ -141,6 +141,10 @@ pub enum SidewalkState {
     Robot(RobotState),
     /// A robot plugged in at a depot whose chargers have no supply (a grid outage).
     RobotWithoutSupply,
+    /// A robot on its way, waiting on a kerb for a light or a gap in traffic.
+    RobotWaitingToCross,
+    /// A pedestrian waiting on a kerb for a light or a gap in traffic.
+    PedestrianWaitingToCross,
     /// A pedestrian walking.
     PedestrianWalking,
     /// A pedestrian standing (held up by others, or waiting to step onto the sidewalk).
@@ -264,6 +268,7 @@ impl RobotsState {
                 id: id.0,
                 state: match state {
                     RobotState::Charging if !self.fleet.depot_supplied(depot) => SidewalkState::RobotWithoutSupply,
+                    _ if crowd.waiting_to_cross(id) => SidewalkState::RobotWaitingToCross,
                     s => SidewalkState::Robot(s),
                 },
                 pos: crowd.position(id),
@@ -271,6 +276,7 @@ impl RobotsState {
             .collect();
         for &(id, _) in &self.walkers {
             let state = match crowd.status(id) {
+                AgentStatus::Walking if crowd.waiting_to_cross(id) => SidewalkState::PedestrianWaitingToCross,
                 AgentStatus::Walking if crowd.still_s(id) > 0.0 => SidewalkState::PedestrianStanding,
                 AgentStatus::Walking => SidewalkState::PedestrianWalking,
                 AgentStatus::Entering => SidewalkState::PedestrianStanding,
