@@ -114,6 +114,30 @@ impl CellGrid {
         }
     }
 
+    /// Calls `f(slot, position)` for every member in the cells at Chebyshev distance exactly `k` from `p`'s
+    /// cell (the ring around the square [`CellGrid::for_each_within`] `k - 1` visits), each once, row by row.
+    pub(crate) fn for_each_in_ring(&self, p: Vec2, k: i64, mut f: impl FnMut(usize, Vec2)) {
+        if k == 0 {
+            return self.for_each_within(p, 0, f);
+        }
+        let (cx, cy) = self.cell(p);
+        let rows = self.row_start.len() as i64 - 1;
+        for row in (cy - k).max(self.first_row)..=(cy + k).min(self.first_row + rows - 1) {
+            let r = (row - self.first_row) as usize;
+            let (start, end) = (self.row_start[r] as usize, self.row_start[r + 1] as usize);
+            let spans: [(i64, i64); 2] =
+                if (row - cy).abs() == k { [(cx - k, cx + k), (1, 0)] } else { [(cx - k, cx - k), (cx + k, cx + k)] };
+            for (from, to) in spans.into_iter().filter(|(from, to)| from <= to) {
+                let (lo, hi) = (Self::key(from, row), Self::key(to, row));
+                let mut at = start + self.order[start..end].partition_point(|&(key, _)| key < lo);
+                while at < end && self.order[at].0 <= hi {
+                    f(at, self.pos[at]);
+                    at += 1;
+                }
+            }
+        }
+    }
+
     /// Calls `f(slot, position)` for every member in the 3 × 3 cells around `p`, which includes every member
     /// within one cell size of `p`.
     pub(crate) fn for_each_near(&self, p: Vec2, f: impl FnMut(usize, Vec2)) {
@@ -153,6 +177,27 @@ mod tests {
         for &m in members {
             if pos[m as usize].distance(probe) <= k as f32 * grid.cell_m() {
                 assert!(seen.contains(&m), "member {m} within {k} cells of {probe} missed");
+            }
+        }
+    }
+
+    #[test]
+    fn rings_around_a_square_make_the_next_square() {
+        let pos: Vec<Vec2> =
+            (0..900).map(|k| Vec2::new((k % 30) as f32 * 0.9 - 13.0, (k / 30) as f32 * 0.8 - 12.0)).collect();
+        let members: Vec<u32> = (0..900).collect();
+        let mut grid = CellGrid::default();
+        grid.rebuild(1.5, &pos, &members);
+        for probe in [Vec2::ZERO, Vec2::new(5.5, -3.2), Vec2::new(-20.0, 20.0), Vec2::new(13.0, 11.0)] {
+            for k in 1..=3 {
+                let mut square = Vec::new();
+                grid.for_each_within(probe, k, |slot, _| square.push(slot));
+                let mut rings = Vec::new();
+                grid.for_each_within(probe, k - 1, |slot, _| rings.push(slot));
+                grid.for_each_in_ring(probe, k, |slot, _| rings.push(slot));
+                square.sort_unstable();
+                rings.sort_unstable();
+                assert_eq!(square, rings, "probe {probe}, k {k}");
             }
         }
     }
