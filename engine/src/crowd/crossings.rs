@@ -163,6 +163,13 @@ impl Crossings {
     pub fn wait_before(&self, k: usize, walker: &CrossingWalker) -> Option<f32> {
         let range = self.start[k] as usize..self.start[k + 1] as usize;
         let (approaches, traffic) = (&self.approaches[range.clone()], &self.traffic[range]);
+        let holds = |a: &Approach, t: &ApproachTraffic| {
+            t.vehicles_go || t.next_vehicle_s < a.width_m / walker.speed_mps.max(f32::EPSILON) + self.params.start_up_s
+        };
+        // Most of the time nothing at the crossing holds anyone.
+        if !approaches.iter().zip(traffic).any(|(a, t)| holds(a, t)) {
+            return None;
+        }
         // Bearings counter-clockwise from the arm the walker arrives on (rad, 0..2π).
         let from = (-walker.arrive).to_angle();
         let tau = std::f32::consts::TAU;
@@ -172,34 +179,30 @@ impl Crossings {
             let d = (a - b).rem_euclid(tau);
             d.min(tau - d) < self.params.same_arm_rad
         };
-        // The arms strictly between the arrival's corner and the leaving corner going round on the walker's
-        // side (way 0); the other way round crosses the rest, its own two arms included (way 1).
-        let arms: Vec<(f32, usize)> = approaches
-            .iter()
-            .map(|a| {
-                let arm = turn(-a.heading);
-                let between = !near(arm, 0.0) && !near(arm, leave) && ((arm < leave) == walker.keeps_right);
-                (arm, (!between) as usize)
-            })
-            .collect();
+        // Way 0: the arms strictly between the arrival's corner and the leaving corner going round on the
+        // walker's side; way 1, the other way round, crosses the rest (its own two arms included).
+        let way_of = |a: &Approach| {
+            let arm = turn(-a.heading);
+            let between = !near(arm, 0.0) && !near(arm, leave) && ((arm < leave) == walker.keeps_right);
+            (!between) as usize
+        };
         let straight_cos = self.params.straight_rad.cos();
         let mut ways = [Way::default(), Way::default()];
-        for (w, way) in ways.iter_mut().enumerate() {
-            for (a, &(_, aw)) in approaches.iter().zip(&arms) {
-                if aw == w {
-                    way.arms += 1;
-                    way.widest_m = way.widest_m.max(a.width_m);
-                }
+        for a in approaches {
+            let way = &mut ways[way_of(a)];
+            way.arms += 1;
+            way.widest_m = way.widest_m.max(a.width_m);
+        }
+        // An arm's crossing is held by its own approach and by the vehicles driving straight into it.
+        for (a, t) in approaches.iter().zip(traffic) {
+            if !holds(a, t) {
+                continue;
             }
-            // An arm's crossing is held by its own approach and by the vehicles driving straight into it.
-            for (k, (a, t)) in approaches.iter().zip(traffic).enumerate() {
-                let conflicts = arms[k].1 == w
-                    || approaches
-                        .iter()
-                        .zip(&arms)
-                        .any(|(b, &(_, bw))| bw == w && a.heading.dot(-b.heading) >= straight_cos);
-                let critical_gap_s = a.width_m / walker.speed_mps.max(f32::EPSILON) + self.params.start_up_s;
-                way.blocked |= conflicts && (t.vehicles_go || t.next_vehicle_s < critical_gap_s);
+            ways[way_of(a)].blocked = true;
+            for b in approaches {
+                if a.heading.dot(-b.heading) >= straight_cos {
+                    ways[way_of(b)].blocked = true;
+                }
             }
         }
         let [short, long] = ways;

@@ -583,8 +583,9 @@ impl Crowd {
             }
         }
         // Cells at least as large as the farthest two agents can interact within a step (conflicts and entries
-        // look one cell out); neighbour searches look farther ring by ring, as far as they need.
-        let cell = self.max_reach_m.max(MIN_CELL_M);
+        // look one cell out), and half the neighbour range (neighbour searches look two cells out, the second
+        // ring only where the first holds too few).
+        let cell = self.max_reach_m.max(self.params.neighbour_range_m / 2.0).max(MIN_CELL_M);
         self.grid.rebuild(cell, &self.positions, &self.walking);
         self.slots.clear();
         self.slot_of.clear();
