@@ -174,20 +174,33 @@ impl Graph {
     }
     /// Number of nodes where three or more ways meet (in- plus out-degree over two directions ≥ 3 streets).
     pub fn junction_count(&self) -> usize {
+        self.neighbour_counts().into_iter().filter(|&streets| streets >= 3).count()
+    }
+
+    /// Distinct neighbouring nodes of every node (linked either way), indexed by [`NodeId`].
+    pub fn neighbour_counts(&self) -> Vec<usize> {
         let mut neighbours: Vec<Vec<u32>> = vec![Vec::new(); self.nodes.len()];
         for l in &self.links {
             neighbours[l.from.0 as usize].push(l.to.0);
             neighbours[l.to.0 as usize].push(l.from.0);
         }
         neighbours
-            .iter_mut()
-            .map(|n| {
+            .into_iter()
+            .map(|mut n| {
                 n.sort_unstable();
                 n.dedup();
                 n.len()
             })
-            .filter(|&streets| streets >= 3)
-            .count()
+            .collect()
+    }
+
+    /// The links entering every node, in link order, indexed by [`NodeId`].
+    pub fn links_into(&self) -> Vec<Vec<LinkId>> {
+        let mut into: Vec<Vec<LinkId>> = vec![Vec::new(); self.nodes.len()];
+        for (k, l) in self.links.iter().enumerate() {
+            into[l.to.0 as usize].push(LinkId(k as u32));
+        }
+        into
     }
 }
 

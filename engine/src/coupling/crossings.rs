@@ -61,11 +61,6 @@ impl CrossingTraffic {
     pub fn watched(&self) -> &[LinkId] {
         &self.watched
     }
-
-    /// Number of approaches.
-    pub fn approaches(&self) -> usize {
-        self.controls.len()
-    }
 }
 
 /// The crossings of `city` with its signal plans (as the vehicle models generate them from `signals`).
@@ -81,23 +76,6 @@ pub fn crossings_of(city: &City, signals: &SignalParams, params: CrossingParams)
     )
 }
 
-/// Distinct neighbouring nodes of every node.
-fn neighbour_counts(g: &Graph) -> Vec<usize> {
-    let mut neighbours: Vec<Vec<u32>> = vec![Vec::new(); g.nodes().len()];
-    for l in g.links() {
-        neighbours[l.from.0 as usize].push(l.to.0);
-        neighbours[l.to.0 as usize].push(l.from.0);
-    }
-    neighbours
-        .into_iter()
-        .map(|mut n| {
-            n.sort_unstable();
-            n.dedup();
-            n.len()
-        })
-        .collect()
-}
-
 /// The crossings of `footpaths` over `roads` (module doc): the crowd's side and the coupling's.
 pub fn find_crossings(
     roads: &Graph,
@@ -109,11 +87,8 @@ pub fn find_crossings(
 ) -> (Crossings, CrossingTraffic) {
     let road_at: HashMap<i64, NodeId> =
         roads.nodes().iter().enumerate().map(|(k, n)| (n.source_id, NodeId(k as u32))).collect();
-    let (road_nb, foot_nb) = (neighbour_counts(roads), neighbour_counts(footpaths));
-    let mut into: Vec<Vec<LinkId>> = vec![Vec::new(); roads.nodes().len()];
-    for (k, l) in roads.links().iter().enumerate() {
-        into[l.to.0 as usize].push(LinkId(k as u32));
-    }
+    let (road_nb, foot_nb) = (roads.neighbour_counts(), footpaths.neighbour_counts());
+    let into = roads.links_into();
     // Signal controllers: their approaches and centre.
     let mut controlled: Vec<Vec<LinkId>> = vec![Vec::new(); junctions.plans.len()];
     for (k, c) in junctions.control.iter().enumerate() {
@@ -189,11 +164,10 @@ pub fn find_crossings(
 pub fn traffic_at_crossings(
     clock: Res<SimClock>,
     crossing: Res<CrossingTraffic>,
-    traffic: Option<ResMut<TrafficState>>,
+    mut traffic: Option<ResMut<TrafficState>>,
     mut robots: ResMut<RobotsState>,
 ) {
     let t = (clock.start_of_day_ms + clock.now_ms) as f64 / 1000.0;
-    let mut traffic = traffic;
     let forecast = traffic.as_mut().and_then(|tr| tr.arrivals.latest_at(t));
     set_approach_traffic(&crossing, forecast, t, robots.crowd.crossings_mut().traffic_mut());
 }

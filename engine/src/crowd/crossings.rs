@@ -226,18 +226,18 @@ struct Way {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::city::graph::GraphBuilder;
     use crate::import::tags::WayClass;
 
-    /// A footpath from the west to a crossing node at the origin and on to the east; the crossing has a
-    /// north–south road (7 m wide, one approach from each side).
-    fn crossing() -> (Graph, Crossings) {
+    /// A footpath from `arm_m` west (link 0) to a crossing node at the origin and on to `arm_m` east
+    /// (link 1); the crossing has a north–south road (7 m wide, one approach from each side).
+    pub(crate) fn crossing(arm_m: f32) -> (Graph, Crossings) {
         let mut g = GraphBuilder::new();
-        let w = g.node(1, Vec2::new(-20.0, 0.0), false);
+        let w = g.node(1, Vec2::new(-arm_m, 0.0), false);
         let c = g.node(2, Vec2::ZERO, false);
-        let e = g.node(3, Vec2::new(20.0, 0.0), false);
+        let e = g.node(3, Vec2::new(arm_m, 0.0), false);
         g.straight(w, c, 1.3, 1, WayClass::Footway);
         g.straight(c, e, 1.3, 1, WayClass::Footway);
         let graph = g.build();
@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn a_crossing_is_found_at_the_end_of_the_links_into_its_node() {
-        let (graph, crossings) = crossing();
+        let (graph, crossings) = crossing(20.0);
         assert_eq!(crossings.len(), 1);
         let into: Vec<usize> =
             (0..graph.links().len()).filter_map(|l| crossings.at_link_end(LinkId(l as u32))).collect();
@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn walkers_across_a_road_wait_for_the_light_of_both_its_directions() {
-        let (_, mut c) = crossing();
+        let (_, mut c) = crossing(20.0);
         let east = walker(Vec2::X, Vec2::X, 1.3, 0.25);
         assert_eq!(c.wait_before(0, &east), None, "clear road");
         for (k, other) in [(0, 1), (1, 0)] {
@@ -280,7 +280,7 @@ mod tests {
 
     #[test]
     fn walkers_take_a_gap_as_long_as_their_crossing_time_plus_start_up() {
-        let (_, mut c) = crossing();
+        let (_, mut c) = crossing(20.0);
         // 7 m at 1.4 m/s = 5 s, plus 3 s: a vehicle 8.1 s away leaves room, one 7.9 s away does not.
         c.traffic_mut()[0].next_vehicle_s = 8.1;
         let slow = walker(-Vec2::X, -Vec2::X, 1.4, 0.45);

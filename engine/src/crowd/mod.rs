@@ -515,11 +515,10 @@ impl Crowd {
         let scene = &*self.scene;
         let params = &self.params;
         let (plans, cuts, slot_of, tentative) = (&self.plans, &self.cuts, &self.slot_of, &self.tentative);
-        let arrived: Vec<(Vec<AgentId>, u64, u64, CrossingWaits)> =
+        let arrived: Vec<(Vec<AgentId>, CommitCounts)> =
             par_chunks_mut(&mut self.agents, self.chunks, |first, chunk| {
                 let mut arrived = Vec::new();
-                let (mut close_passes, mut squeezes) = (0, 0);
-                let mut waits = CrossingWaits::default();
+                let mut counts = CommitCounts::default();
                 for (k, a) in chunk.iter_mut().enumerate() {
                     if a.status != AgentStatus::Walking {
                         a.waiting_to_cross = false;
@@ -529,7 +528,7 @@ impl Crowd {
                     let slot = slot_of[i] as usize;
                     let plan = &plans[slot];
                     let (next_pos, next_vel) = (tentative[slot], plan.next_vel * move_kept(cuts[slot]));
-                    close_passes += (plan.near_pedestrian && !a.near_pedestrian) as u64;
+                    counts.close_passes += (plan.near_pedestrian && !a.near_pedestrian) as u64;
                     a.near_pedestrian = plan.near_pedestrian;
                     let moved = a.pos.distance(next_pos);
                     a.walked_m += moved as f64;
@@ -540,11 +539,11 @@ impl Crowd {
                     } else if !a.squeezing && a.spec.kind == AgentKind::Pedestrian && a.still_s >= params.jam_time_s {
                         a.squeezing = true;
                         a.still_s = 0.0;
-                        squeezes += 1;
+                        counts.jam_squeezes += 1;
                     }
                     a.pos = next_pos;
                     a.vel = next_vel;
-                    waits.count(a, plan.held, dt);
+                    counts.count_wait(a, plan.held, dt);
                     a.waiting_to_cross = plan.held;
                     // A walker held on the kerb keeps its waypoint at the crossing, however near it stands.
                     if !plan.held && advance_waypoints(a, scene, params) {
@@ -553,14 +552,12 @@ impl Crowd {
                         arrived.push(AgentId(i as u32));
                     }
                 }
-                (arrived, close_passes, squeezes, waits)
+                (arrived, counts)
             });
-        self.stats.close_passes += arrived.iter().map(|(_, c, _, _)| c).sum::<u64>();
-        self.stats.jam_squeezes += arrived.iter().map(|(_, _, s, _)| s).sum::<u64>();
-        for (_, _, _, w) in &arrived {
-            w.add_to(&mut self.stats);
+        for (_, counts) in &arrived {
+            counts.add_to(&mut self.stats);
         }
-        let arrived: Vec<AgentId> = arrived.into_iter().flat_map(|(a, _, _, _)| a).collect();
+        let arrived: Vec<AgentId> = arrived.into_iter().flat_map(|(a, _)| a).collect();
         self.stats.steps += 1;
         self.stats.agent_steps += self.slots.len() as u64;
         self.stats.infeasible_plans += self.plans.iter().filter(|p| p.infeasible).count() as u64;
@@ -711,18 +708,21 @@ struct View<'a> {
     crossings: &'a Crossings,
 }
 
-/// Kerb waits counted in a chunk of the commit.
+/// What a chunk of the commit counted.
 #[derive(Clone, Copy, Debug, Default)]
-struct CrossingWaits {
+struct CommitCounts {
+    close_passes: u64,
+    jam_squeezes: u64,
     waits: u64,
     wait_s: f64,
     robot_waits: u64,
     robot_wait_s: f64,
 }
 
-impl CrossingWaits {
-    /// Counts agent `a`'s step: a wait starts when it is first held, and lasts `dt` (s) per step held.
-    fn count(&mut self, a: &Agent, held: bool, dt: f32) {
+impl CommitCounts {
+    /// Counts agent `a`'s step on a kerb: a wait starts when it is first held, and lasts `dt` (s) per step
+    /// held.
+    fn count_wait(&mut self, a: &Agent, held: bool, dt: f32) {
         if !held {
             return;
         }
@@ -736,6 +736,8 @@ impl CrossingWaits {
     }
 
     fn add_to(&self, stats: &mut CrowdStats) {
+        stats.close_passes += self.close_passes;
+        stats.jam_squeezes += self.jam_squeezes;
         stats.crossing_waits += self.waits;
         stats.crossing_wait_s += self.wait_s;
         stats.robot_crossing_waits += self.robot_waits;
@@ -933,9 +935,6 @@ fn plan_agent(
 fn kerb_point(a: &Agent, scene: &SidewalkScene, crossings: &Crossings, keeps_right: bool) -> Option<Vec2> {
     let t = &a.target;
     t.next?;
-    if crossings.is_empty() {
-        return None;
-    }
     let k = crossings.at_link_end(t.link)?;
     let line = scene.walk_line(t.link);
     let n = line.len();

@@ -218,22 +218,10 @@ fn jammed_pedestrians_squeeze_past_each_other_and_robots_give_way() {
 /// A footpath from (-30, 0) east to a crossing node at the origin and on to (30, 0), no buildings; the
 /// crossing has a north–south road 7 m wide. Returns the crowd and the agent sent along the whole path.
 fn crossing_walk(kind: AgentKind) -> (Crowd, AgentId) {
-    use crossings::{Approach, CrossingParams, Crossings};
-    let mut g = GraphBuilder::new();
-    let w = g.node(1, Vec2::new(-30.0, 0.0), false);
-    let c = g.node(2, Vec2::ZERO, false);
-    let e = g.node(3, Vec2::new(30.0, 0.0), false);
-    g.straight(w, c, 1.3, 1, WayClass::Footway);
-    g.straight(c, e, 1.3, 1, WayClass::Footway);
-    let graph = g.build();
+    let (graph, crossings) = crossings::tests::crossing(30.0);
     let scene = Arc::new(SidewalkScene::new(Vec::new(), &graph, &scene_params()));
     let mut crowd = Crowd::new(scene, CrowdParams::default());
-    let road = |heading: Vec2| Approach { heading, width_m: 7.0 };
-    crowd.set_crossings(Crossings::new(
-        &graph,
-        vec![(c, vec![road(Vec2::Y), road(-Vec2::Y)])],
-        CrossingParams::default(),
-    ));
+    crowd.set_crossings(crossings);
     let spec = match kind {
         AgentKind::Robot => AgentSpec::robot(ROBOT_SPEED_LIMIT_MPS),
         AgentKind::Pedestrian => AgentSpec::pedestrian(1.3),

@@ -117,17 +117,8 @@ impl Junctions {
     /// from signal nodes with generated plans.
     pub fn generate(graph: &Graph, params: &SignalParams) -> Junctions {
         let n = graph.nodes().len();
-        let mut into: Vec<Vec<LinkId>> = vec![Vec::new(); n];
-        let mut neighbours: Vec<Vec<u32>> = vec![Vec::new(); n];
-        for (k, l) in graph.links().iter().enumerate() {
-            into[l.to.0 as usize].push(LinkId(k as u32));
-            neighbours[l.to.0 as usize].push(l.from.0);
-            neighbours[l.from.0 as usize].push(l.to.0);
-        }
-        for nb in &mut neighbours {
-            nb.sort_unstable();
-            nb.dedup();
-        }
+        let into = graph.links_into();
+        let neighbours = graph.neighbour_counts();
         let mut j = Junctions {
             control: vec![Control::Free; graph.links().len()],
             movement_signals: Vec::new(),
@@ -181,7 +172,7 @@ impl Junctions {
         }
         // Priority junctions.
         for node in 0..n {
-            if cluster[node].is_some() || neighbours[node].len() < 3 || into[node].len() < 2 {
+            if cluster[node].is_some() || neighbours[node] < 3 || into[node].len() < 2 {
                 continue;
             }
             let ins = &into[node];
