@@ -12,7 +12,7 @@
 //! **Every crowd step** ([`traffic_at_crossings`]). A signalised approach's vehicles may go on green and
 //! yellow (its plan at the clock time, the same plans the vehicle models run). Where no signal controls
 //! an approach (or its signal is off), its next vehicle comes from the vehicle model's forecasts
-//! ([`ArrivalWatch`]): the earliest of the approach link's own forecast and those of the links feeding it
+//! ([`ArrivalWatch`](crate::mobility::traffic::ArrivalWatch)): the earliest of the approach link's own forecast and those of the links feeding it
 //! plus the approach's free-flow time. Without a vehicle model (teleported car trips) no vehicle is known,
 //! and only lights hold walkers.
 

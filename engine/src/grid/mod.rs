@@ -6,6 +6,7 @@
 //! [`powerflow::PowerFlow`] (admittance matrix, bus types, reused symbolic factorisation) → [`powerflow::Solution`]
 //! (bus voltages, branch flows, losses).
 
+pub mod block_lu;
 pub mod matpower;
 pub mod network;
 pub mod pandapower;

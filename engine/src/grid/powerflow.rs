@@ -1,18 +1,20 @@
 //! AC power flow: Newton–Raphson in polar coordinates (Tinney & Hart 1967, "Power flow solution by
 //! Newton's method", IEEE Trans. PAS 86) with the complex-matrix derivatives of MATPOWER (Zimmerman,
 //! "AC power flows, generalized OPF costs and their derivatives using complex matrix notation", MATPOWER
-//! Technical Note 2, 2010), on a sparse Jacobian factorised by faer's sparse LU.
+//! Technical Note 2, 2010), on a sparse Jacobian of 2×2 blocks ([`super::block_lu`]).
 //!
-//! Unknowns: voltage angles at PV and PQ buses, magnitudes at PQ buses. Equations: the active power
-//! mismatch at PV and PQ buses and the reactive mismatch at PQ buses, ΔS = V·conj(Y·V) − S_spec. The
-//! Jacobian's sparsity follows the admittance matrix and the bus types only, so its fill-reducing order is
-//! computed once in [`PowerFlow::new`], its pivots and the patterns of L and U at the first factorisation,
-//! and every later iteration and [`PowerFlow::solve`] only refactorises values ([`super::sparse_lu`]; a time
-//! series changes injections, not topology). [`PowerFlow::solve_warm`] starts from the last solution. Islands without a slack are either refused
+//! Unknowns: the voltage angle and magnitude of every PV and PQ bus. Equations: the active and reactive
+//! power mismatches ΔS = V·conj(Y·V) − S_spec of every PQ bus; at a PV bus, the active mismatch and
+//! Δ|V| = 0 (its magnitude is held), so each bus pair contributes one 2×2 block and the Jacobian's block
+//! pattern is the admittance matrix's. That pattern follows the topology only, so its fill-reducing order
+//! and the patterns of L and U are computed once in [`PowerFlow::new`], and every iteration and
+//! [`PowerFlow::solve`] only refactorises values (a time series changes injections, not topology).
+//! [`PowerFlow::solve_warm`] starts from the last solution. Islands without a slack are either refused
 //! ([`Unsupplied::Error`]) or de-energised ([`Unsupplied::Deenergise`], for outages).
 
+use super::block_lu::BlockLu;
 use super::network::{BusKind, Network, Rating};
-use super::sparse_lu::RefactorLu;
+use glam::{DMat2, DVec2};
 use num_complex::Complex64;
 use serde::Serialize;
 use std::f64::consts::PI;
@@ -151,15 +153,16 @@ pub struct PowerFlow {
     y_val: Vec<Complex64>,
     /// Bus shunt admittance per power-flow bus (pu).
     shunt_y: Vec<Complex64>,
-    /// Angle unknowns (PV and PQ) and magnitude unknowns (PQ), as power-flow positions.
-    pvpq: Vec<usize>,
-    pq: Vec<usize>,
-    /// Per admittance entry: its positions in the Jacobian's compressed columns (dP/dVa, dP/dVm, dQ/dVa,
-    /// dQ/dVm), NONE where the bus types leave the entry out.
-    jac_slots: Vec<[usize; 4]>,
-    /// Jacobian values in compressed-column order, and its LU.
-    jac_values: Vec<f64>,
-    lu: RefactorLu,
+    /// The buses with unknowns (PV and PQ), as power-flow positions, in the Jacobian's block order.
+    unknown_buses: Vec<usize>,
+    /// Per power-flow bus: 1 at PQ buses (magnitude unknown, reactive mismatch an equation), 0 elsewhere.
+    pq_mask: Vec<f64>,
+    /// The Jacobian's 2×2 blocks in compressed-column order: which admittance entry each one derives from.
+    jac_entries: Vec<JacobianEntry>,
+    /// Jacobian blocks (rows: P and Q mismatch of the row bus; columns: angle and magnitude of the column
+    /// bus), and their LU.
+    jac_values: Vec<DMat2>,
+    lu: BlockLu,
     /// Per network branch: its two-port admittances ([`super::network::Branch::two_port`]).
     two_ports: Vec<[Complex64; 4]>,
     /// The flat start ([`PowerFlow::solve`]; angles from [`PowerFlow::initial_angles`]).
@@ -211,7 +214,32 @@ struct TreeEdge {
     y_cc: Complex64,
 }
 
+/// One 2×2 block of the Jacobian: the derivatives of bus `row`'s mismatches by bus `col`'s voltage, which
+/// come from the admittance `y` = Y[row, col] (power-flow positions).
+#[derive(Clone, Copy, Debug)]
+struct JacobianEntry {
+    row: u32,
+    col: u32,
+    y: Complex64,
+}
+
 const NONE: usize = usize::MAX;
+
+/// What a converged solve hands to [`PowerFlow::solution`]: the voltages in both forms, the current
+/// injections I = Y·V, the iterations taken and the largest mismatch left (pu).
+struct Converged {
+    voltages: Voltages,
+    v: Vec<Complex64>,
+    current: Vec<Complex64>,
+    iterations: usize,
+    mismatch: f64,
+}
+
+/// |z| as √(re² + im²): per-unit currents and powers are far from overflow, so `hypot`'s rescaling (several
+/// times slower) buys nothing here.
+fn magnitude(z: Complex64) -> f64 {
+    z.norm_sqr().sqrt()
+}
 
 impl PowerFlow {
     /// Prepares the power flow of `net`: finds the energised buses and their types, builds the admittance
@@ -322,53 +350,32 @@ impl PowerFlow {
             y_start.push(y_col.len());
         }
         let kind: Vec<BusKind> = buses.iter().map(|&i| kind[i]).collect();
-        let pvpq: Vec<usize> = (0..n).filter(|&p| kind[p] != BusKind::Slack).collect();
-        let pq: Vec<usize> = (0..n).filter(|&p| kind[p] == BusKind::Pq).collect();
-        let (mut ang, mut mag) = (vec![NONE; n], vec![NONE; n]);
-        for (k, &p) in pvpq.iter().enumerate() {
-            ang[p] = k;
+        // One unknown block (angle, magnitude) per PV or PQ bus; at a PV bus the magnitude is held by the
+        // equation Δ|V| = 0 in place of the reactive mismatch, so every block is 2×2.
+        let pq_mask: Vec<f64> = kind.iter().map(|&k| if k == BusKind::Pq { 1.0 } else { 0.0 }).collect();
+        let unknown_buses: Vec<usize> = (0..n).filter(|&p| kind[p] != BusKind::Slack).collect();
+        let mut block = vec![NONE; n];
+        for (b, &p) in unknown_buses.iter().enumerate() {
+            block[p] = b;
         }
-        for (k, &p) in pq.iter().enumerate() {
-            mag[p] = pvpq.len() + k;
-        }
-        // Jacobian entries: row (P eq of i at ang[i], Q eq at mag[i]) × column (Va_k at ang[k], Vm_k at mag[k]).
-        let mut entries: Vec<(usize, usize)> = Vec::new(); // (column, row)
-        let mut jac_slots = Vec::with_capacity(y_col.len());
-        for i in 0..n {
-            for &k in &y_col[y_start[i]..y_start[i + 1]] {
-                let mut slots = [NONE; 4];
-                for (s, (r, c)) in
-                    [(ang[i], ang[k]), (ang[i], mag[k]), (mag[i], ang[k]), (mag[i], mag[k])].into_iter().enumerate()
-                {
-                    if r != NONE && c != NONE {
-                        slots[s] = entries.len();
-                        entries.push((c, r));
-                    }
+        // The Jacobian's block pattern is the admittance matrix's between those buses. Y is structurally
+        // symmetric (every branch stamps both ways), so row k of Y lists the rows of block column k.
+        let (mut col_start, mut row_idx, mut jac_entries) = (vec![0], Vec::new(), Vec::new());
+        for &k in &unknown_buses {
+            for &i in &y_col[y_start[k]..y_start[k + 1]] {
+                if block[i] == NONE {
+                    continue;
                 }
-                jac_slots.push(slots);
+                let row_i = y_start[i]..y_start[i + 1];
+                let Ok(at) = y_col[row_i.clone()].binary_search(&k) else {
+                    unreachable!("the admittance pattern is symmetric");
+                };
+                jac_entries.push(JacobianEntry { row: i as u32, col: k as u32, y: y_val[row_i.start + at] });
+                row_idx.push(block[i]);
             }
+            col_start.push(row_idx.len());
         }
-        // Compressed columns: each entry's place once sorted by (column, row).
-        let dim = pvpq.len() + pq.len();
-        let mut order: Vec<usize> = (0..entries.len()).collect();
-        order.sort_unstable_by_key(|&e| entries[e]);
-        let mut place = vec![0; entries.len()];
-        let mut col_start = vec![0; dim + 1];
-        let mut row_idx = Vec::with_capacity(entries.len());
-        for (q, &e) in order.iter().enumerate() {
-            place[e] = q;
-            col_start[entries[e].0 + 1] += 1;
-            row_idx.push(entries[e].1);
-        }
-        for c in 0..dim {
-            col_start[c + 1] += col_start[c];
-        }
-        for slots in &mut jac_slots {
-            for s in slots.iter_mut().filter(|s| **s != NONE) {
-                *s = place[*s];
-            }
-        }
-        let lu = RefactorLu::new(dim, col_start, row_idx)
+        let lu = BlockLu::new(unknown_buses.len(), col_start, row_idx)
             .map_err(|e| PowerFlowError::Singular { iteration: 0, message: e.0 })?;
         let tree = match options.algorithm {
             Algorithm::Newton => None,
@@ -385,10 +392,10 @@ impl PowerFlow {
             y_col,
             y_val,
             shunt_y,
-            pvpq,
-            pq,
-            jac_values: vec![0.0; entries.len()],
-            jac_slots,
+            unknown_buses,
+            pq_mask,
+            jac_values: vec![DMat2::ZERO; jac_entries.len()],
+            jac_entries,
             lu,
             two_ports: net.branches.iter().map(|b| b.two_port()).collect(),
             flat: Voltages::default(),
@@ -485,77 +492,77 @@ impl PowerFlow {
             }
         }
         let tol = self.options.tolerance_mva / base;
-        let (voltages, v, iterations, mismatch) = match self.tree.take() {
+        let converged = match self.tree.take() {
             Some(tree) => {
                 let result = self.sweep(net, &tree, &s_spec, start.complex(), tol);
                 self.tree = Some(tree);
-                let (v, iterations, mismatch) = result?;
-                (Voltages::from_complex(&v), v, iterations, mismatch)
+                let (v, current, iterations, mismatch) = result?;
+                Converged { voltages: Voltages::from_complex(&v), v, current, iterations, mismatch }
             }
             None => self.newton(net, &s_spec, start, tol)?,
         };
-        let solution = self.solution(net, &voltages, &v, iterations, mismatch * base);
-        self.last = Some(voltages);
+        let solution = self.solution(net, &converged, base);
+        self.last = Some(converged.voltages);
         Ok(solution)
     }
 
-    /// Newton–Raphson from `start`: the converged voltages (both forms), iterations and largest mismatch (pu).
+    /// Newton–Raphson from `start`.
     fn newton(
         &mut self,
         net: &Network,
         s_spec: &[Complex64],
         start: Voltages,
         tol: f64,
-    ) -> Result<(Voltages, Vec<Complex64>, usize, f64), PowerFlowError> {
+    ) -> Result<Converged, PowerFlowError> {
         let n = self.buses.len();
         let base = net.base_mva;
         let mut v = start.complex();
         let Voltages { mut vm, mut va, mut unit } = start;
-        let (npvpq, dim) = (self.pvpq.len(), self.pvpq.len() + self.pq.len());
         let mut current = vec![Complex64::new(0.0, 0.0); n];
-        let mut f = vec![0.0; dim];
+        let mut f = vec![DVec2::ZERO; self.unknown_buses.len()];
         let mut iterations = 0;
         loop {
             self.currents_into(&v, &mut current);
-            for (k, &p) in self.pvpq.iter().enumerate() {
-                f[k] = (v[p] * current[p].conj() - s_spec[p]).re;
+            let (mut worst, mut at) = (0.0f64, 0);
+            for (fb, &p) in f.iter_mut().zip(&self.unknown_buses) {
+                let mismatch = v[p] * current[p].conj() - s_spec[p];
+                *fb = DVec2::new(mismatch.re, mismatch.im * self.pq_mask[p]);
+                let largest = fb.abs().max_element();
+                if largest > worst {
+                    (worst, at) = (largest, p);
+                }
             }
-            for (k, &p) in self.pq.iter().enumerate() {
-                f[npvpq + k] = (v[p] * current[p].conj() - s_spec[p]).im;
-            }
-            let (worst, at) =
-                f.iter().enumerate().fold((0.0f64, 0), |m, (k, x)| if x.abs() > m.0 { (x.abs(), k) } else { m });
             if worst < tol {
-                return Ok((Voltages { vm, va, unit }, v, iterations, worst));
+                let voltages = Voltages { vm, va, unit };
+                return Ok(Converged { voltages, v, current, iterations, mismatch: worst });
             }
             if iterations == self.options.max_iterations {
-                let p = if at < npvpq { self.pvpq[at] } else { self.pq[at - npvpq] };
                 return Err(PowerFlowError::Diverged {
                     iterations,
                     mismatch_mva: worst * base,
-                    bus: net.buses[self.buses[p]].id,
+                    bus: net.buses[self.buses[at]].id,
                 });
             }
             iterations += 1;
-            // dS/dVa and dS/dVm per admittance entry (MATPOWER dSbus_dV, polar).
+            // dS/dVa and dS/dVm per admittance entry (MATPOWER dSbus_dV, polar), as 2×2 blocks.
             let j = Complex64::i();
-            for i in 0..n {
-                for e in self.y_start[i]..self.y_start[i + 1] {
-                    let k = self.y_col[e];
-                    // V_i·conj(Y_ik·e^{jθ_k}); dS/dVa = −j·|V_k|·that (the diagonal terms below aside).
-                    let mut ds_dvm = v[i] * (self.y_val[e] * unit[k]).conj();
-                    let mut ds_dva = Complex64::new(ds_dvm.im, -ds_dvm.re) * vm[k];
-                    if k == i {
-                        ds_dva += j * v[i] * current[i].conj();
-                        ds_dvm += current[i].conj() * unit[i];
-                    }
-                    let slots = self.jac_slots[e];
-                    for (s, x) in [ds_dva.re, ds_dvm.re, ds_dva.im, ds_dvm.im].into_iter().enumerate() {
-                        if slots[s] != NONE {
-                            self.jac_values[slots[s]] = x;
-                        }
-                    }
+            for (entry, out) in self.jac_entries.iter().zip(&mut self.jac_values) {
+                let (i, k) = (entry.row as usize, entry.col as usize);
+                // V_i·conj(Y_ik·e^{jθ_k}); dS/dVa = −j·|V_k|·that (the diagonal terms below aside).
+                let mut ds_dvm = v[i] * (entry.y * unit[k]).conj();
+                let mut ds_dva = Complex64::new(ds_dvm.im, -ds_dvm.re) * vm[k];
+                if k == i {
+                    ds_dva += j * v[i] * current[i].conj();
+                    ds_dvm += current[i].conj() * unit[i];
                 }
+                // Rows of PV buses keep only the active mismatch, columns only the angle; a PV bus's own
+                // block holds Δ|V| = 0.
+                let (row_pq, col_pq) = (self.pq_mask[i], self.pq_mask[k]);
+                let held = if i == k { 1.0 - row_pq } else { 0.0 };
+                *out = DMat2::from_cols(
+                    DVec2::new(ds_dva.re, ds_dva.im * row_pq),
+                    DVec2::new(ds_dvm.re * col_pq, ds_dvm.im * row_pq * col_pq + held),
+                );
             }
             self.lu
                 .factorise(&self.jac_values)
@@ -567,11 +574,9 @@ impl PowerFlow {
             if f.iter().any(|x| !x.is_finite()) {
                 return Err(PowerFlowError::Singular { iteration: iterations, message: "non-finite step".into() });
             }
-            for (k, &p) in self.pvpq.iter().enumerate() {
-                va[p] += f[k];
-            }
-            for (k, &p) in self.pq.iter().enumerate() {
-                vm[p] += f[npvpq + k];
+            for (step, &p) in f.iter().zip(&self.unknown_buses) {
+                va[p] += step.x;
+                vm[p] += step.y * self.pq_mask[p];
             }
             for p in 0..n {
                 unit[p] = Complex64::from_polar(1.0, va[p]);
@@ -581,7 +586,7 @@ impl PowerFlow {
     }
 
     /// The backward/forward sweep from `v`; converged when the power mismatch (as for Newton) is below
-    /// `tol` (pu). Returns the voltages, iterations and largest mismatch (pu).
+    /// `tol` (pu). Returns the voltages, the current injections, iterations and largest mismatch (pu).
     fn sweep(
         &self,
         net: &Network,
@@ -589,7 +594,7 @@ impl PowerFlow {
         s_spec: &[Complex64],
         mut v: Vec<Complex64>,
         tol: f64,
-    ) -> Result<(Vec<Complex64>, usize, f64), PowerFlowError> {
+    ) -> Result<(Vec<Complex64>, Vec<Complex64>, usize, f64), PowerFlowError> {
         let n = self.buses.len();
         let mut i_child = vec![Complex64::new(0.0, 0.0); n]; // current from each bus into its parent branch
         let mut iterations = 0;
@@ -600,7 +605,7 @@ impl PowerFlow {
                 .map(|p| ((v[p] * current[p].conj() - s_spec[p]).norm(), p))
                 .fold((0.0f64, 0), |m, x| if x.0 > m.0 { x } else { m });
             if worst < tol {
-                return Ok((v, iterations, worst));
+                return Ok((v, current, iterations, worst));
             }
             if iterations == self.options.max_iterations {
                 return Err(PowerFlowError::Diverged {
@@ -629,17 +634,11 @@ impl PowerFlow {
         }
     }
 
-    fn solution(
-        &self,
-        net: &Network,
-        voltages: &Voltages,
-        v: &[Complex64],
-        iterations: usize,
-        mismatch_mva: f64,
-    ) -> Solution {
+    /// The results of a converged solve, in the network's bus and branch order; `base` is the MVA base.
+    fn solution(&self, net: &Network, converged: &Converged, base: f64) -> Solution {
+        let Converged { voltages, v, current, iterations, mismatch } = converged;
+        let (iterations, mismatch_mva) = (*iterations, mismatch * base);
         let nb = net.buses.len();
-        let base = net.base_mva;
-        let current = self.currents(v);
         let mut sol = Solution {
             iterations,
             mismatch_mva,
@@ -693,7 +692,7 @@ impl PowerFlow {
             let i_f = yff * v[f] + yft * v[t];
             let i_t = ytf * v[f] + ytt * v[t];
             let (s_f, s_t) = (v[f] * i_f.conj() * base, v[t] * i_t.conj() * base);
-            let (ia, ib) = (i_f.norm() * i_base_ka(b.from), i_t.norm() * i_base_ka(b.to));
+            let (ia, ib) = (magnitude(i_f) * i_base_ka(b.from), magnitude(i_t) * i_base_ka(b.to));
             sol.p_from_mw.push(s_f.re);
             sol.q_from_mvar.push(s_f.im);
             sol.p_to_mw.push(s_t.re);
@@ -704,7 +703,7 @@ impl PowerFlow {
             sol.loading_percent.push(match b.rating {
                 Rating::None => f64::NAN,
                 Rating::CurrentKa(max) => 100.0 * ia.max(ib) / max,
-                Rating::Mva(max) => 100.0 * s_f.norm().max(s_t.norm()) / max,
+                Rating::Mva(max) => 100.0 * magnitude(s_f).max(magnitude(s_t)) / max,
                 Rating::Transformer { sn_mva, vn_hv_kv, vn_lv_kv } => {
                     100.0 * 3f64.sqrt() * (ia * vn_hv_kv).max(ib * vn_lv_kv) / sn_mva
                 }

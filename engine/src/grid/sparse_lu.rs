@@ -66,53 +66,8 @@ impl RefactorLu {
     /// Prepares the factorisation of n×n matrices with the pattern `col_start`/`row_idx` (compressed sparse
     /// columns, rows sorted and unique within each column): computes the fill-reducing column order.
     pub fn new(n: usize, col_start: Vec<usize>, row_idx: Vec<usize>) -> Result<RefactorLu, LuError> {
-        if u32::try_from(n).is_err() {
-            return Err(LuError(format!("{n} unknowns: more than the 32-bit indices of the factors hold")));
-        }
-        // The upper triangle of the pattern of A + Aᵀ, for the symmetric analysis.
-        let mut upper: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for c in 0..n {
-            for &r in &row_idx[col_start[c]..col_start[c + 1]] {
-                upper[r.max(c)].push(r.min(c));
-            }
-        }
-        let (mut sym_start, mut sym_row) = (vec![0], Vec::new());
-        for mut column in upper {
-            column.sort_unstable();
-            column.dedup();
-            sym_row.extend(column);
-            sym_start.push(sym_row.len());
-        }
-        let pattern = SymbolicSparseColMatRef::new_checked(n, n, &sym_start, None, &sym_row);
-        let params = CholeskySymbolicParams {
-            supernodal_flop_ratio_threshold: SupernodalThreshold::FORCE_SIMPLICIAL,
-            ..CholeskySymbolicParams::default()
-        };
-        let symbolic = factorize_symbolic_cholesky(pattern, Side::Upper, SymmetricOrdering::Amd, params)
-            .map_err(|e| LuError(format!("{e:?}")))?;
-        let (perm, perm_inv) = match symbolic.perm() {
-            Some(p) => (p.arrays().0.to_vec(), p.arrays().1.to_vec()),
-            None => ((0..n).collect(), (0..n).collect()),
-        };
-        let SymbolicCholeskyRaw::Simplicial(cholesky) = symbolic.raw() else {
-            return Err(LuError("faer chose a supernodal analysis against the request".into()));
-        };
-        // Diagonal pivots: L takes the Cholesky factor's pattern, U its transpose (rows ascending).
-        let factor = cholesky.factor();
-        let (mut l_start, mut l_row) = (vec![0], Vec::new());
-        let mut u_columns: Vec<Vec<u32>> = vec![Vec::new(); n];
-        for j in 0..n {
-            for &i in factor.row_idx_of_col_raw(j).iter().filter(|&&i| i != j) {
-                l_row.push(i as u32);
-                u_columns[i].push(j as u32);
-            }
-            l_start.push(l_row.len());
-        }
-        let (mut u_start, mut u_row) = (vec![0], Vec::new());
-        for column in u_columns {
-            u_row.extend(column);
-            u_start.push(u_row.len());
-        }
+        let DiagonalPivots { perm, perm_inv, l_start, l_row, u_start, u_row } =
+            diagonal_pivots(n, &col_start, &row_idx)?;
         Ok(RefactorLu {
             n,
             col_start,
@@ -277,6 +232,74 @@ impl RefactorLu {
             y[j] = 0.0;
         }
     }
+}
+
+/// The symmetric analysis shared by [`RefactorLu`] and [`super::block_lu::BlockLu`]: a fill-reducing order
+/// (approximate minimum degree on A + Aᵀ) and, for pivots taken on the diagonal in that order, the patterns
+/// of L and U (those of the Cholesky factor of the reordered A + Aᵀ, and its transpose).
+#[derive(Debug)]
+pub(crate) struct DiagonalPivots {
+    /// Pivot `j` is row and column `perm[j]` of A; `perm_inv` is the inverse.
+    pub perm: Vec<usize>,
+    pub perm_inv: Vec<usize>,
+    /// Strictly lower part of L by column, rows as pivot positions (ascending).
+    pub l_start: Vec<usize>,
+    pub l_row: Vec<u32>,
+    /// Strictly upper part of U by column, rows as pivot positions (ascending, a topological order).
+    pub u_start: Vec<usize>,
+    pub u_row: Vec<u32>,
+}
+
+/// Analyses the n×n pattern `col_start`/`row_idx` (compressed sparse columns) for diagonal pivots.
+pub(crate) fn diagonal_pivots(n: usize, col_start: &[usize], row_idx: &[usize]) -> Result<DiagonalPivots, LuError> {
+    if u32::try_from(n).is_err() {
+        return Err(LuError(format!("{n} unknowns: more than the 32-bit indices of the factors hold")));
+    }
+    // The upper triangle of the pattern of A + Aᵀ, for the symmetric analysis.
+    let mut upper: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for c in 0..n {
+        for &r in &row_idx[col_start[c]..col_start[c + 1]] {
+            upper[r.max(c)].push(r.min(c));
+        }
+    }
+    let (mut sym_start, mut sym_row) = (vec![0], Vec::new());
+    for mut column in upper {
+        column.sort_unstable();
+        column.dedup();
+        sym_row.extend(column);
+        sym_start.push(sym_row.len());
+    }
+    let pattern = SymbolicSparseColMatRef::new_checked(n, n, &sym_start, None, &sym_row);
+    let params = CholeskySymbolicParams {
+        supernodal_flop_ratio_threshold: SupernodalThreshold::FORCE_SIMPLICIAL,
+        ..CholeskySymbolicParams::default()
+    };
+    let symbolic = factorize_symbolic_cholesky(pattern, Side::Upper, SymmetricOrdering::Amd, params)
+        .map_err(|e| LuError(format!("{e:?}")))?;
+    let (perm, perm_inv) = match symbolic.perm() {
+        Some(p) => (p.arrays().0.to_vec(), p.arrays().1.to_vec()),
+        None => ((0..n).collect(), (0..n).collect()),
+    };
+    let SymbolicCholeskyRaw::Simplicial(cholesky) = symbolic.raw() else {
+        return Err(LuError("faer chose a supernodal analysis against the request".into()));
+    };
+    // Diagonal pivots: L takes the Cholesky factor's pattern, U its transpose (rows ascending).
+    let factor = cholesky.factor();
+    let (mut l_start, mut l_row) = (vec![0], Vec::new());
+    let mut u_columns: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for j in 0..n {
+        for &i in factor.row_idx_of_col_raw(j).iter().filter(|&&i| i != j) {
+            l_row.push(i as u32);
+            u_columns[i].push(j as u32);
+        }
+        l_start.push(l_row.len());
+    }
+    let (mut u_start, mut u_row) = (vec![0], Vec::new());
+    for column in u_columns {
+        u_row.extend(column);
+        u_start.push(u_row.len());
+    }
+    Ok(DiagonalPivots { perm, perm_inv, l_start, l_row, u_start, u_row })
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ use std::collections::VecDeque;
 #[serde(deny_unknown_fields, default)]
 pub struct ReroutingParams {
     /// How often every vehicle on its way re-plans (s), also the window over which link travel times are
-    /// measured: 300 s, the period SUMO's developers "often use in [their] own scenarios" (J. Erdmann,
+    /// measured: 300 s, the period SUMO's developers "often use in \[their\] own scenarios" (J. Erdmann,
     /// sumo-user list, 28 Sep 2018), longer than a signal cycle so the measurement smooths red and green.
     pub period_s: f64,
     /// A new route is taken only if it saves at least this share of the remaining route's expected time:
