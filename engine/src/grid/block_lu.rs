@@ -19,28 +19,47 @@
 use super::sparse_lu::{diagonal_pivots, DiagonalPivots, LuError, RefactorLu, PIVOT_TOLERANCE};
 use glam::{DMat2, DVec2};
 
-/// LU factors P·A·Pᵀ = L·U of a sparse matrix of 2×2 blocks with a fixed, structurally symmetric pattern.
+/// The fixed part of a [`BlockLu`]: A's pattern, the pivot order, and the patterns of L and U.
 #[derive(Debug)]
-pub struct BlockLu {
+struct Pattern {
     /// Blocks per side.
     n: usize,
-    /// The matrix's block pattern, compressed sparse columns (values are passed in this order).
+    /// The matrix's block pattern, compressed sparse columns.
     col_start: Vec<usize>,
     row_idx: Vec<usize>,
-    /// Pivot `j` is block row and column `perm[j]` of A; `perm_inv` is its inverse.
+    /// The order of the values given to a factorisation: A's columns in pivot order, each as in the
+    /// pattern. Position q holds the block of pattern entry `entry_order[q]`; pivot j's column is
+    /// `value_start[j]..value_start[j + 1]`, and `pivot_row[q]` is position q's row as a pivot.
+    entry_order: Vec<usize>,
+    value_start: Vec<usize>,
+    pivot_row: Vec<u32>,
+    /// Pivot `j` is block row and column `perm[j]` of A.
     perm: Vec<usize>,
-    perm_inv: Vec<usize>,
     /// Strictly lower blocks of L by block column (unit diagonal blocks implied), rows as pivot positions.
     l_start: Vec<usize>,
     l_row: Vec<u32>,
-    l_val: Vec<DMat2>,
-    /// Strictly upper blocks of U by block column, rows ascending, and the inverses of U's diagonal blocks.
+    /// Strictly upper blocks of U by block column, rows ascending (a topological order).
     u_start: Vec<usize>,
     u_row: Vec<u32>,
-    u_val: Vec<DMat2>,
+}
+
+/// The values of the factors: blocks of L and U (in their patterns' order) and the inverses of U's
+/// diagonal blocks.
+#[derive(Debug)]
+struct Factors {
+    l: Vec<DMat2>,
+    u: Vec<DMat2>,
     d_inv: Vec<DMat2>,
+}
+
+/// LU factors P·A·Pᵀ = L·U of a sparse matrix of 2×2 blocks with a fixed, structurally symmetric pattern.
+#[derive(Debug)]
+pub struct BlockLu {
+    pattern: Pattern,
+    factors: Factors,
     /// Dense work column (zero between uses).
     work: Vec<DMat2>,
+    /// Dense work vector of the solves.
     work_vec: Vec<DVec2>,
     /// The scalar factorisation that took over after a diagonal block failed, with the scalar values.
     scalar: Option<(RefactorLu, Vec<f64>)>,
@@ -52,22 +71,35 @@ impl BlockLu {
     pub fn new(n: usize, col_start: Vec<usize>, row_idx: Vec<usize>) -> Result<BlockLu, LuError> {
         let DiagonalPivots { perm, perm_inv, l_start, l_row, u_start, u_row } =
             diagonal_pivots(n, &col_start, &row_idx)?;
+        let mut value_start = vec![0];
+        let mut entry_order = Vec::with_capacity(row_idx.len());
+        for &c in &perm {
+            entry_order.extend(col_start[c]..col_start[c + 1]);
+            value_start.push(entry_order.len());
+        }
+        let pivot_row = entry_order.iter().map(|&e| perm_inv[row_idx[e]] as u32).collect();
         Ok(BlockLu {
-            n,
-            col_start,
-            row_idx,
-            perm,
-            perm_inv,
-            l_val: vec![DMat2::ZERO; l_row.len()],
-            l_start,
-            l_row,
-            u_val: vec![DMat2::ZERO; u_row.len()],
-            u_start,
-            u_row,
-            d_inv: vec![DMat2::ZERO; n],
+            factors: Factors {
+                l: vec![DMat2::ZERO; l_row.len()],
+                u: vec![DMat2::ZERO; u_row.len()],
+                d_inv: vec![DMat2::ZERO; n],
+            },
             work: vec![DMat2::ZERO; n],
             work_vec: vec![DVec2::ZERO; n],
             scalar: None,
+            pattern: Pattern {
+                n,
+                col_start,
+                row_idx,
+                entry_order,
+                value_start,
+                pivot_row,
+                perm,
+                l_start,
+                l_row,
+                u_start,
+                u_row,
+            },
         })
     }
 
@@ -76,64 +108,34 @@ impl BlockLu {
         self.scalar.is_some()
     }
 
-    /// Factorises the matrix with the blocks `values` (in the pattern's order).
+    /// The order in which [`BlockLu::factorise`] takes the blocks: position q holds the block of pattern
+    /// entry `entry_order()[q]` (the pattern's columns in pivot order, so that a factorisation reads them
+    /// in sequence).
+    pub fn entry_order(&self) -> &[usize] {
+        &self.pattern.entry_order
+    }
+
+    /// Factorises the matrix with the blocks `values`, in [`BlockLu::entry_order`].
     pub fn factorise(&mut self, values: &[DMat2]) -> Result<(), LuError> {
-        assert_eq!(values.len(), self.row_idx.len(), "values match the pattern");
-        if self.scalar.is_none() && self.factorise_blocks(values) {
+        assert_eq!(values.len(), self.pattern.row_idx.len(), "values match the pattern");
+        if self.scalar.is_none() && self.pattern.eliminate(&mut self.factors, &mut self.work, values) {
             return Ok(());
+        }
+        let p = &self.pattern;
+        let mut in_pattern_order = vec![DMat2::ZERO; values.len()];
+        for (&e, v) in p.entry_order.iter().zip(values) {
+            in_pattern_order[e] = *v;
         }
         let (lu, scalar_values) = match &mut self.scalar {
             Some(s) => s,
-            None => self.scalar.insert(scalar_matrix(self.n, &self.col_start, &self.row_idx)?),
+            None => self.scalar.insert(scalar_matrix(p.n, &p.col_start, &p.row_idx)?),
         };
-        scatter_scalar(self.n, &self.col_start, &self.row_idx, values, scalar_values);
+        scatter_scalar(p.n, &p.col_start, &p.row_idx, &in_pattern_order, scalar_values);
         lu.factorise(scalar_values)
     }
 
-    /// Block elimination with the kept pivots; false (factors invalid) if a diagonal block fails.
-    fn factorise_blocks(&mut self, values: &[DMat2]) -> bool {
-        let x = &mut self.work;
-        for j in 0..self.n {
-            let c = self.perm[j];
-            let column = self.col_start[c]..self.col_start[c + 1];
-            for (&r, a) in self.row_idx[column.clone()].iter().zip(&values[column]) {
-                x[self.perm_inv[r]] = *a;
-            }
-            // Left-looking: apply the block columns of L that U's block column j names, in ascending order.
-            let upper = self.u_start[j]..self.u_start[j + 1];
-            for (&k, u_out) in self.u_row[upper.clone()].iter().zip(&mut self.u_val[upper]) {
-                let k = k as usize;
-                let u = std::mem::replace(&mut x[k], DMat2::ZERO);
-                *u_out = u;
-                let lower = self.l_start[k]..self.l_start[k + 1];
-                for (&i, l) in self.l_row[lower.clone()].iter().zip(&self.l_val[lower]) {
-                    x[i as usize] -= *l * u;
-                }
-            }
-            let pivot = std::mem::replace(&mut x[j], DMat2::ZERO);
-            let det = pivot.determinant();
-            let mut usable = det != 0.0 && det.is_finite();
-            let inverse = pivot.inverse();
-            self.d_inv[j] = inverse;
-            let lower = self.l_start[j]..self.l_start[j + 1];
-            let mut largest = 0.0f64;
-            for (&i, l_out) in self.l_row[lower.clone()].iter().zip(&mut self.l_val[lower]) {
-                let l = std::mem::replace(&mut x[i as usize], DMat2::ZERO) * inverse;
-                largest = largest.max(l.abs().to_cols_array().into_iter().fold(0.0, f64::max));
-                *l_out = l;
-            }
-            // NaN fails too.
-            usable &= largest * PIVOT_TOLERANCE <= 1.0;
-            if !usable {
-                x.iter_mut().for_each(|v| *v = DMat2::ZERO);
-                return false;
-            }
-        }
-        true
-    }
-
     /// Solves A·x = b in place (`b` becomes x, one 2-vector per block), with the factors of the last
-    /// successful [`BlockLu::factorise`].
+    /// successful factorisation.
     pub fn solve_in_place(&mut self, b: &mut [DVec2]) {
         if let Some((lu, _)) = &mut self.scalar {
             let mut flat: Vec<f64> = b.iter().flat_map(|v| [v.x, v.y]).collect();
@@ -143,28 +145,77 @@ impl BlockLu {
             }
             return;
         }
+        let p = &self.pattern;
         let y = &mut self.work_vec;
-        for (p, &r) in self.perm.iter().enumerate() {
-            y[p] = b[r];
+        for (j, &r) in p.perm.iter().enumerate() {
+            y[j] = b[r];
         }
-        for j in 0..self.n {
+        for j in 0..p.n {
             let yj = y[j];
-            let lower = self.l_start[j]..self.l_start[j + 1];
-            for (&i, l) in self.l_row[lower.clone()].iter().zip(&self.l_val[lower]) {
+            let lower = p.l_start[j]..p.l_start[j + 1];
+            for (&i, l) in p.l_row[lower.clone()].iter().zip(&self.factors.l[lower]) {
                 y[i as usize] -= *l * yj;
             }
         }
-        for j in (0..self.n).rev() {
-            let yj = self.d_inv[j] * y[j];
+        for j in (0..p.n).rev() {
+            let yj = self.factors.d_inv[j] * y[j];
             y[j] = yj;
-            let upper = self.u_start[j]..self.u_start[j + 1];
-            for (&k, u) in self.u_row[upper.clone()].iter().zip(&self.u_val[upper]) {
+            let upper = p.u_start[j]..p.u_start[j + 1];
+            for (&k, u) in p.u_row[upper.clone()].iter().zip(&self.factors.u[upper]) {
                 y[k as usize] -= *u * yj;
             }
         }
-        for (j, &c) in self.perm.iter().enumerate() {
+        for (j, &c) in p.perm.iter().enumerate() {
             b[c] = std::mem::replace(&mut y[j], DVec2::ZERO);
         }
+    }
+}
+
+impl Pattern {
+    /// Eliminates left-looking with the kept pivots, writing the factors into `out`; false (factors
+    /// invalid) if a diagonal block fails. `x` is a dense work column (left zero); `values` are A's blocks
+    /// in [`Pattern::entry_order`].
+    fn eliminate(&self, out: &mut Factors, x: &mut [DMat2], values: &[DMat2]) -> bool {
+        for j in 0..self.n {
+            let column = self.value_start[j]..self.value_start[j + 1];
+            for (&p, a) in self.pivot_row[column.clone()].iter().zip(&values[column]) {
+                x[p as usize] = *a;
+            }
+            // Apply the block columns of L that U's block column j names, in ascending (topological) order.
+            let upper = self.u_start[j]..self.u_start[j + 1];
+            for (&k, u_out) in self.u_row[upper.clone()].iter().zip(&mut out.u[upper]) {
+                let k = k as usize;
+                let u = std::mem::replace(&mut x[k], DMat2::ZERO);
+                *u_out = u;
+                let lower = self.l_start[k]..self.l_start[k + 1];
+                for (&i, l) in self.l_row[lower.clone()].iter().zip(&out.l[lower]) {
+                    x[i as usize] -= *l * u;
+                }
+            }
+            let pivot = std::mem::replace(&mut x[j], DMat2::ZERO);
+            let det = pivot.determinant();
+            let mut usable = det != 0.0 && det.is_finite();
+            let inverse = pivot.inverse();
+            out.d_inv[j] = inverse;
+            let lower = self.l_start[j]..self.l_start[j + 1];
+            let mut largest = 0.0f64;
+            for (&i, l_out) in self.l_row[lower.clone()].iter().zip(&mut out.l[lower]) {
+                let l = std::mem::replace(&mut x[i as usize], DMat2::ZERO) * inverse;
+                for entry in l.abs().to_cols_array() {
+                    if entry > largest {
+                        largest = entry;
+                    }
+                }
+                *l_out = l;
+            }
+            // A NaN in L passes here but reaches a later pivot, whose determinant is then NaN.
+            usable &= largest * PIVOT_TOLERANCE <= 1.0;
+            if !usable {
+                x.fill(DMat2::ZERO);
+                return false;
+            }
+        }
+        true
     }
 }
 
@@ -248,6 +299,11 @@ mod tests {
             .fold(0.0, f64::max)
     }
 
+    /// Blocks in the pattern's order, rearranged in the order the factorisation takes them.
+    fn in_order(lu: &BlockLu, values: &[DMat2]) -> Vec<DMat2> {
+        lu.entry_order().iter().map(|&e| values[e]).collect()
+    }
+
     fn rhs(n: usize) -> Vec<DVec2> {
         (0..n).map(|i| DVec2::new(i as f64 - 3.0, 1.0 / (i as f64 + 1.0))).collect()
     }
@@ -258,7 +314,7 @@ mod tests {
         let (dense, start, rows, mut values) = random_blocks(n, 3, 7);
         let mut lu = BlockLu::new(n, start.clone(), rows.clone()).unwrap();
         for round in 0..2 {
-            lu.factorise(&values).unwrap();
+            lu.factorise(&in_order(&lu, &values)).unwrap();
             assert!(!lu.is_scalar(), "diagonally dominant blocks keep the block pivots");
             let b = rhs(n);
             let mut x = b.clone();
@@ -287,7 +343,7 @@ mod tests {
             }
         }
         let mut lu = BlockLu::new(n, start, rows).unwrap();
-        lu.factorise(&values).unwrap();
+        lu.factorise(&in_order(&lu, &values)).unwrap();
         assert!(lu.is_scalar());
         let b = rhs(n);
         let mut x = b.clone();
@@ -302,6 +358,6 @@ mod tests {
         let rows = vec![0, 1, 2];
         let values = vec![DMat2::IDENTITY, DMat2::from_cols_array(&[1.0, 2.0, 2.0, 4.0]), DMat2::IDENTITY];
         let mut lu = BlockLu::new(n, start, rows).unwrap();
-        assert!(lu.factorise(&values).is_err());
+        assert!(lu.factorise(&in_order(&lu, &values)).is_err());
     }
 }

@@ -157,14 +157,17 @@ pub struct PowerFlow {
     unknown_buses: Vec<usize>,
     /// Per power-flow bus: 1 at PQ buses (magnitude unknown, reactive mismatch an equation), 0 elsewhere.
     pq_mask: Vec<f64>,
-    /// The Jacobian's 2×2 blocks in compressed-column order: which admittance entry each one derives from.
+    /// The Jacobian's 2×2 blocks in the order the LU takes them ([`BlockLu::entry_order`]): which
+    /// admittance entry each one derives from, and their values.
     jac_entries: Vec<JacobianEntry>,
-    /// Jacobian blocks (rows: P and Q mismatch of the row bus; columns: angle and magnitude of the column
-    /// bus), and their LU.
     jac_values: Vec<DMat2>,
+    /// The LU of the Jacobian blocks (rows: P and Q mismatch of the row bus; columns: angle and magnitude of
+    /// the column bus).
     lu: BlockLu,
     /// Per network branch: its two-port admittances ([`super::network::Branch::two_port`]).
     two_ports: Vec<[Complex64; 4]>,
+    /// Per network branch: the base current at its from and to ends (kA per pu), S_base / (√3·V_n).
+    current_bases_ka: Vec<[f64; 2]>,
     /// The flat start ([`PowerFlow::solve`]; angles from [`PowerFlow::initial_angles`]).
     flat: Voltages,
     /// The last converged voltages, the start of [`PowerFlow::solve_warm`].
@@ -233,6 +236,35 @@ struct Converged {
     current: Vec<Complex64>,
     iterations: usize,
     mismatch: f64,
+}
+
+/// The Jacobian block of one admittance entry: the derivatives of bus i's active and reactive mismatch
+/// (rows) by bus k's angle and magnitude (columns), MATPOWER's dSbus_dV in polar form.
+#[inline]
+fn jacobian_block(
+    entry: &JacobianEntry,
+    v: &[Complex64],
+    unit: &[Complex64],
+    vm: &[f64],
+    current: &[Complex64],
+    pq_mask: &[f64],
+) -> DMat2 {
+    let (i, k) = (entry.row as usize, entry.col as usize);
+    // V_i·conj(Y_ik·e^{jθ_k}); dS/dVa = −j·|V_k|·that (the diagonal terms below aside).
+    let mut ds_dvm = v[i] * (entry.y * unit[k]).conj();
+    let mut ds_dva = Complex64::new(ds_dvm.im, -ds_dvm.re) * vm[k];
+    if k == i {
+        ds_dva += Complex64::i() * v[i] * current[i].conj();
+        ds_dvm += current[i].conj() * unit[i];
+    }
+    // Rows of PV buses keep only the active mismatch, columns only the angle; a PV bus's own block holds
+    // Δ|V| = 0.
+    let (row_pq, col_pq) = (pq_mask[i], pq_mask[k]);
+    let held = if i == k { 1.0 - row_pq } else { 0.0 };
+    DMat2::from_cols(
+        DVec2::new(ds_dva.re, ds_dva.im * row_pq),
+        DVec2::new(ds_dvm.re * col_pq, ds_dvm.im * row_pq * col_pq + held),
+    )
 }
 
 /// |z| as √(re² + im²): per-unit currents and powers are far from overflow, so `hypot`'s rescaling (several
@@ -377,6 +409,7 @@ impl PowerFlow {
         }
         let lu = BlockLu::new(unknown_buses.len(), col_start, row_idx)
             .map_err(|e| PowerFlowError::Singular { iteration: 0, message: e.0 })?;
+        let jac_entries: Vec<JacobianEntry> = lu.entry_order().iter().map(|&e| jac_entries[e]).collect();
         let tree = match options.algorithm {
             Algorithm::Newton => None,
             Algorithm::Sweep => Some(radial_tree(net, &pos, &kind, n)?),
@@ -398,6 +431,11 @@ impl PowerFlow {
             jac_entries,
             lu,
             two_ports: net.branches.iter().map(|b| b.two_port()).collect(),
+            current_bases_ka: net
+                .branches
+                .iter()
+                .map(|b| [b.from, b.to].map(|bus| net.base_mva / (3f64.sqrt() * net.buses[bus].vn_kv)))
+                .collect(),
             flat: Voltages::default(),
             last: None,
             vm_set,
@@ -545,24 +583,8 @@ impl PowerFlow {
             }
             iterations += 1;
             // dS/dVa and dS/dVm per admittance entry (MATPOWER dSbus_dV, polar), as 2×2 blocks.
-            let j = Complex64::i();
             for (entry, out) in self.jac_entries.iter().zip(&mut self.jac_values) {
-                let (i, k) = (entry.row as usize, entry.col as usize);
-                // V_i·conj(Y_ik·e^{jθ_k}); dS/dVa = −j·|V_k|·that (the diagonal terms below aside).
-                let mut ds_dvm = v[i] * (entry.y * unit[k]).conj();
-                let mut ds_dva = Complex64::new(ds_dvm.im, -ds_dvm.re) * vm[k];
-                if k == i {
-                    ds_dva += j * v[i] * current[i].conj();
-                    ds_dvm += current[i].conj() * unit[i];
-                }
-                // Rows of PV buses keep only the active mismatch, columns only the angle; a PV bus's own
-                // block holds Δ|V| = 0.
-                let (row_pq, col_pq) = (self.pq_mask[i], self.pq_mask[k]);
-                let held = if i == k { 1.0 - row_pq } else { 0.0 };
-                *out = DMat2::from_cols(
-                    DVec2::new(ds_dva.re, ds_dva.im * row_pq),
-                    DVec2::new(ds_dvm.re * col_pq, ds_dvm.im * row_pq * col_pq + held),
-                );
+                *out = jacobian_block(entry, &v, &unit, &vm, &current, &self.pq_mask);
             }
             self.lu
                 .factorise(&self.jac_values)
@@ -671,7 +693,6 @@ impl PowerFlow {
                 (sol.p_mw[merged], sol.q_mvar[merged]) = (0.0, 0.0);
             }
         }
-        let i_base_ka = |bus: usize| base / (3f64.sqrt() * net.buses[bus].vn_kv);
         for (k, b) in net.branches.iter().enumerate() {
             let (f, t) = (self.pos[b.from], self.pos[b.to]);
             if !b.in_service || f == NONE || t == NONE {
@@ -692,7 +713,8 @@ impl PowerFlow {
             let i_f = yff * v[f] + yft * v[t];
             let i_t = ytf * v[f] + ytt * v[t];
             let (s_f, s_t) = (v[f] * i_f.conj() * base, v[t] * i_t.conj() * base);
-            let (ia, ib) = (magnitude(i_f) * i_base_ka(b.from), magnitude(i_t) * i_base_ka(b.to));
+            let [base_f, base_t] = self.current_bases_ka[k];
+            let (ia, ib) = (magnitude(i_f) * base_f, magnitude(i_t) * base_t);
             sol.p_from_mw.push(s_f.re);
             sol.q_from_mvar.push(s_f.im);
             sol.p_to_mw.push(s_t.re);
