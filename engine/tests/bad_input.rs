@@ -195,6 +195,9 @@ fn bad_mobility_keys_and_sumo_files_name_the_place_and_exit_2() {
         "origin,destination,from,until,trips\nnorth,south,07:00,08:00,5\nnorth,airport,07:00,08:00,5\n",
     )
     .unwrap();
+    let bad_listed = dir.path().join("bad-routes.csv");
+    std::fs::write(&bad_listed, "id,depart,via\ncar-1,07:00,9697277856 12452948530\ncar-2,07:05,9697277856 42\n")
+        .unwrap();
     let routes = common::data("mobility/sumo-grid/grid.rou.xml");
     let bad_routes = dir.path().join("bad.rou.xml");
     let text = std::fs::read_to_string(&routes).unwrap();
@@ -222,6 +225,8 @@ fn bad_mobility_keys_and_sumo_files_name_the_place_and_exit_2() {
         (&od, "[mobility.rerouting]\nmin_saving_share = 1.5\n", "key mobility.rerouting.min_saving_share"),
         (&od, "[mobility.rerouting]\nevery = 300\n", "every"),
         (&base, "[mobility.rerouting]\n", "key mobility.rerouting"),
+        (&base, "[mobility]\nroutes = \"listed-routes.csv\"\n", "key mobility.routes"),
+        (&od, &format!("[mobility]\nroutes = {:?}\n", bad_listed.to_str().unwrap()), "bad-routes.csv: line 3"),
         (&od, &format!("[mobility.od]\nzones = {zones:?}\nmatrix = {:?}\n", bad_matrix.to_str().unwrap()), "bad-od.csv: line 3"),
     ] {
         assert_refused(dir.path(), parent, body, key);

@@ -3,6 +3,7 @@
 //!   through the queues and arrives, the same persons make the same trips as at free flow, the day costs
 //!   about what the microscopic model says it costs, and the run is byte-identical at 1 and 2 threads;
 //! - SUMO's grid network and demand in the queue model: every vehicle arrives, none faster than free flow;
+//! - twelve cars listed one by one with their routes (`[mobility] routes`) drive beside the population;
 //! - the valley road closed through the morning peak: the free-flow detours jam, and drivers who re-plan on
 //!   the travel times they meet (`[mobility.rerouting]`) cut the day's delay, deterministically.
 
@@ -86,6 +87,22 @@ fn an_od_matrix_adds_its_trips_beside_the_population() {
     assert_eq!(m["trips_car"], b["trips_car"]);
     assert_eq!(num(m, "vehicle_trips_completed"), num(b, "vehicle_trips_completed") + listed);
     assert!(num(m, "total_delay_veh_h") > num(b, "total_delay_veh_h"), "more traffic, more delay: {m}");
+}
+
+#[test]
+fn listed_routes_add_their_vehicles_beside_the_population() {
+    let dir = tempfile::tempdir().unwrap();
+    let listed = run("andorra/listed-routes.toml", "2", &dir.path().join("listed"));
+    let base = run("andorra/meso-traffic.toml", "2", &dir.path().join("base"));
+    let (m, b) = (&listed["mobility"], &base["mobility"]);
+    let rows = std::fs::read_to_string(common::scenario("andorra/listed-routes.csv")).unwrap();
+    let count = rows.lines().skip(1).filter(|l| !l.trim().is_empty()).count() as f64;
+    assert_eq!(num(m, "listed_trips"), count, "{m}");
+    assert_eq!(num(m, "listed_trips_completed"), count, "{m}");
+    assert_eq!(num(m, "listed_trips_teleported"), 0.0);
+    assert_eq!(m["trips_car"], b["trips_car"]);
+    assert_eq!(num(m, "vehicle_trips_completed"), num(b, "vehicle_trips_completed") + count);
+    assert!(num(m, "vehicle_km_driven") > num(b, "vehicle_km_driven"));
 }
 
 #[test]

@@ -6,7 +6,8 @@
 //! changes, vehicle classes) through junctions controlled by signals and priority rules ([`junctions`]).
 //! [`meso`] is the mesoscopic queue model for whole regions: every link a queue with a free-flow time, a
 //! flow capacity and a storage capacity. Both are [`vehicles::VehicleModel`]s; [`traffic`] runs either as
-//! the mobility domain.
+//! the mobility domain. Beside the population's trips, vehicles can come from an origin–destination matrix
+//! ([`od`]) or be listed one by one with their routes ([`routes`]).
 
 pub mod idm;
 pub mod junctions;
@@ -14,6 +15,7 @@ pub mod meso;
 pub mod micro;
 pub mod od;
 pub mod rerouting;
+pub mod routes;
 pub mod teleport;
 pub mod traffic;
 pub mod transit;

@@ -77,6 +77,10 @@ pub struct MobilitySection {
     /// Car trips from an origin–destination matrix over zones, driven besides the population's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub od: Option<OdSection>,
+    /// Car trips listed one by one with their departures and the road nodes they pass (CSV
+    /// `id,depart,via`, [`super::routes`]), driven besides the population's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes: Option<PathBuf>,
     /// Vehicles re-plan their routes on the link travel times they meet (off without the section).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rerouting: Option<ReroutingParams>,
@@ -218,6 +222,14 @@ impl MobilitySection {
                     .into(),
             );
         }
+        if self.routes.is_some() && (self.vehicle_model().is_none() || self.sumo_routes.is_some()) {
+            return bad(
+                "routes",
+                "listed routes drive as vehicles beside the population: model = \"micro\" or \"meso\", no SUMO \
+                 routes (SUMO's own route files go in sumo_routes)"
+                    .into(),
+            );
+        }
         if !self.closures.is_empty() && self.vehicle_model().is_none() {
             return bad("closures", "road closures act on vehicles: they need model = \"micro\" or \"meso\"".into());
         }
@@ -232,8 +244,10 @@ impl MobilitySection {
 const TRIP_INDEX_BITS: u32 = 16;
 /// Trip ids of buses: this plus the run's index (persons' trip ids stay far below).
 const BUS_TRIP_ID_BASE: u64 = 1 << 62;
-/// Trip ids of OD-matrix trips: this plus the trip's index (below the buses', above the persons').
+/// Trip ids of OD-matrix trips: this plus the trip's index (below the buses').
 const OD_TRIP_ID_BASE: u64 = 1 << 61;
+/// Trip ids of a route file's trips: this plus the row's index (below the OD trips', above the persons').
+const LISTED_TRIP_ID_BASE: u64 = 1 << 60;
 /// The vehicle class of buses (after the car, class 0).
 const BUS_CLASS: u8 = 1;
 
@@ -242,9 +256,19 @@ fn is_bus_trip(id: u64) -> bool {
     id >= BUS_TRIP_ID_BASE
 }
 
-/// Whether a vehicle trip id is a person's car trip (not a bus, not an OD trip).
+/// Whether a vehicle trip id is a person's car trip (not a bus, an OD trip or a listed trip).
 fn is_person_trip(id: u64) -> bool {
-    id < OD_TRIP_ID_BASE
+    id < LISTED_TRIP_ID_BASE
+}
+
+/// Whether a vehicle trip id is an OD-matrix trip's.
+fn is_od_trip(id: u64) -> bool {
+    (OD_TRIP_ID_BASE..BUS_TRIP_ID_BASE).contains(&id)
+}
+
+/// Whether a vehicle trip id is a route file's.
+fn is_listed_trip(id: u64) -> bool {
+    (LISTED_TRIP_ID_BASE..OD_TRIP_ID_BASE).contains(&id)
 }
 /// Arrival time of a car trip still driving (its vehicle has not arrived).
 pub const PENDING_ARRIVAL: u64 = u64::MAX;
@@ -314,6 +338,8 @@ pub struct TrafficState {
     pub arrivals: ArrivalWatch,
     /// OD-matrix trips: (drawn, left out: no second junction in a one-zone trip or no route).
     od_trips: Option<(usize, usize)>,
+    /// The route file's trips, when the scenario lists some.
+    listed_trips: Option<usize>,
 }
 
 /// The day's buses: the runs, the timetable's trip count and the transit parameters.
@@ -406,9 +432,29 @@ impl TrafficState {
             flooded: Vec::new(),
             buses: None,
             od_trips: None,
+            listed_trips: None,
         }
         .with_buses(city, section, scenario_path)?
-        .with_od_trips(city, section, seed)
+        .with_od_trips(city, section, seed)?
+        .with_listed_trips(city, section)
+    }
+
+    /// Adds the route file's car trips, when `[mobility] routes` names one.
+    fn with_listed_trips(mut self, city: &City, section: &MobilitySection) -> InputResult<Self> {
+        let Some(path) = &section.routes else { return Ok(self) };
+        let mut router = Router::new(&city.roads);
+        let listed = super::routes::read_routes(path, &city.roads, |a, b| {
+            router.route(a, b, Weight::TravelTime).map(|r| r.links)
+        })?;
+        for (k, t) in listed.iter().enumerate() {
+            let trip =
+                Trip { id: LISTED_TRIP_ID_BASE + k as u64, depart_s: t.depart_s, route: t.route.clone(), class: 0 };
+            self.traffic
+                .add_trip(trip)
+                .map_err(|e| InputError::new(path, format!("vehicle {}", t.id), format!("cannot be driven: {e}")))?;
+        }
+        self.listed_trips = Some(listed.len());
+        Ok(self)
     }
 
     /// Adds the OD matrix's car trips, each on its fastest free-flow route, when `[mobility.od]` names one.
@@ -728,8 +774,14 @@ fn traffic_kpis(mut kpis: ResMut<Kpis>, state: Res<TrafficState>) {
     if let Some((drawn, left_out)) = state.od_trips {
         kpis.set(d, "od_trips_drawn", drawn as f64);
         kpis.set(d, "od_trips_left_out", left_out as f64);
-        let done = t.finished().iter().filter(|r| !is_person_trip(r.id) && !is_bus_trip(r.id));
+        let done = t.finished().iter().filter(|r| is_od_trip(r.id));
         kpis.set(d, "od_trips_completed", done.filter(|r| !r.teleported).count() as f64);
+    }
+    if let Some(listed) = state.listed_trips {
+        kpis.set(d, "listed_trips", listed as f64);
+        let done: Vec<&TripResult> = t.finished().iter().filter(|r| is_listed_trip(r.id)).collect();
+        kpis.set(d, "listed_trips_completed", done.iter().filter(|r| !r.teleported).count() as f64);
+        kpis.set(d, "listed_trips_teleported", done.iter().filter(|r| r.teleported).count() as f64);
     }
     // Cars: every vehicle trip but the buses'.
     let done: Vec<TripResult> = t.finished().iter().filter(|r| !is_bus_trip(r.id)).copied().collect();

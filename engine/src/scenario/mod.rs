@@ -191,7 +191,7 @@ fn line_col(text: &str, offset: usize) -> String {
 }
 
 /// Makes file paths relative to the working directory, since each file's paths are relative to that file:
-/// `[city]` data files, `[mobility] sumo_routes`, `[flood] initial_depth` and `[[flood.inflows]]` hydrographs.
+/// `[city]` data files, `[mobility] sumo_routes` and `routes`, `[flood] initial_depth` and `[[flood.inflows]]` hydrographs.
 fn rebase_paths(table: &mut toml::Table, dir: &Path) {
     if let Some(toml::Value::Table(city)) = table.get_mut("city") {
         for key in ["osm", "buildings", "streets", "waterways", "dem", "sumo_net", "gtfs"] {
@@ -215,8 +215,10 @@ fn rebase_paths(table: &mut toml::Table, dir: &Path) {
         }
     }
     if let Some(toml::Value::Table(mobility)) = table.get_mut("mobility") {
-        if let Some(toml::Value::String(s)) = mobility.get_mut("sumo_routes") {
-            *s = join(dir, s);
+        for key in ["sumo_routes", "routes"] {
+            if let Some(toml::Value::String(s)) = mobility.get_mut(key) {
+                *s = join(dir, s);
+            }
         }
         if let Some(toml::Value::Table(od)) = mobility.get_mut("od") {
             for key in ["zones", "matrix"] {
