@@ -51,6 +51,10 @@ pub struct Link {
     pub source_id: i64,
     /// Street name, if tagged.
     pub name: Option<String>,
+    /// Part of a roundabout's circulating carriageway (OSM `junction=roundabout`, the edges of a SUMO
+    /// `<roundabout>`): traffic on it has priority over traffic entering.
+    #[serde(default)]
+    pub roundabout: bool,
 }
 
 impl Link {
@@ -266,6 +270,7 @@ impl GraphBuilder {
             geometry: vec![a, b],
             source_id: 0,
             name: None,
+            roundabout: false,
         })
     }
 
@@ -332,6 +337,7 @@ pub(crate) mod tests {
                     geometry: vec![fp, tp],
                     source_id: 0,
                     name: None,
+                    roundabout: false,
                 });
             }
         };

@@ -154,6 +154,8 @@ pub struct RawWay {
     pub lanes_backward: u8,
     /// Vehicle speed limit (km/h).
     pub speed_kmh: f32,
+    /// A roundabout's carriageway (`junction=roundabout`).
+    pub roundabout: bool,
 }
 
 /// A building as an importer read it (WGS84).
@@ -584,5 +586,6 @@ fn road_link(
         geometry,
         source_id: w.source_id,
         name: w.name.clone(),
+        roundabout: w.roundabout,
     }
 }

@@ -443,6 +443,7 @@ impl Feed {
                 lanes_forward: forward,
                 lanes_backward: backward,
                 speed_kmh: roads.speed_kmh,
+                roundabout: false,
             });
             added += 1;
         }

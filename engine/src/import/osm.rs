@@ -336,6 +336,7 @@ pub(crate) fn interpret_way<'a>(
         lanes_forward,
         lanes_backward,
         speed_kmh,
+        roundabout: tags::is_roundabout(t("junction")),
     }
 }
 

@@ -9,7 +9,8 @@
 //! speed becomes the movement's turn speed. Connections become the allowed turns (an edge's connections are
 //! the only turns from it); lane-level connections are not kept (any lane may take any allowed turn).
 //! Traffic-light programs (`tlLogic`, the first program of each; actuated ones run at their phase durations)
-//! give each connection's signal by `linkIndex`. Coordinates stay in the network's own metric frame.
+//! give each connection's signal by `linkIndex`; the edges of a `roundabout` element carry the circulating
+//! traffic, which has priority. Coordinates stay in the network's own metric frame.
 //!
 //! **Demand**: `vType` (accel, decel, tau, minGap, length, speedFactor; IDM's delta; defaults by `vClass`),
 //! `route`, `vehicle` (with a route id or an embedded route), `trip` (from/to edges, routed here by
@@ -251,7 +252,16 @@ pub fn read_net(path: &Path) -> InputResult<SumoNetwork> {
             geometry,
             source_id: links.len() as i64,
             name: n.attribute("name").map(str::to_string),
+            roundabout: false,
         });
+    }
+    // Roundabouts: their edges carry the circulating traffic, which has priority.
+    for &n in elements.iter().filter(|n| n.has_tag_name("roundabout")) {
+        for edge in attr(path, &doc, n, "edges")?.split_whitespace() {
+            if let Some(&LinkId(k)) = edge_index.get(edge) {
+                links[k as usize].roundabout = true;
+            }
+        }
     }
     // Traffic-light programs: the first program of each.
     let mut plans: Vec<SignalPlan> = Vec::new();

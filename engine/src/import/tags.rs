@@ -278,6 +278,12 @@ pub fn lanes_per_direction(
     }
 }
 
+/// Whether a way is a roundabout's carriageway, where circulating traffic has priority (OSM wiki
+/// "Tag:junction=roundabout"). `junction=circular` loops are one-way too but carry no such priority.
+pub fn is_roundabout(junction: Option<&str>) -> bool {
+    junction == Some("roundabout")
+}
+
 /// One-way interpretation: `yes`/`true`/`1` forward, `-1`/`reverse` backward, roundabouts and motorways
 /// one-way by default (OSM wiki "Key:oneway": implied on `junction=roundabout` and `highway=motorway`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

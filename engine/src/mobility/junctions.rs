@@ -5,7 +5,10 @@
 //! - **major** or **minor** at a priority junction (three or more streets, no signal): the straightest pair
 //!   of the highest-class approaches has priority (SUMO's `priority` junction type; StVO §8 / Vienna
 //!   Convention art. 18 for signed major roads); a vehicle on a minor approach enters only when no vehicle on
-//!   a major approach would reach the junction within the critical gap;
+//!   a major approach would reach the junction within the critical gap; where a roundabout's carriageway
+//!   arrives ([`crate::city::graph::Link::roundabout`]), it is the major approach whatever the classes
+//!   (entering traffic gives way to circulating traffic, as the give-way signs at the entries of nearly
+//!   every European roundabout say, and as SUMO's netconvert ranks roundabout edges);
 //! - **signal**: a fixed-time plan (the common kind in European towns, and SUMO's default `static` program).
 //!
 //! OSM maps signals as `highway=traffic_signals` nodes, often one on each approach a few metres before the
@@ -18,8 +21,7 @@
 //! traffic's green. Imported networks (SUMO) bring their own plans, per movement.
 //!
 //! Simplifications, documented: movements that both have green (a left turn across oncoming traffic in the
-//! same phase) do not yield to each other, and two major approaches do not conflict. Roundabouts are priority
-//! junctions like any other.
+//! same phase) do not yield to each other, and two major approaches do not conflict.
 
 use crate::city::control::{Light, MovementSignal, Phase, SignalPlan, TrafficControl};
 use crate::city::graph::{Graph, LinkId, NodeId};
@@ -176,6 +178,14 @@ impl Junctions {
                 continue;
             }
             let ins = &into[node];
+            let circulating: Vec<LinkId> = ins.iter().copied().filter(|&l| graph.link(l).roundabout).collect();
+            if !circulating.is_empty() {
+                for &l in ins {
+                    j.control[l.0 as usize] = if graph.link(l).roundabout { Control::Major } else { Control::Minor };
+                }
+                j.majors[node] = circulating;
+                continue;
+            }
             let best_class = ins.iter().map(|&l| graph.link(l).class).min().expect("not empty");
             let top: Vec<LinkId> = ins.iter().copied().filter(|&l| graph.link(l).class == best_class).collect();
             // The straightest pair: approaches arriving from opposite sides (bearings nearest π apart),
@@ -368,6 +378,54 @@ pub(crate) mod tests {
             b.straight(c, n, 50.0 / 3.6, 1, class);
         }
         b.build()
+    }
+
+    /// A one-way residential ring of four nodes (0 east, then anticlockwise), tagged as a roundabout or
+    /// not, and a primary road entering and leaving at node 0 from the east; the entry link and the ring's
+    /// links, the last arriving at node 0.
+    fn roundabout(tagged: bool) -> (Graph, LinkId, Vec<LinkId>) {
+        let mut b = GraphBuilder::new();
+        let ring: Vec<NodeId> = [(1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0)]
+            .iter()
+            .enumerate()
+            .map(|(k, &(x, y))| b.node(k as i64, Vec2::new(x, y) * 20.0, false))
+            .collect();
+        let circle = (0..4)
+            .map(|k| {
+                let (from, to) = (ring[k], ring[(k + 1) % 4]);
+                let geometry = vec![b.node_pos(from), b.node_pos(to)];
+                b.link(crate::city::graph::Link {
+                    from,
+                    to,
+                    length_m: geometry[0].distance(geometry[1]),
+                    speed_mps: 30.0 / 3.6,
+                    lanes: 1,
+                    class: WayClass::Residential,
+                    geometry,
+                    source_id: 0,
+                    name: None,
+                    roundabout: tagged,
+                })
+            })
+            .collect();
+        let outside = b.node(10, Vec2::new(120.0, 0.0), false);
+        let entry = b.straight(outside, ring[0], 50.0 / 3.6, 1, WayClass::Primary);
+        b.straight(ring[0], outside, 50.0 / 3.6, 1, WayClass::Primary);
+        (b.build(), entry, circle)
+    }
+
+    #[test]
+    fn circulating_traffic_has_priority_at_a_roundabout_whatever_the_classes() {
+        // Untagged, the ring is a residential street and the primary road has priority.
+        let (graph, entry, _) = roundabout(false);
+        let j = Junctions::generate(&graph, &SignalParams::default());
+        assert_eq!(j.control[entry.0 as usize], Control::Major);
+        // Tagged, the traffic arriving round the ring has it.
+        let (graph, entry, circle) = roundabout(true);
+        let j = Junctions::generate(&graph, &SignalParams::default());
+        assert_eq!(j.control[circle[3].0 as usize], Control::Major);
+        assert_eq!(j.control[entry.0 as usize], Control::Minor);
+        assert_eq!(j.majors[0], vec![circle[3]]);
     }
 
     #[test]

@@ -313,6 +313,7 @@ mod tests {
             lanes_forward: 1,
             lanes_backward: 1,
             speed_kmh: 36.0,
+            roundabout: false,
         };
         b.ways.push(two_way(1, (0..5).map(|k| (k as i64 + 1, k as f64 * 200.0 * deg_per_m, 0.0)).collect()));
         // Node 3 is shared with a side street so the street is split into links there.

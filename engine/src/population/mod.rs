@@ -508,6 +508,7 @@ pub(crate) mod tests {
                         lanes_forward: 1,
                         lanes_backward: 1,
                         speed_kmh: 36.0,
+                        roundabout: false,
                     });
                 }
             }
