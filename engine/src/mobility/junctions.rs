@@ -20,8 +20,15 @@
 //! signal with a single axis (a mid-block pedestrian crossing) gets a walk phase instead of the cross
 //! traffic's green. Imported networks (SUMO) bring their own plans, per movement.
 //!
-//! Simplifications, documented: movements that both have green (a left turn across oncoming traffic in the
-//! same phase) do not yield to each other, and two major approaches do not conflict.
+//! A turn across oncoming traffic at a green light (a *permissive* left turn, or right turn where traffic
+//! keeps left) yields to the oncoming approach of the same controller: it enters only when no vehicle
+//! there that has green or yellow and goes on straight or turns the other way would reach the junction
+//! within [`SignalParams::permissive_gap_s`]. Simplifications, documented: a turner still waiting when the
+//! yellow comes waits for the next green (junctions are points, so no one has pulled into the junction to
+//! clear it at the end of the green, as HCM 2010's "sneakers" do, one or two per cycle); other movements that both have
+//! green do not yield to each other, and two major approaches of a priority junction do not conflict. The
+//! turn is judged at the signal's node: where OSM puts the signals a few metres up the approaches (as it
+//! often does), the vehicle turns at the next node, beyond the signal, and does not yet yield there.
 
 use crate::city::control::{Light, MovementSignal, Phase, SignalPlan, TrafficControl};
 use crate::city::graph::{Graph, LinkId, NodeId};
@@ -49,6 +56,12 @@ pub struct SignalParams {
     /// Critical gap a vehicle on a minor approach needs before the next major vehicle arrives (s): 6.2 s,
     /// the HCM 2010 base critical gap for a right turn from a minor road (Exhibit 19-10).
     pub critical_gap_s: f64,
+    /// Critical gap of a turn across oncoming traffic that has green too (a permissive left turn) (s):
+    /// 4.1 s, the HCM 2010 base critical headway for a left turn from the major street (Exhibit 19-10).
+    pub permissive_gap_s: f64,
+    /// Traffic keeps left (Japan, the United Kingdom, Australia): the turn across oncoming traffic is then
+    /// the right turn. Default: keeps right.
+    pub drive_on_left: bool,
 }
 
 impl Default for SignalParams {
@@ -61,6 +74,8 @@ impl Default for SignalParams {
             crossing_walk_s: 15.0,
             cluster_radius_m: 30.0,
             critical_gap_s: 6.2,
+            permissive_gap_s: 4.1,
+            drive_on_left: false,
         }
     }
 }
@@ -99,13 +114,49 @@ pub struct Junctions {
     pub plans: Vec<SignalPlan>,
     /// Critical gap of minor approaches (s), from [`SignalParams::critical_gap_s`].
     pub critical_gap_s: f64,
+    /// Per link ending at a signal: the approach of the same controller arriving from the opposite side
+    /// (u32::MAX where there is none), indexed by [`LinkId`].
+    pub opposing: Vec<u32>,
+    /// Critical gap of a turn across oncoming traffic (s), from [`SignalParams::permissive_gap_s`].
+    pub permissive_gap_s: f64,
+    /// From [`SignalParams::drive_on_left`].
+    pub drive_on_left: bool,
 }
+
+/// No opposing approach.
+const NO_OPPOSING: u32 = u32::MAX;
 
 /// Direction (rad) in which a link arrives at its end node.
 fn arrival_bearing(graph: &Graph, link: LinkId) -> f32 {
     let g = &graph.link(link).geometry;
     let d = g[g.len() - 1] - g[g.len() - 2];
     d.y.atan2(d.x)
+}
+
+/// Direction (rad) in which a link leaves its start node.
+fn departure_bearing(graph: &Graph, link: LinkId) -> f32 {
+    let g = &graph.link(link).geometry;
+    let d = g[1] - g[0];
+    d.y.atan2(d.x)
+}
+
+/// For every signal approach (link, controller), the approach of the same controller arriving from the
+/// most nearly opposite direction, if one does within π/4 of it (indexed by link; [`NO_OPPOSING`] else).
+fn opposing_approaches(graph: &Graph, approaches: &[(LinkId, u32)]) -> Vec<u32> {
+    let mut opposing = vec![NO_OPPOSING; graph.links().len()];
+    for &(l, c) in approaches {
+        let bearing = arrival_bearing(graph, l);
+        let best = approaches
+            .iter()
+            .filter(|&&(m, d)| d == c && m != l)
+            .map(|&(m, _)| (((arrival_bearing(graph, m) - bearing).rem_euclid(2.0 * PI) - PI).abs(), m))
+            .filter(|&(off, _)| off < PI / 4.0)
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        if let Some((_, m)) = best {
+            opposing[l.0 as usize] = m.0;
+        }
+    }
+    opposing
 }
 
 /// Smallest angle (rad, 0..π/2) between two axes (directions modulo π).
@@ -128,6 +179,9 @@ impl Junctions {
             majors: vec![Vec::new(); n],
             plans: Vec::new(),
             critical_gap_s: params.critical_gap_s,
+            opposing: Vec::new(),
+            permissive_gap_s: params.permissive_gap_s,
+            drive_on_left: params.drive_on_left,
         };
         // Signal controllers: clusters of signal nodes.
         let cluster = signal_clusters(graph, params.cluster_radius_m);
@@ -216,7 +270,35 @@ impl Junctions {
             }
             j.majors[node] = majors;
         }
+        j.opposing = opposing_approaches(graph, &j.signal_approaches());
         j
+    }
+
+    /// Links ending at a signal, with their controller (the first of their movements' for imported plans).
+    fn signal_approaches(&self) -> Vec<(LinkId, u32)> {
+        let mut approaches: Vec<(LinkId, u32)> = self
+            .control
+            .iter()
+            .enumerate()
+            .filter_map(|(l, c)| match c {
+                Control::Signal { controller, .. } => Some((LinkId(l as u32), *controller)),
+                _ => None,
+            })
+            .collect();
+        approaches.extend(self.movement_signals.iter().map(|m| (m.from, m.controller)));
+        approaches.sort_unstable();
+        approaches.dedup_by_key(|a| a.0);
+        approaches
+    }
+
+    /// The opposing approach a vehicle turning from `from` onto `to` crosses, when `from` ends at a signal
+    /// and the turn is towards the oncoming side (more than π/4 to the left, or to the right where traffic
+    /// keeps left): that turn yields to the oncoming traffic that has green too.
+    pub fn crosses_oncoming(&self, graph: &Graph, from: LinkId, to: LinkId) -> Option<LinkId> {
+        let opposing = *self.opposing.get(from.0 as usize).filter(|&&o| o != NO_OPPOSING)?;
+        let turn = (departure_bearing(graph, to) - arrival_bearing(graph, from) + PI).rem_euclid(2.0 * PI) - PI;
+        let across = if self.drive_on_left { turn < -PI / 4.0 } else { turn > PI / 4.0 };
+        across.then_some(LinkId(opposing))
     }
 
     /// Controls of an imported network: its signal programs and turn speeds where it has them, priority
@@ -244,6 +326,7 @@ impl Junctions {
         j.movement_signals = movements;
         j.turn_speeds = imported.turn_speeds.clone();
         j.turn_speeds.sort_by_key(|t| (t.0, t.1));
+        j.opposing = opposing_approaches(graph, &j.signal_approaches());
         j
     }
 

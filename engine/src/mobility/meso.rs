@@ -1041,6 +1041,7 @@ mod tests {
             majors: vec![Vec::new(); 4],
             plans: vec![plan],
             critical_gap_s: SignalParams::default().critical_gap_s,
+            ..Junctions::default()
         };
         for (on, expected) in [(true, 60.0 * 60.0 / (2.0 * 90.0)), (false, 0.0)] {
             let trips = vec![Trip { id: 1, depart_s: 0.0, route: (0..3).map(LinkId).collect(), class: 0 }];

@@ -473,13 +473,16 @@ impl Traffic {
         let committed = dist < front.speed * front.speed / (2.0 * class.comfort_decel_mps2);
         let control = self.junctions.control[lane.link as usize];
         let mut yields = control == Control::Minor;
-        if let Some((c, i)) = self.junctions.signal_of(here, next) {
-            let light = match self.phases_now[c as usize].0 {
-                NO_PHASE => Light::Off,
-                k => self.junctions.plans[c as usize].light_in(k as usize, i),
-            };
+        if let Some(light) = self.movement_light(here, next) {
             match light {
-                Light::Green => {}
+                Light::Green => {
+                    if let Some(opposing) = self.junctions.crosses_oncoming(&self.graph, here, next) {
+                        gate.priority = 1;
+                        if !committed && self.oncoming_within_gap(opposing) {
+                            gate.open = false;
+                        }
+                    }
+                }
                 Light::Yellow => gate.open &= committed,
                 Light::Red => gate.open = false,
                 Light::Off => {
@@ -565,6 +568,41 @@ impl Traffic {
         let stop = v.stops.made();
         self.ledger.stop_events.push(StopEvent { trip_id: v.trip_id, stop, arrive_s, depart_s: t_s });
         v.at_stop_since_s = f64::NAN;
+    }
+
+    /// The light of the movement from `from` onto `to` now, if it is signalised.
+    fn movement_light(&self, from: LinkId, to: LinkId) -> Option<Light> {
+        let (c, i) = self.junctions.signal_of(from, to)?;
+        Some(match self.phases_now[c as usize].0 {
+            NO_PHASE => Light::Off,
+            k => self.junctions.plans[c as usize].light_in(k as usize, i),
+        })
+    }
+
+    /// Whether a moving front vehicle on the `opposing` approach that goes on (green, or yellow and too close
+    /// to stop), and does not itself turn across (two such turns pass each other), would reach the junction
+    /// within the permissive gap.
+    fn oncoming_within_gap(&self, opposing: LinkId) -> bool {
+        let gap = self.junctions.permissive_gap_s;
+        let lanes = self.first_lane[opposing.0 as usize] as usize..self.first_lane[opposing.0 as usize + 1] as usize;
+        self.lanes[lanes].iter().any(|lane| {
+            lane.vehicles.front().is_some_and(|v| {
+                let dist = lane.length - v.pos;
+                let arriving = v.speed > self.params.standing_speed_mps && dist / v.speed < gap;
+                if !arriving || v.next == NO_LINK {
+                    return false;
+                }
+                let next = LinkId(v.next);
+                // In the yellow, only a vehicle too close to stop comfortably goes on.
+                let committed = dist < v.speed * v.speed / (2.0 * self.classes[v.class as usize].comfort_decel_mps2);
+                let goes = match self.movement_light(opposing, next) {
+                    Some(Light::Green) => true,
+                    Some(Light::Yellow) => committed,
+                    _ => false,
+                };
+                goes && self.junctions.crosses_oncoming(&self.graph, opposing, next).is_none()
+            })
+        })
     }
 
     /// Whether a moving vehicle on a major approach of `link`'s end node would reach it within the critical
@@ -1223,6 +1261,7 @@ mod tests {
             majors: vec![Vec::new(); 3],
             plans: vec![plan],
             critical_gap_s: SignalParams::default().critical_gap_s,
+            ..Junctions::default()
         };
         (Arc::new(g), j)
     }
@@ -1360,6 +1399,54 @@ mod tests {
         let (major, minor) = (delay(true), delay(false));
         eprintln!("mean delay major {major:.1} s, minor {minor:.1} s");
         assert!(major < 15.0 && minor > major + 5.0, "major {major}, minor {minor}");
+    }
+
+    #[test]
+    fn a_left_turn_at_a_green_light_waits_for_a_gap_in_the_oncoming_traffic() {
+        // The signalised cross: west and east approaches share a green. Cars from the west turn left
+        // (north) every 20 s; from the east, a dense stream drives straight on (west) every 2.5 s, or none.
+        let g = Arc::new(crate::mobility::junctions::tests::cross(300.0, true));
+        let by_ends = |from: i64, to: i64| {
+            LinkId(
+                g.links()
+                    .iter()
+                    .position(|l| g.node(l.from).source_id == from && g.node(l.to).source_id == to)
+                    .expect("link exists") as u32,
+            )
+        };
+        let left_turn_delay = |oncoming: bool, drive_on_left: bool| {
+            let params = SignalParams { drive_on_left, ..SignalParams::default() };
+            let j = Junctions::generate(&g, &params);
+            assert_eq!(j.crosses_oncoming(&g, by_ends(1, 0), by_ends(0, 4)).is_some(), !drive_on_left);
+            let mut trips: Vec<Trip> = (0..15)
+                .map(|k| Trip { id: k, depart_s: k as f64 * 20.0, route: vec![by_ends(1, 0), by_ends(0, 4)], class: 0 })
+                .collect();
+            if oncoming {
+                trips.extend((0..120).map(|k| Trip {
+                    id: 1000 + k,
+                    depart_s: k as f64 * 2.5,
+                    route: vec![by_ends(2, 0), by_ends(0, 1)],
+                    class: 0,
+                }));
+            }
+            let mut t =
+                Traffic::new(g.clone(), j, vec![DriverParams::CAR], MicroParams::default(), trips, 0.0).unwrap();
+            while !t.is_done() && t.now_s() < 3600.0 {
+                t.step();
+                t.assert_no_overlap();
+            }
+            assert!(t.is_done());
+            let turning: Vec<&TripResult> = t.finished().iter().filter(|r| r.id < 1000).collect();
+            turning.iter().map(|r| r.arrive_s - r.depart_s - r.free_flow_s).sum::<f64>() / turning.len() as f64
+        };
+        let (free, blocked) = (left_turn_delay(false, false), left_turn_delay(true, false));
+        // Where traffic keeps left, the same turn does not cross the oncoming stream.
+        let left_hand = left_turn_delay(true, true);
+        eprintln!(
+            "mean left-turn delay: {free:.1} s alone, {blocked:.1} s against the stream, {left_hand:.1} s keeping left"
+        );
+        assert!(blocked > free + 30.0, "alone {free}, against the stream {blocked}");
+        assert!((left_hand - free).abs() < 10.0, "alone {free}, keeping left {left_hand}");
     }
 
     #[test]
