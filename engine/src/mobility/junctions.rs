@@ -23,12 +23,12 @@
 //! A turn across oncoming traffic at a green light (a *permissive* left turn, or right turn where traffic
 //! keeps left) yields to the oncoming approach of the same controller: it enters only when no vehicle
 //! there that has green or yellow and goes on straight or turns the other way would reach the junction
-//! within [`SignalParams::permissive_gap_s`]. Simplifications, documented: a turner still waiting when the
+//! within [`SignalParams::permissive_gap_s`]. The turn is read from the route: from the approach's direction
+//! at its signal to where the route leaves the controller's cluster, so it is seen where OSM puts the signals
+//! a few metres up the approaches. Simplifications, documented: a turner still waiting when the
 //! yellow comes waits for the next green (junctions are points, so no one has pulled into the junction to
 //! clear it at the end of the green, as HCM 2010's "sneakers" do, one or two per cycle); other movements that both have
-//! green do not yield to each other, and two major approaches of a priority junction do not conflict. The
-//! turn is judged at the signal's node: where OSM puts the signals a few metres up the approaches (as it
-//! often does), the vehicle turns at the next node, beyond the signal, and does not yet yield there.
+//! green do not yield to each other, and two major approaches of a priority junction do not conflict.
 
 use crate::city::control::{Light, MovementSignal, Phase, SignalPlan, TrafficControl};
 use crate::city::graph::{Graph, LinkId, NodeId};
@@ -121,7 +121,14 @@ pub struct Junctions {
     pub permissive_gap_s: f64,
     /// From [`SignalParams::drive_on_left`].
     pub drive_on_left: bool,
+    /// Signal controller (cluster) of each node, [`NO_OPPOSING`] for nodes without a signal.
+    pub cluster_of: Vec<u32>,
 }
+
+/// Links of a route looked through for the one that leaves a signal's cluster, to see which way a vehicle
+/// turns: a junction with its approach signals is crossed in at most three links (signal node, centre,
+/// the exit street's signal node), and one more for a split centre.
+const TURN_LOOKAHEAD_LINKS: usize = 4;
 
 /// No opposing approach.
 const NO_OPPOSING: u32 = u32::MAX;
@@ -130,13 +137,6 @@ const NO_OPPOSING: u32 = u32::MAX;
 fn arrival_bearing(graph: &Graph, link: LinkId) -> f32 {
     let g = &graph.link(link).geometry;
     let d = g[g.len() - 1] - g[g.len() - 2];
-    d.y.atan2(d.x)
-}
-
-/// Direction (rad) in which a link leaves its start node.
-fn departure_bearing(graph: &Graph, link: LinkId) -> f32 {
-    let g = &graph.link(link).geometry;
-    let d = g[1] - g[0];
     d.y.atan2(d.x)
 }
 
@@ -182,9 +182,11 @@ impl Junctions {
             opposing: Vec::new(),
             permissive_gap_s: params.permissive_gap_s,
             drive_on_left: params.drive_on_left,
+            cluster_of: Vec::new(),
         };
         // Signal controllers: clusters of signal nodes.
         let cluster = signal_clusters(graph, params.cluster_radius_m);
+        j.cluster_of = cluster.iter().map(|c| c.unwrap_or(NO_OPPOSING)).collect();
         let mut members: Vec<Vec<NodeId>> = Vec::new();
         for (node, c) in cluster.iter().enumerate() {
             if let Some(c) = *c {
@@ -291,12 +293,19 @@ impl Junctions {
         approaches
     }
 
-    /// The opposing approach a vehicle turning from `from` onto `to` crosses, when `from` ends at a signal
-    /// and the turn is towards the oncoming side (more than π/4 to the left, or to the right where traffic
-    /// keeps left): that turn yields to the oncoming traffic that has green too.
-    pub fn crosses_oncoming(&self, graph: &Graph, from: LinkId, to: LinkId) -> Option<LinkId> {
+    /// The opposing approach a vehicle crosses when it comes in on `from`, which ends at a signal, and goes
+    /// on along `ahead` (its route from the next link) turning towards the oncoming side: more than π/4 to
+    /// the left (to the right where traffic keeps left), from `from`'s direction at the signal to the
+    /// direction from the signal to where the route leaves the signal's cluster. That turn yields to the
+    /// oncoming traffic that has green too.
+    pub fn crosses_oncoming(&self, graph: &Graph, from: LinkId, ahead: &[LinkId]) -> Option<LinkId> {
         let opposing = *self.opposing.get(from.0 as usize).filter(|&&o| o != NO_OPPOSING)?;
-        let turn = (departure_bearing(graph, to) - arrival_bearing(graph, from) + PI).rem_euclid(2.0 * PI) - PI;
+        let at = graph.link(from).to;
+        let cluster = self.cluster_of.get(at.0 as usize).copied().unwrap_or(NO_OPPOSING);
+        let in_cluster = |n: NodeId| n == at || (cluster != NO_OPPOSING && self.cluster_of[n.0 as usize] == cluster);
+        let exit = ahead.iter().take(TURN_LOOKAHEAD_LINKS).map(|&l| graph.link(l).to).find(|&n| !in_cluster(n))?;
+        let way_out = graph.node(exit).pos - graph.node(at).pos;
+        let turn = (way_out.y.atan2(way_out.x) - arrival_bearing(graph, from) + PI).rem_euclid(2.0 * PI) - PI;
         let across = if self.drive_on_left { turn < -PI / 4.0 } else { turn > PI / 4.0 };
         across.then_some(LinkId(opposing))
     }

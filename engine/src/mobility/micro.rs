@@ -476,7 +476,8 @@ impl Traffic {
         if let Some(light) = self.movement_light(here, next) {
             match light {
                 Light::Green => {
-                    if let Some(opposing) = self.junctions.crosses_oncoming(&self.graph, here, next) {
+                    if let Some(opposing) = self.junctions.crosses_oncoming(&self.graph, here, self.route_ahead(front))
+                    {
                         gate.priority = 1;
                         if !committed && self.oncoming_within_gap(opposing) {
                             gate.open = false;
@@ -570,6 +571,11 @@ impl Traffic {
         v.at_stop_since_s = f64::NAN;
     }
 
+    /// The rest of a vehicle's route from its next link on.
+    fn route_ahead(&self, v: &Veh) -> &[LinkId] {
+        self.vehicles[v.id as usize].route.get(v.route_pos as usize + 1..).unwrap_or(&[])
+    }
+
     /// The light of the movement from `from` onto `to` now, if it is signalised.
     fn movement_light(&self, from: LinkId, to: LinkId) -> Option<Light> {
         let (c, i) = self.junctions.signal_of(from, to)?;
@@ -600,7 +606,7 @@ impl Traffic {
                     Some(Light::Yellow) => committed,
                     _ => false,
                 };
-                goes && self.junctions.crosses_oncoming(&self.graph, opposing, next).is_none()
+                goes && self.junctions.crosses_oncoming(&self.graph, opposing, self.route_ahead(v)).is_none()
             })
         })
     }
@@ -1417,7 +1423,7 @@ mod tests {
         let left_turn_delay = |oncoming: bool, drive_on_left: bool| {
             let params = SignalParams { drive_on_left, ..SignalParams::default() };
             let j = Junctions::generate(&g, &params);
-            assert_eq!(j.crosses_oncoming(&g, by_ends(1, 0), by_ends(0, 4)).is_some(), !drive_on_left);
+            assert_eq!(j.crosses_oncoming(&g, by_ends(1, 0), &[by_ends(0, 4)]).is_some(), !drive_on_left);
             let mut trips: Vec<Trip> = (0..15)
                 .map(|k| Trip { id: k, depart_s: k as f64 * 20.0, route: vec![by_ends(1, 0), by_ends(0, 4)], class: 0 })
                 .collect();
