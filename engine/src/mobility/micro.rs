@@ -1178,6 +1178,12 @@ mod tests {
         }
     }
 
+    /// The link from the node with source id `from` to the one with `to`.
+    fn link_between(g: &Graph, from: i64, to: i64) -> LinkId {
+        let at = g.links().iter().position(|l| g.node(l.from).source_id == from && g.node(l.to).source_id == to);
+        LinkId(at.expect("link exists") as u32)
+    }
+
     fn ring(links: usize, link_m: f32, speed_mps: f32) -> Graph {
         let mut b = GraphBuilder::new();
         let radius = links as f32 * link_m / (2.0 * std::f32::consts::PI);
@@ -1371,14 +1377,7 @@ mod tests {
     fn minor_approaches_yield_to_the_major_road() {
         let g = Arc::new(crate::mobility::junctions::tests::cross(300.0, false));
         let j = Junctions::generate(&g, &SignalParams::default());
-        let by_ends = |from: i64, to: i64| {
-            LinkId(
-                g.links()
-                    .iter()
-                    .position(|l| g.node(l.from).source_id == from && g.node(l.to).source_id == to)
-                    .expect("link exists") as u32,
-            )
-        };
+        let by_ends = |from: i64, to: i64| link_between(&g, from, to);
         // A major stream west → east every 4 s, a minor stream south → north every 10 s.
         let mut trips = Vec::new();
         for k in 0..150 {
@@ -1412,14 +1411,7 @@ mod tests {
         // The signalised cross: west and east approaches share a green. Cars from the west turn left
         // (north) every 20 s; from the east, a dense stream drives straight on (west) every 2.5 s, or none.
         let g = Arc::new(crate::mobility::junctions::tests::cross(300.0, true));
-        let by_ends = |from: i64, to: i64| {
-            LinkId(
-                g.links()
-                    .iter()
-                    .position(|l| g.node(l.from).source_id == from && g.node(l.to).source_id == to)
-                    .expect("link exists") as u32,
-            )
-        };
+        let by_ends = |from: i64, to: i64| link_between(&g, from, to);
         let left_turn_delay = |oncoming: bool, drive_on_left: bool| {
             let params = SignalParams { drive_on_left, ..SignalParams::default() };
             let j = Junctions::generate(&g, &params);
