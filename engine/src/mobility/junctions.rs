@@ -23,12 +23,12 @@
 //! A turn across oncoming traffic at a green light (a *permissive* left turn, or right turn where traffic
 //! keeps left) yields to the oncoming approach of the same controller: it enters only when no vehicle
 //! there that has green or yellow and goes on straight or turns the other way would reach the junction
-//! within [`SignalParams::permissive_gap_s`]. The turn is read from the route: from the approach's direction
-//! at its signal to where the route leaves the controller's cluster, so it is seen where OSM puts the signals
-//! a few metres up the approaches. Simplifications, documented: a turner still waiting when the
-//! yellow comes waits for the next green (junctions are points, so no one has pulled into the junction to
-//! clear it at the end of the green, as HCM 2010's "sneakers" do, one or two per cycle); other movements that both have
-//! green do not yield to each other, and two major approaches of a priority junction do not conflict.
+//! within [`SignalParams::permissive_gap_s`]. A turner still waiting at the line when the green ends clears
+//! in the yellow or the all-red once the oncoming traffic has stopped (HCM 2010's "sneakers", one or two a
+//! cycle). The turn is read from the route: from the approach's direction at its signal to where the route
+//! leaves the controller's cluster, so it is seen where OSM puts the signals a few metres up the approaches.
+//! Simplifications, documented: other movements that both have green do not yield to each other, and two
+//! major approaches of a priority junction do not conflict.
 
 use crate::city::control::{Light, MovementSignal, Phase, SignalPlan, TrafficControl};
 use crate::city::graph::{Graph, LinkId, NodeId};

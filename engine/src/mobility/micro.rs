@@ -484,8 +484,22 @@ impl Traffic {
                         }
                     }
                 }
-                Light::Yellow => gate.open &= committed,
-                Light::Red => gate.open = false,
+                Light::Yellow | Light::Red => {
+                    // A turner across oncoming traffic still waiting at the line when its green ends clears
+                    // the junction in the yellow or the all-red once the oncoming traffic has stopped (the
+                    // "sneakers" of HCM 2010).
+                    let clearing = light == Light::Yellow || self.in_clearance(here, next);
+                    let sneaks = clearing
+                        && front.speed <= self.params.standing_speed_mps
+                        && self
+                            .junctions
+                            .crosses_oncoming(&self.graph, here, self.route_ahead(front))
+                            .is_some_and(|opposing| !self.oncoming_within_gap(opposing));
+                    if sneaks {
+                        gate.priority = 1;
+                    }
+                    gate.open &= sneaks || (light == Light::Yellow && committed);
+                }
                 Light::Off => {
                     let node = self.graph.link(here).to;
                     yields = !self.junctions.majors[node.0 as usize].is_empty()
@@ -569,6 +583,13 @@ impl Traffic {
         let stop = v.stops.made();
         self.ledger.stop_events.push(StopEvent { trip_id: v.trip_id, stop, arrive_s, depart_s: t_s });
         v.at_stop_since_s = f64::NAN;
+    }
+
+    /// Whether the controller of the movement from `from` onto `to` is in an all-red clearance now.
+    fn in_clearance(&self, from: LinkId, to: LinkId) -> bool {
+        let Some((c, _)) = self.junctions.signal_of(from, to) else { return false };
+        let k = self.phases_now[c as usize].0;
+        k != NO_PHASE && self.junctions.plans[c as usize].phases[k as usize].lights.iter().all(|&l| l == Light::Red)
     }
 
     /// The rest of a vehicle's route from its next link on.
@@ -1435,15 +1456,21 @@ mod tests {
             }
             assert!(t.is_done());
             let turning: Vec<&TripResult> = t.finished().iter().filter(|r| r.id < 1000).collect();
-            turning.iter().map(|r| r.arrive_s - r.depart_s - r.free_flow_s).sum::<f64>() / turning.len() as f64
+            let delay =
+                turning.iter().map(|r| r.arrive_s - r.depart_s - r.free_flow_s).sum::<f64>() / turning.len() as f64;
+            // Turners through while the stream still flows (its last car passes the junction after 300 s).
+            (delay, turning.iter().filter(|r| r.arrive_s < 300.0).count())
         };
-        let (free, blocked) = (left_turn_delay(false, false), left_turn_delay(true, false));
+        let ((free, _), (blocked, sneaked)) = (left_turn_delay(false, false), left_turn_delay(true, false));
         // Where traffic keeps left, the same turn does not cross the oncoming stream.
-        let left_hand = left_turn_delay(true, true);
+        let (left_hand, _) = left_turn_delay(true, true);
         eprintln!(
-            "mean left-turn delay: {free:.1} s alone, {blocked:.1} s against the stream, {left_hand:.1} s keeping left"
+            "mean left-turn delay: {free:.1} s alone, {blocked:.1} s against the stream ({sneaked} through at the \
+             ends of its greens), {left_hand:.1} s keeping left"
         );
         assert!(blocked > free + 30.0, "alone {free}, against the stream {blocked}");
+        // No gap in the stream, but one or two turners clear at the end of each 90 s cycle's green.
+        assert!((2..=8).contains(&sneaked), "{sneaked} turners through during the stream");
         assert!((left_hand - free).abs() < 10.0, "alone {free}, keeping left {left_hand}");
     }
 
