@@ -23,10 +23,12 @@
 //! A turn across oncoming traffic at a green light (a *permissive* left turn, or right turn where traffic
 //! keeps left) yields to the oncoming approach of the same controller: it enters only when no vehicle
 //! there that has green or yellow and goes on straight or turns the other way would reach the junction
-//! within [`SignalParams::permissive_gap_s`]. A turner still waiting at the line when the green ends clears
-//! in the yellow or the all-red once the oncoming traffic has stopped (HCM 2010's "sneakers", one or two a
-//! cycle). The turn is read from the route: from the approach's direction at its signal to where the route
-//! leaves the controller's cluster, so it is seen where OSM puts the signals a few metres up the approaches.
+//! within [`SignalParams::permissive_gap_s`]. A turner still waiting at the line when the green ends may
+//! clear in its yellow or the all-red right after once the oncoming traffic has stopped (HCM 2010's
+//! "sneakers", one or two a cycle); since junctions are points, it still has to reach the line from where it
+//! stopped before the clearance ends, so in the model this happens less often than in a real junction. The turn is read from the route: from the approach's direction at its signal towards
+//! the route's first node beyond [`SignalParams::cluster_radius_m`], so it is seen where OSM puts the
+//! signals a few metres up the approaches.
 //! Simplifications, documented: other movements that both have green do not yield to each other, and two
 //! major approaches of a priority junction do not conflict.
 
@@ -121,13 +123,14 @@ pub struct Junctions {
     pub permissive_gap_s: f64,
     /// From [`SignalParams::drive_on_left`].
     pub drive_on_left: bool,
-    /// Signal controller (cluster) of each node, [`NO_OPPOSING`] for nodes without a signal.
-    pub cluster_of: Vec<u32>,
+    /// How far from its signal a route is followed to see which way it turns (m), from
+    /// [`SignalParams::cluster_radius_m`]: past the junction and the signals on its other arms.
+    pub turn_reach_m: f32,
 }
 
-/// Links of a route looked through for the one that leaves a signal's cluster, to see which way a vehicle
-/// turns: a junction with its approach signals is crossed in at most three links (signal node, centre,
-/// the exit street's signal node), and one more for a split centre.
+/// Links of a route looked through to see which way a vehicle turns: a junction with signals up its
+/// approaches is crossed in three links (to the centre, to the exit street's signal, beyond), and one
+/// more for a split centre.
 const TURN_LOOKAHEAD_LINKS: usize = 4;
 
 /// No opposing approach.
@@ -182,11 +185,10 @@ impl Junctions {
             opposing: Vec::new(),
             permissive_gap_s: params.permissive_gap_s,
             drive_on_left: params.drive_on_left,
-            cluster_of: Vec::new(),
+            turn_reach_m: params.cluster_radius_m,
         };
         // Signal controllers: clusters of signal nodes.
         let cluster = signal_clusters(graph, params.cluster_radius_m);
-        j.cluster_of = cluster.iter().map(|c| c.unwrap_or(NO_OPPOSING)).collect();
         let mut members: Vec<Vec<NodeId>> = Vec::new();
         for (node, c) in cluster.iter().enumerate() {
             if let Some(c) = *c {
@@ -296,15 +298,20 @@ impl Junctions {
     /// The opposing approach a vehicle crosses when it comes in on `from`, which ends at a signal, and goes
     /// on along `ahead` (its route from the next link) turning towards the oncoming side: more than π/4 to
     /// the left (to the right where traffic keeps left), from `from`'s direction at the signal to the
-    /// direction from the signal to where the route leaves the signal's cluster. That turn yields to the
-    /// oncoming traffic that has green too.
+    /// direction from the signal to the first node of the route farther than [`Junctions::turn_reach_m`]
+    /// (or the last one looked at). That turn yields to the oncoming traffic that has green too.
     pub fn crosses_oncoming(&self, graph: &Graph, from: LinkId, ahead: &[LinkId]) -> Option<LinkId> {
         let opposing = *self.opposing.get(from.0 as usize).filter(|&&o| o != NO_OPPOSING)?;
-        let at = graph.link(from).to;
-        let cluster = self.cluster_of.get(at.0 as usize).copied().unwrap_or(NO_OPPOSING);
-        let in_cluster = |n: NodeId| n == at || (cluster != NO_OPPOSING && self.cluster_of[n.0 as usize] == cluster);
-        let exit = ahead.iter().take(TURN_LOOKAHEAD_LINKS).map(|&l| graph.link(l).to).find(|&n| !in_cluster(n))?;
-        let way_out = graph.node(exit).pos - graph.node(at).pos;
+        let origin = graph.node(graph.link(from).to).pos;
+        let mut way_out = None;
+        for &l in ahead.iter().take(TURN_LOOKAHEAD_LINKS) {
+            let offset = graph.node(graph.link(l).to).pos - origin;
+            way_out = Some(offset);
+            if offset.length() > self.turn_reach_m {
+                break;
+            }
+        }
+        let way_out = way_out.filter(|w| w.length() > 0.0)?;
         let turn = (way_out.y.atan2(way_out.x) - arrival_bearing(graph, from) + PI).rem_euclid(2.0 * PI) - PI;
         let across = if self.drive_on_left { turn < -PI / 4.0 } else { turn > PI / 4.0 };
         across.then_some(LinkId(opposing))
@@ -504,6 +511,32 @@ pub(crate) mod tests {
         let entry = b.straight(outside, ring[0], 50.0 / 3.6, 1, WayClass::Primary);
         b.straight(ring[0], outside, 50.0 / 3.6, 1, WayClass::Primary);
         (b.build(), entry, circle)
+    }
+
+    #[test]
+    fn a_left_turn_is_seen_where_the_signals_stand_up_the_approaches() {
+        // An untagged centre (node 0), a signal 5 m up each arm (nodes 11..14), arms ending 300 m out
+        // (nodes 1..4: west, east, south, north).
+        let mut b = GraphBuilder::new();
+        let centre = b.node(0, Vec2::ZERO, false);
+        let mut link_of = std::collections::HashMap::new();
+        for (k, dir) in [Vec2::NEG_X, Vec2::X, Vec2::NEG_Y, Vec2::Y].into_iter().enumerate() {
+            let signal = b.node(11 + k as i64, dir * 5.0, true);
+            let end = b.node(1 + k as i64, dir * 300.0, false);
+            for (from, to) in [(end, signal), (signal, centre), (centre, signal), (signal, end)] {
+                link_of.insert((from, to), b.straight(from, to, 50.0 / 3.6, 1, WayClass::Secondary));
+            }
+        }
+        let graph = b.build();
+        let j = Junctions::generate(&graph, &SignalParams::default());
+        let node = |source: i64| NodeId(graph.nodes().iter().position(|n| n.source_id == source).unwrap() as u32);
+        let path =
+            |nodes: &[i64]| -> Vec<LinkId> { nodes.windows(2).map(|w| link_of[&(node(w[0]), node(w[1]))]).collect() };
+        // From the west: in to the west signal, then on through the centre.
+        let approach = path(&[1, 11])[0];
+        assert!(j.crosses_oncoming(&graph, approach, &path(&[11, 0, 14, 4])).is_some(), "left, to the north");
+        assert!(j.crosses_oncoming(&graph, approach, &path(&[11, 0, 12, 2])).is_none(), "straight on");
+        assert!(j.crosses_oncoming(&graph, approach, &path(&[11, 0, 13, 3])).is_none(), "right, to the south");
     }
 
     #[test]
