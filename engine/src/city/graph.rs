@@ -106,6 +106,10 @@ impl Graph {
     pub fn links(&self) -> &[Link] {
         &self.links
     }
+    /// Every node by its source id (OSM node id), for resolving what other data names.
+    pub fn nodes_by_source(&self) -> HashMap<i64, NodeId> {
+        self.nodes.iter().enumerate().map(|(k, n)| (n.source_id, NodeId(k as u32))).collect()
+    }
     /// One node.
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id.0 as usize]

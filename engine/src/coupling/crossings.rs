@@ -85,8 +85,7 @@ pub fn find_crossings(
     cluster_radius_m: f32,
     params: CrossingParams,
 ) -> (Crossings, CrossingTraffic) {
-    let road_at: HashMap<i64, NodeId> =
-        roads.nodes().iter().enumerate().map(|(k, n)| (n.source_id, NodeId(k as u32))).collect();
+    let road_at = roads.nodes_by_source();
     let (road_nb, foot_nb) = (roads.neighbour_counts(), footpaths.neighbour_counts());
     let into = roads.links_into();
     // Signal controllers: their approaches and centre.

@@ -61,8 +61,20 @@ pub struct BlockLu {
     work: Vec<DMat2>,
     /// Dense work vector of the solves.
     work_vec: Vec<DVec2>,
-    /// The scalar factorisation that took over after a diagonal block failed, with the scalar values.
-    scalar: Option<(RefactorLu, Vec<f64>)>,
+    /// The scalar factorisation that took over after a diagonal block failed.
+    scalar: Option<ScalarFallback>,
+}
+
+/// The scalar LU that takes over from [`BlockLu`], and its buffers (kept, so that a factorisation or a solve
+/// allocates nothing).
+#[derive(Debug)]
+struct ScalarFallback {
+    lu: RefactorLu,
+    /// The blocks in the pattern's order, and the scalar values of [`scalar_matrix`]'s pattern.
+    blocks: Vec<DMat2>,
+    values: Vec<f64>,
+    /// A right-hand side as scalars.
+    rhs: Vec<f64>,
 }
 
 impl BlockLu {
@@ -122,24 +134,25 @@ impl BlockLu {
             return Ok(());
         }
         let p = &self.pattern;
-        let mut in_pattern_order = vec![DMat2::ZERO; values.len()];
-        for (&e, v) in p.entry_order.iter().zip(values) {
-            in_pattern_order[e] = *v;
-        }
-        let (lu, scalar_values) = match &mut self.scalar {
+        let fallback = match &mut self.scalar {
             Some(s) => s,
             None => self.scalar.insert(scalar_matrix(p.n, &p.col_start, &p.row_idx)?),
         };
-        scatter_scalar(p.n, &p.col_start, &p.row_idx, &in_pattern_order, scalar_values);
-        lu.factorise(scalar_values)
+        for (&e, v) in p.entry_order.iter().zip(values) {
+            fallback.blocks[e] = *v;
+        }
+        scatter_scalar(p.n, &p.col_start, &p.row_idx, &fallback.blocks, &mut fallback.values);
+        fallback.lu.factorise(&fallback.values)
     }
 
     /// Solves A·x = b in place (`b` becomes x, one 2-vector per block), with the factors of the last
     /// successful factorisation.
     pub fn solve_in_place(&mut self, b: &mut [DVec2]) {
-        if let Some((lu, _)) = &mut self.scalar {
-            let mut flat: Vec<f64> = b.iter().flat_map(|v| [v.x, v.y]).collect();
-            lu.solve_in_place(&mut flat);
+        if let Some(fallback) = &mut self.scalar {
+            let flat = &mut fallback.rhs;
+            flat.clear();
+            flat.extend(b.iter().flat_map(|v| [v.x, v.y]));
+            fallback.lu.solve_in_place(flat);
             for (v, pair) in b.iter_mut().zip(flat.chunks_exact(2)) {
                 *v = DVec2::new(pair[0], pair[1]);
             }
@@ -221,7 +234,7 @@ impl Pattern {
 
 /// The scalar pattern of a block pattern (block (r, c) becomes rows 2r, 2r+1 of columns 2c, 2c+1), its
 /// [`RefactorLu`], and room for its values.
-fn scalar_matrix(n: usize, col_start: &[usize], row_idx: &[usize]) -> Result<(RefactorLu, Vec<f64>), LuError> {
+fn scalar_matrix(n: usize, col_start: &[usize], row_idx: &[usize]) -> Result<ScalarFallback, LuError> {
     let (mut start, mut rows) = (vec![0], Vec::with_capacity(4 * row_idx.len()));
     for c in 0..n {
         for _ in 0..2 {
@@ -230,7 +243,12 @@ fn scalar_matrix(n: usize, col_start: &[usize], row_idx: &[usize]) -> Result<(Re
         }
     }
     let len = rows.len();
-    Ok((RefactorLu::new(2 * n, start, rows)?, vec![0.0; len]))
+    Ok(ScalarFallback {
+        lu: RefactorLu::new(2 * n, start, rows)?,
+        blocks: vec![DMat2::ZERO; row_idx.len()],
+        values: vec![0.0; len],
+        rhs: Vec::with_capacity(2 * n),
+    })
 }
 
 /// Writes the blocks `values` into the scalar pattern of [`scalar_matrix`].

@@ -149,6 +149,12 @@ const NO_LINK: u32 = u32::MAX;
 /// the end, so it is on the lane.
 const ALMOST_WHOLE_LANE: f64 = 0.999;
 const NO_PHASE: u16 = u16::MAX;
+
+/// Whether a vehicle of `class` at `speed_mps`, `dist_m` from its stop line, is committed: too close to stop
+/// there at its comfortable deceleration (so it goes on in the yellow).
+fn too_close_to_stop(class: &DriverParams, speed_mps: f64, dist_m: f64) -> bool {
+    dist_m < speed_mps * speed_mps / (2.0 * class.comfort_decel_mps2)
+}
 /// No lane changes within this many vehicle lengths of a link's end (m per m): the last stretch before a
 /// junction is where the gate chooses the next lane; a change there would only be undone.
 const NO_LANE_CHANGE_LENGTHS: f64 = 2.0;
@@ -469,8 +475,7 @@ impl Traffic {
         let here = LinkId(lane.link);
         let turn_speed = self.junctions.turn_speed(here, next).map_or(f64::INFINITY, f64::from);
         let mut gate = Gate { target, open: !self.closed[next.0 as usize], priority: 0, reaches, turn_speed };
-        // Committed: too close to stop comfortably.
-        let committed = dist < front.speed * front.speed / (2.0 * class.comfort_decel_mps2);
+        let committed = too_close_to_stop(class, front.speed, dist);
         let control = self.junctions.control[lane.link as usize];
         let mut yields = control == Control::Minor;
         if let Some(light) = self.movement_light(here, next) {
@@ -628,10 +633,9 @@ impl Traffic {
                 }
                 let next = LinkId(v.next);
                 // In the yellow, only a vehicle too close to stop comfortably goes on.
-                let committed = dist < v.speed * v.speed / (2.0 * self.classes[v.class as usize].comfort_decel_mps2);
                 let goes = match self.movement_light(opposing, next) {
                     Some(Light::Green) => true,
-                    Some(Light::Yellow) => committed,
+                    Some(Light::Yellow) => too_close_to_stop(&self.classes[v.class as usize], v.speed, dist),
                     _ => false,
                 };
                 goes && self.junctions.crosses_oncoming(&self.graph, opposing, self.route_ahead(v)).is_none()

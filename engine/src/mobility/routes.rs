@@ -15,7 +15,7 @@
 
 use crate::city::graph::{Graph, LinkId, NodeId};
 use crate::error::{InputError, InputResult};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
 /// One vehicle of a route file, its route resolved on the road graph.
@@ -47,8 +47,7 @@ pub fn read_routes(
     if header.iter().collect::<Vec<_>>() != HEADER {
         return Err(InputError::new(path, "line 1", format!("the header must be {}", HEADER.join(","))));
     }
-    let node_of: HashMap<i64, NodeId> =
-        graph.nodes().iter().enumerate().map(|(k, n)| (n.source_id, NodeId(k as u32))).collect();
+    let node_of = graph.nodes_by_source();
     let mut seen = HashSet::new();
     let mut trips = Vec::new();
     for (k, record) in reader.records().enumerate() {

@@ -446,14 +446,13 @@ impl TrafficState {
         let listed = super::routes::read_routes(path, &city.roads, |a, b| {
             router.route(a, b, Weight::TravelTime).map(|r| r.links)
         })?;
-        for (k, t) in listed.iter().enumerate() {
-            let trip =
-                Trip { id: LISTED_TRIP_ID_BASE + k as u64, depart_s: t.depart_s, route: t.route.clone(), class: 0 };
+        self.listed_trips = Some(listed.len());
+        for (k, t) in listed.into_iter().enumerate() {
+            let trip = Trip { id: LISTED_TRIP_ID_BASE + k as u64, depart_s: t.depart_s, route: t.route, class: 0 };
             self.traffic
                 .add_trip(trip)
                 .map_err(|e| InputError::new(path, format!("vehicle {}", t.id), format!("cannot be driven: {e}")))?;
         }
-        self.listed_trips = Some(listed.len());
         Ok(self)
     }
 
