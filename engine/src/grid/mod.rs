@@ -10,6 +10,7 @@ pub mod block_lu;
 pub mod matpower;
 pub mod network;
 pub mod pandapower;
+pub mod phasor;
 pub mod plugin;
 pub mod powerflow;
 pub mod profiles;
