@@ -19,6 +19,21 @@
 use super::sparse_lu::{diagonal_pivots, DiagonalPivots, LuError, RefactorLu, PIVOT_TOLERANCE};
 use glam::{DMat2, DVec2};
 
+/// The blocks of a matrix to factorise, by position in [`BlockLu::entry_order`]. Made on demand, so that a
+/// caller's blocks (the power-flow Jacobian's) go straight into the elimination, never through memory.
+pub trait BlockSource {
+    /// The block at position `q`.
+    fn block(&self, q: usize) -> DMat2;
+}
+
+/// Blocks from a function of the position.
+impl<F: Fn(usize) -> DMat2> BlockSource for F {
+    #[inline(always)]
+    fn block(&self, q: usize) -> DMat2 {
+        self(q)
+    }
+}
+
 /// The fixed part of a [`BlockLu`]: A's pattern, the pivot order, and the patterns of L and U.
 #[derive(Debug)]
 struct Pattern {
@@ -59,7 +74,7 @@ pub struct BlockLu {
     factors: Factors,
     /// Dense work column (zero between uses).
     work: Vec<DMat2>,
-    /// Dense work vector of the solves.
+    /// Dense work vector of the solves, in pivot order (overwritten by each solve).
     work_vec: Vec<DVec2>,
     /// The scalar factorisation that took over after a diagonal block failed.
     scalar: Option<ScalarFallback>,
@@ -127,19 +142,42 @@ impl BlockLu {
         &self.pattern.entry_order
     }
 
-    /// Factorises the matrix with the blocks `values`, in [`BlockLu::entry_order`].
-    pub fn factorise(&mut self, values: &[DMat2]) -> Result<(), LuError> {
-        assert_eq!(values.len(), self.pattern.row_idx.len(), "values match the pattern");
-        if self.scalar.is_none() && self.pattern.eliminate(&mut self.factors, &mut self.work, values) {
+    /// Factorises the matrix whose block at position q of [`BlockLu::entry_order`] is `block(q)`.
+    pub fn factorise(&mut self, block: impl BlockSource) -> Result<(), LuError> {
+        if self.scalar.is_none() && self.pattern.eliminate(&mut self.factors, &mut self.work, &block, &mut []) {
             return Ok(());
         }
+        self.factorise_scalar(&block)
+    }
+
+    /// Factorises like [`BlockLu::factorise`] and solves A·x = b in place (`b` becomes x): the forward
+    /// substitution runs inside the elimination, each block column of L applied while it is at hand.
+    pub fn factorise_solve(&mut self, block: impl BlockSource, b: &mut [DVec2]) -> Result<(), LuError> {
+        if self.scalar.is_none() {
+            let p = &self.pattern;
+            let y = &mut self.work_vec;
+            for (j, &r) in p.perm.iter().enumerate() {
+                y[j] = b[r];
+            }
+            if p.eliminate(&mut self.factors, &mut self.work, &block, y) {
+                self.back_substitute(b);
+                return Ok(());
+            }
+        }
+        self.factorise_scalar(&block)?;
+        self.solve_in_place(b);
+        Ok(())
+    }
+
+    /// Hands the matrix to the scalar LU with partial pivoting (kept from then on) and factorises it there.
+    fn factorise_scalar(&mut self, block: &impl BlockSource) -> Result<(), LuError> {
         let p = &self.pattern;
         let fallback = match &mut self.scalar {
             Some(s) => s,
             None => self.scalar.insert(scalar_matrix(p.n, &p.col_start, &p.row_idx)?),
         };
-        for (&e, v) in p.entry_order.iter().zip(values) {
-            fallback.blocks[e] = *v;
+        for (q, &e) in p.entry_order.iter().enumerate() {
+            fallback.blocks[e] = block.block(q);
         }
         scatter_scalar(p.n, &p.col_start, &p.row_idx, &fallback.blocks, &mut fallback.values);
         fallback.lu.factorise(&fallback.values)
@@ -170,6 +208,13 @@ impl BlockLu {
                 y[i as usize] -= *l * yj;
             }
         }
+        self.back_substitute(b);
+    }
+
+    /// The backward substitution U·x = y of a solve, y in the work vector (pivot order), x into `b`.
+    fn back_substitute(&mut self, b: &mut [DVec2]) {
+        let p = &self.pattern;
+        let y = &mut self.work_vec;
         for j in (0..p.n).rev() {
             let yj = self.factors.d_inv[j] * y[j];
             y[j] = yj;
@@ -179,20 +224,22 @@ impl BlockLu {
             }
         }
         for (j, &c) in p.perm.iter().enumerate() {
-            b[c] = std::mem::replace(&mut y[j], DVec2::ZERO);
+            b[c] = y[j];
         }
     }
 }
 
 impl Pattern {
     /// Eliminates left-looking with the kept pivots, writing the factors into `out`; false (factors
-    /// invalid) if a diagonal block fails. `x` is a dense work column (left zero); `values` are A's blocks
-    /// in [`Pattern::entry_order`].
-    fn eliminate(&self, out: &mut Factors, x: &mut [DMat2], values: &[DMat2]) -> bool {
+    /// invalid) if a diagonal block fails. `x` is a dense work column (left zero); `block(q)` is A's block
+    /// at position q of [`Pattern::entry_order`]. A non-empty `y` (a right-hand side in pivot order) is
+    /// carried through the forward substitution L·y' = y on the way.
+    fn eliminate(&self, out: &mut Factors, x: &mut [DMat2], block: &impl BlockSource, y: &mut [DVec2]) -> bool {
+        let forward = !y.is_empty();
         for j in 0..self.n {
             let column = self.value_start[j]..self.value_start[j + 1];
-            for (&p, a) in self.pivot_row[column.clone()].iter().zip(&values[column]) {
-                x[p as usize] = *a;
+            for (q, &p) in column.clone().zip(&self.pivot_row[column]) {
+                x[p as usize] = block.block(q);
             }
             // Apply the block columns of L that U's block column j names, in ascending (topological) order.
             let upper = self.u_start[j]..self.u_start[j + 1];
@@ -212,12 +259,14 @@ impl Pattern {
             out.d_inv[j] = inverse;
             let lower = self.l_start[j]..self.l_start[j + 1];
             let mut largest = 0.0f64;
+            let yj = if forward { y[j] } else { DVec2::ZERO };
             for (&i, l_out) in self.l_row[lower.clone()].iter().zip(&mut out.l[lower]) {
-                let l = std::mem::replace(&mut x[i as usize], DMat2::ZERO) * inverse;
-                for entry in l.abs().to_cols_array() {
-                    if entry > largest {
-                        largest = entry;
-                    }
+                let i = i as usize;
+                let l = std::mem::replace(&mut x[i], DMat2::ZERO) * inverse;
+                let size = l.abs();
+                largest = largest.max(size.x_axis.max_element()).max(size.y_axis.max_element());
+                if forward {
+                    y[i] -= l * yj;
                 }
                 *l_out = l;
             }
@@ -317,9 +366,10 @@ mod tests {
             .fold(0.0, f64::max)
     }
 
-    /// Blocks in the pattern's order, rearranged in the order the factorisation takes them.
-    fn in_order(lu: &BlockLu, values: &[DMat2]) -> Vec<DMat2> {
-        lu.entry_order().iter().map(|&e| values[e]).collect()
+    /// Blocks given in the pattern's order, taken in the order the factorisation asks for them.
+    fn in_order<'a>(lu: &BlockLu, values: &'a [DMat2]) -> impl Fn(usize) -> DMat2 + 'a {
+        let order = lu.entry_order().to_vec();
+        move |q| values[order[q]]
     }
 
     fn rhs(n: usize) -> Vec<DVec2> {
@@ -332,11 +382,16 @@ mod tests {
         let (dense, start, rows, mut values) = random_blocks(n, 3, 7);
         let mut lu = BlockLu::new(n, start.clone(), rows.clone()).unwrap();
         for round in 0..2 {
-            lu.factorise(&in_order(&lu, &values)).unwrap();
-            assert!(!lu.is_scalar(), "diagonally dominant blocks keep the block pivots");
+            // Round 0 factorises and then solves; round 1 solves inside the factorisation.
             let b = rhs(n);
             let mut x = b.clone();
-            lu.solve_in_place(&mut x);
+            if round == 0 {
+                lu.factorise(in_order(&lu, &values)).unwrap();
+                lu.solve_in_place(&mut x);
+            } else {
+                lu.factorise_solve(in_order(&lu, &values), &mut x).unwrap();
+            }
+            assert!(!lu.is_scalar(), "diagonally dominant blocks keep the block pivots");
             let mut dense = dense.clone();
             if round == 1 {
                 // The second round's values are the first's scaled by 1.5 column block by column block.
@@ -360,12 +415,19 @@ mod tests {
                 row[2 * j..2 * j + 2].fill(0.0);
             }
         }
-        let mut lu = BlockLu::new(n, start, rows).unwrap();
-        lu.factorise(&in_order(&lu, &values)).unwrap();
+        let mut lu = BlockLu::new(n, start.clone(), rows.clone()).unwrap();
+        lu.factorise(in_order(&lu, &values)).unwrap();
         assert!(lu.is_scalar());
         let b = rhs(n);
         let mut x = b.clone();
         lu.solve_in_place(&mut x);
+        assert!(residual(&dense, &x, &b) < 1e-9, "residual {}", residual(&dense, &x, &b));
+        // Solving inside the factorisation: the block elimination fails part-way, the scalar LU starts
+        // again from the untouched right-hand side.
+        let mut lu = BlockLu::new(n, start, rows).unwrap();
+        let mut x = b.clone();
+        lu.factorise_solve(in_order(&lu, &values), &mut x).unwrap();
+        assert!(lu.is_scalar());
         assert!(residual(&dense, &x, &b) < 1e-9, "residual {}", residual(&dense, &x, &b));
     }
 
@@ -376,6 +438,6 @@ mod tests {
         let rows = vec![0, 1, 2];
         let values = vec![DMat2::IDENTITY, DMat2::from_cols_array(&[1.0, 2.0, 2.0, 4.0]), DMat2::IDENTITY];
         let mut lu = BlockLu::new(n, start, rows).unwrap();
-        assert!(lu.factorise(&in_order(&lu, &values)).is_err());
+        assert!(lu.factorise(in_order(&lu, &values)).is_err());
     }
 }

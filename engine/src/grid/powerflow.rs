@@ -12,8 +12,9 @@
 //! [`PowerFlow::solve_warm`] starts from the last solution. Islands without a slack are either refused
 //! ([`Unsupplied::Error`]) or de-energised ([`Unsupplied::Deenergise`], for outages).
 
-use super::block_lu::BlockLu;
+use super::block_lu::{BlockLu, BlockSource};
 use super::network::{BusKind, Network, Rating};
+use super::phasor::unit_phasor;
 use glam::{DMat2, DVec2};
 use num_complex::Complex64;
 use serde::Serialize;
@@ -149,7 +150,7 @@ pub struct PowerFlow {
     kind: Vec<BusKind>,
     /// Admittance matrix, CSR over power-flow positions.
     y_start: Vec<usize>,
-    y_col: Vec<usize>,
+    y_col: Vec<u32>,
     y_val: Vec<Complex64>,
     /// Bus shunt admittance per power-flow bus (pu).
     shunt_y: Vec<Complex64>,
@@ -158,16 +159,13 @@ pub struct PowerFlow {
     /// Per power-flow bus: 1 at PQ buses (magnitude unknown, reactive mismatch an equation), 0 elsewhere.
     pq_mask: Vec<f64>,
     /// The Jacobian's 2×2 blocks in the order the LU takes them ([`BlockLu::entry_order`]): which
-    /// admittance entry each one derives from, and their values.
+    /// admittance entry each one derives from.
     jac_entries: Vec<JacobianEntry>,
-    jac_values: Vec<DMat2>,
     /// The LU of the Jacobian blocks (rows: P and Q mismatch of the row bus; columns: angle and magnitude of
     /// the column bus).
     lu: BlockLu,
-    /// Per network branch: its two-port admittances ([`super::network::Branch::two_port`]).
-    two_ports: Vec<[Complex64; 4]>,
-    /// Per network branch: the base current at its from and to ends (kA per pu), S_base / (√3·V_n).
-    current_bases_ka: Vec<[f64; 2]>,
+    /// Per network branch: what its results are made of.
+    terminals: Vec<BranchTerminals>,
     /// The flat start ([`PowerFlow::solve`]; angles from [`PowerFlow::initial_angles`]).
     flat: Voltages,
     /// The last converged voltages, the start of [`PowerFlow::solve_warm`].
@@ -191,7 +189,7 @@ struct Voltages {
 
 impl Voltages {
     fn new(vm: Vec<f64>, va: Vec<f64>) -> Voltages {
-        let unit = va.iter().map(|&a| Complex64::from_polar(1.0, a)).collect();
+        let unit = va.iter().map(|&a| unit_phasor(a)).collect();
         Voltages { vm, va, unit }
     }
 
@@ -202,6 +200,56 @@ impl Voltages {
     /// V = |V|·e^{jθ} per bus (pu).
     fn complex(&self) -> Vec<Complex64> {
         self.unit.iter().zip(&self.vm).map(|(u, m)| u * m).collect()
+    }
+}
+
+/// What a branch's results need, prepared with the power flow: its ends, two-port and base currents, and
+/// how its loading is read.
+#[derive(Clone, Copy, Debug)]
+struct BranchTerminals {
+    /// Power-flow positions of the from and to buses; `None` for a branch out of service or de-energised.
+    ends: Option<[u32; 2]>,
+    /// Whether the branch is in service (an energised branch's results are numbers; a de-energised one's
+    /// zero; an out-of-service one's NaN).
+    in_service: bool,
+    /// The two-port admittances ([`super::network::Branch::two_port`]).
+    two_port: [Complex64; 4],
+    /// The base current at the from and to ends (kA per pu), S_base / (√3·V_n).
+    current_base_ka: [f64; 2],
+    /// How the loading is read from the results.
+    loading: LoadingScale,
+}
+
+/// A branch's loading (%) from its results, by [`Rating`].
+#[derive(Clone, Copy, Debug)]
+enum LoadingScale {
+    /// No rating: NaN.
+    None,
+    /// The larger of the end currents (kA) times these factors (% per kA): 100/I_max for a line, and
+    /// 100·√3·V_n/S_n per winding for a transformer.
+    Current([f64; 2]),
+    /// The larger end apparent power (MVA) times this factor (% per MVA), 100/S_max.
+    Power(f64),
+}
+
+impl BranchTerminals {
+    fn new(net: &Network, branch: &super::network::Branch, pos: &[usize]) -> BranchTerminals {
+        let (f, t) = (pos[branch.from], pos[branch.to]);
+        let percent = 100.0;
+        BranchTerminals {
+            ends: (branch.in_service && f != NONE && t != NONE).then_some([f as u32, t as u32]),
+            in_service: branch.in_service,
+            two_port: branch.two_port(),
+            current_base_ka: [branch.from, branch.to].map(|bus| net.base_mva / (3f64.sqrt() * net.buses[bus].vn_kv)),
+            loading: match branch.rating {
+                Rating::None => LoadingScale::None,
+                Rating::CurrentKa(max) => LoadingScale::Current([percent / max; 2]),
+                Rating::Mva(max) => LoadingScale::Power(percent / max),
+                Rating::Transformer { sn_mva, vn_hv_kv, vn_lv_kv } => {
+                    LoadingScale::Current([vn_hv_kv, vn_lv_kv].map(|vn| percent * 3f64.sqrt() * vn / sn_mva))
+                }
+            },
+        }
     }
 }
 
@@ -238,33 +286,42 @@ struct Converged {
     mismatch: f64,
 }
 
-/// The Jacobian block of one admittance entry: the derivatives of bus i's active and reactive mismatch
-/// (rows) by bus k's angle and magnitude (columns), MATPOWER's dSbus_dV in polar form.
-#[inline]
-fn jacobian_block(
-    entry: &JacobianEntry,
-    v: &[Complex64],
-    unit: &[Complex64],
-    vm: &[f64],
-    current: &[Complex64],
-    pq_mask: &[f64],
-) -> DMat2 {
-    let (i, k) = (entry.row as usize, entry.col as usize);
-    // V_i·conj(Y_ik·e^{jθ_k}); dS/dVa = −j·|V_k|·that (the diagonal terms below aside).
-    let mut ds_dvm = v[i] * (entry.y * unit[k]).conj();
-    let mut ds_dva = Complex64::new(ds_dvm.im, -ds_dvm.re) * vm[k];
-    if k == i {
-        ds_dva += Complex64::i() * v[i] * current[i].conj();
-        ds_dvm += current[i].conj() * unit[i];
+/// The Jacobian at the current voltages, block by block ([`BlockSource`]): entry q is the block of
+/// `entries[q]`, the derivatives of its row bus's active and reactive mismatch (rows) by its column bus's
+/// angle and magnitude (columns), MATPOWER's dSbus_dV in polar form.
+struct Jacobian<'a> {
+    entries: &'a [JacobianEntry],
+    v: &'a [Complex64],
+    unit: &'a [Complex64],
+    vm: &'a [f64],
+    current: &'a [Complex64],
+    pq_mask: &'a [f64],
+}
+
+impl BlockSource for Jacobian<'_> {
+    /// Inlined into the elimination, where the block is wanted (a call per block cost more than the block).
+    #[inline(always)]
+    fn block(&self, q: usize) -> DMat2 {
+        let entry = &self.entries[q];
+        let (i, k) = (entry.row as usize, entry.col as usize);
+        let v = self.v;
+        // V_i·conj(Y_ik·e^{jθ_k}); dS/dVa = −j·|V_k|·that (the diagonal terms below aside).
+        let mut ds_dvm = v[i] * (entry.y * self.unit[k]).conj();
+        let mut ds_dva = Complex64::new(ds_dvm.im, -ds_dvm.re) * self.vm[k];
+        if k == i {
+            let current = self.current[i].conj();
+            ds_dva += Complex64::i() * v[i] * current;
+            ds_dvm += current * self.unit[i];
+        }
+        // Rows of PV buses keep only the active mismatch, columns only the angle; a PV bus's own block
+        // holds Δ|V| = 0.
+        let (row_pq, col_pq) = (self.pq_mask[i], self.pq_mask[k]);
+        let held = if i == k { 1.0 - row_pq } else { 0.0 };
+        DMat2::from_cols(
+            DVec2::new(ds_dva.re, ds_dva.im * row_pq),
+            DVec2::new(ds_dvm.re * col_pq, ds_dvm.im * row_pq * col_pq + held),
+        )
     }
-    // Rows of PV buses keep only the active mismatch, columns only the angle; a PV bus's own block holds
-    // Δ|V| = 0.
-    let (row_pq, col_pq) = (pq_mask[i], pq_mask[k]);
-    let held = if i == k { 1.0 - row_pq } else { 0.0 };
-    DMat2::from_cols(
-        DVec2::new(ds_dva.re, ds_dva.im * row_pq),
-        DVec2::new(ds_dvm.re * col_pq, ds_dvm.im * row_pq * col_pq + held),
-    )
 }
 
 /// |z| as √(re² + im²): per-unit currents and powers are far from overflow, so `hypot`'s rescaling (8 % of
@@ -372,10 +429,10 @@ impl PowerFlow {
         for mut row in rows {
             row.sort_by_key(|e| e.0);
             for (c, y) in row {
-                if y_col.len() > *y_start.last().unwrap() && *y_col.last().unwrap() == c {
+                if y_col.len() > *y_start.last().unwrap() && *y_col.last().unwrap() == c as u32 {
                     *y_val.last_mut().unwrap() += y;
                 } else {
-                    y_col.push(c);
+                    y_col.push(c as u32);
                     y_val.push(y);
                 }
             }
@@ -395,11 +452,12 @@ impl PowerFlow {
         let (mut col_start, mut row_idx, mut jac_entries) = (vec![0], Vec::new(), Vec::new());
         for &k in &unknown_buses {
             for &i in &y_col[y_start[k]..y_start[k + 1]] {
+                let i = i as usize;
                 if block[i] == NONE {
                     continue;
                 }
                 let row_i = y_start[i]..y_start[i + 1];
-                let Ok(at) = y_col[row_i.clone()].binary_search(&k) else {
+                let Ok(at) = y_col[row_i.clone()].binary_search(&(k as u32)) else {
                     unreachable!("the admittance pattern is symmetric");
                 };
                 jac_entries.push(JacobianEntry { row: i as u32, col: k as u32, y: y_val[row_i.start + at] });
@@ -416,8 +474,10 @@ impl PowerFlow {
         };
         let vm_set = buses.iter().map(|&i| vm_set[i]).collect();
         let va_set = buses.iter().map(|&i| va_set[i]).collect();
+        let terminals = net.branches.iter().map(|b| BranchTerminals::new(net, b, &pos)).collect();
         let mut pf = PowerFlow {
             options,
+            terminals,
             pos,
             buses,
             kind,
@@ -427,15 +487,8 @@ impl PowerFlow {
             shunt_y,
             unknown_buses,
             pq_mask,
-            jac_values: vec![DMat2::ZERO; jac_entries.len()],
             jac_entries,
             lu,
-            two_ports: net.branches.iter().map(|b| b.two_port()).collect(),
-            current_bases_ka: net
-                .branches
-                .iter()
-                .map(|b| [b.from, b.to].map(|bus| net.base_mva / (3f64.sqrt() * net.buses[bus].vn_kv)))
-                .collect(),
             flat: Voltages::default(),
             last: None,
             vm_set,
@@ -488,8 +541,12 @@ impl PowerFlow {
 
     /// Current injections I = Y·V, into `out`.
     fn currents_into(&self, v: &[Complex64], out: &mut [Complex64]) {
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = (self.y_start[i]..self.y_start[i + 1]).map(|e| self.y_val[e] * v[self.y_col[e]]).sum();
+        for (o, row) in out.iter_mut().zip(self.y_start.windows(2)) {
+            let mut sum = Complex64::new(0.0, 0.0);
+            for (y, &c) in self.y_val[row[0]..row[1]].iter().zip(&self.y_col[row[0]..row[1]]) {
+                sum += y * v[c as usize];
+            }
+            *o = sum;
         }
     }
 
@@ -582,26 +639,26 @@ impl PowerFlow {
                 });
             }
             iterations += 1;
-            // dS/dVa and dS/dVm per admittance entry (MATPOWER dSbus_dV, polar), as 2×2 blocks.
-            for (entry, out) in self.jac_entries.iter().zip(&mut self.jac_values) {
-                *out = jacobian_block(entry, &v, &unit, &vm, &current, &self.pq_mask);
-            }
+            // J·Δx = F, the Jacobian's blocks (dS/dVa and dS/dVm per admittance entry, MATPOWER dSbus_dV in
+            // polar form) made as the factorisation takes them; then x −= Δx.
+            let jacobian = Jacobian {
+                entries: &self.jac_entries,
+                v: &v,
+                unit: &unit,
+                vm: &vm,
+                current: &current,
+                pq_mask: &self.pq_mask,
+            };
             self.lu
-                .factorise(&self.jac_values)
+                .factorise_solve(jacobian, &mut f)
                 .map_err(|e| PowerFlowError::Singular { iteration: iterations, message: e.0 })?;
-            for x in f.iter_mut() {
-                *x = -*x;
-            }
-            self.lu.solve_in_place(&mut f);
             if f.iter().any(|x| !x.is_finite()) {
                 return Err(PowerFlowError::Singular { iteration: iterations, message: "non-finite step".into() });
             }
             for (step, &p) in f.iter().zip(&self.unknown_buses) {
-                va[p] += step.x;
-                vm[p] += step.y * self.pq_mask[p];
-            }
-            for p in 0..n {
-                unit[p] = Complex64::from_polar(1.0, va[p]);
+                va[p] -= step.x;
+                vm[p] -= step.y * self.pq_mask[p];
+                unit[p] = unit_phasor(va[p]);
                 v[p] = unit[p] * vm[p];
             }
         }
@@ -693,9 +750,9 @@ impl PowerFlow {
                 (sol.p_mw[merged], sol.q_mvar[merged]) = (0.0, 0.0);
             }
         }
-        for (k, b) in net.branches.iter().enumerate() {
-            let (f, t) = (self.pos[b.from], self.pos[b.to]);
-            if !b.in_service || f == NONE || t == NONE {
+        for b in &self.terminals {
+            let Some([f, t]) = b.ends else {
+                let value = if b.in_service { 0.0 } else { f64::NAN };
                 for list in [
                     &mut sol.p_from_mw,
                     &mut sol.q_from_mvar,
@@ -705,15 +762,16 @@ impl PowerFlow {
                     &mut sol.i_to_ka,
                     &mut sol.loading_percent,
                 ] {
-                    list.push(if b.in_service { 0.0 } else { f64::NAN });
+                    list.push(value);
                 }
                 continue;
-            }
-            let [yff, yft, ytf, ytt] = self.two_ports[k];
-            let i_f = yff * v[f] + yft * v[t];
-            let i_t = ytf * v[f] + ytt * v[t];
-            let (s_f, s_t) = (v[f] * i_f.conj() * base, v[t] * i_t.conj() * base);
-            let [base_f, base_t] = self.current_bases_ka[k];
+            };
+            let (vf, vt) = (v[f as usize], v[t as usize]);
+            let [yff, yft, ytf, ytt] = b.two_port;
+            let i_f = yff * vf + yft * vt;
+            let i_t = ytf * vf + ytt * vt;
+            let (s_f, s_t) = (vf * i_f.conj() * base, vt * i_t.conj() * base);
+            let [base_f, base_t] = b.current_base_ka;
             let (ia, ib) = (magnitude(i_f) * base_f, magnitude(i_t) * base_t);
             sol.p_from_mw.push(s_f.re);
             sol.q_from_mvar.push(s_f.im);
@@ -722,13 +780,10 @@ impl PowerFlow {
             sol.i_from_ka.push(ia);
             sol.i_to_ka.push(ib);
             sol.losses_mw += s_f.re + s_t.re;
-            sol.loading_percent.push(match b.rating {
-                Rating::None => f64::NAN,
-                Rating::CurrentKa(max) => 100.0 * ia.max(ib) / max,
-                Rating::Mva(max) => 100.0 * magnitude(s_f).max(magnitude(s_t)) / max,
-                Rating::Transformer { sn_mva, vn_hv_kv, vn_lv_kv } => {
-                    100.0 * 3f64.sqrt() * (ia * vn_hv_kv).max(ib * vn_lv_kv) / sn_mva
-                }
+            sol.loading_percent.push(match b.loading {
+                LoadingScale::None => f64::NAN,
+                LoadingScale::Current([scale_f, scale_t]) => (ia * scale_f).max(ib * scale_t),
+                LoadingScale::Power(scale) => magnitude(s_f).max(magnitude(s_t)) * scale,
             });
         }
         sol
