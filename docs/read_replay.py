@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Read a Machi replay file (format version 1; see docs/replay-format.md).
+"""Read a Machi replay file (format versions 1 and 2; see docs/replay-format.md).
 
 Needs Python 3.8+ and `zstandard` (pip install zstandard); everything else is the standard library.
 
@@ -31,7 +31,7 @@ import zstandard
 
 MAGIC = b"MACHIRPL"
 END_MAGIC = b"MACHIEND"
-VERSION = 1
+VERSION = 2  # the newest version read; version 1 (positions not prediction-coded) is read too
 PREAMBLE = struct.Struct("<8sHI")  # magic, version, header_len            (14 bytes)
 CHUNK_HEADER = struct.Struct("<BHQQIII")  # kind, stream, t_first, t_last, raw_len, compressed_len, crc32 (31)
 INDEX_RECORD = struct.Struct("<BHQQQIII")  # kind, stream, t_first, t_last, offset, raw_len, comp_len, crc32 (39)
@@ -61,7 +61,7 @@ class Replay:
         if n < PREAMBLE.size or data[:8] != MAGIC:
             raise ReplayError(f"{path}: byte 0: not a Machi replay (or shorter than the preamble)")
         _, version, header_len = PREAMBLE.unpack_from(data, 0)
-        if version != VERSION:
+        if not 1 <= version <= VERSION:
             raise ReplayError(f"{path}: byte 8: format version {version} is not supported (this reads {VERSION})")
         header_end = PREAMBLE.size + header_len
         if header_end + TRAILER.size > n:
@@ -124,7 +124,7 @@ class Replay:
         """Yields (t_ms, [(id, kind, state, x_m, y_m), ...]) for every frame of an agent stream, in time order."""
         for c in self.chunks:
             if c.kind == AGENT_FRAMES and c.stream == stream:
-                yield from decode_agent_frames(self.payload(c))
+                yield from decode_agent_frames(self.payload(c), self.version)
 
     def rasters(self, stream):
         for c in self.chunks:
@@ -132,10 +132,22 @@ class Replay:
                 yield decode_raster(self.payload(c))
 
 
-def decode_agent_frames(raw):
+def _unzigzag(z):
+    return (z >> 1) ^ -(z & 1)
+
+
+def _wrap_i32(v):
+    return (v + 2**31) % 2**32 - 2**31
+
+
+def decode_agent_frames(raw, version=VERSION):
     """Frames back to back: t_ms u64, n u32, then columns ids u32[n], kinds u8[n], states u8[n], x i32[n], y i32[n]
-    (x, y in whole centimetres)."""
+    (x, y in whole centimetres). In version 2, every frame of a chunk but the first stores each position column as
+    four byte planes of zigzag-coded residuals against a prediction: the agent's previous position plus its last
+    step, if it was in the previous frame (found by walking both frames' ids forward together), else 0."""
     pos = 0
+    prev_ids, prev = [], []  # prev: per agent of the previous frame ((x, y), (step_x, step_y))
+    first = True
     while pos < len(raw):
         t_ms, n = struct.unpack_from("<QI", raw, pos)
         pos += 12
@@ -147,11 +159,35 @@ def decode_agent_frames(raw):
         pos += n
         states = raw[pos:pos + n]
         pos += n
-        xs = _column("i", raw[pos:pos + 4 * n])
-        pos += 4 * n
-        ys = _column("i", raw[pos:pos + 4 * n])
-        pos += 4 * n
-        yield t_ms, [(ids[i], kinds[i], states[i], xs[i] / 100.0, ys[i] / 100.0) for i in range(n)]
+        columns = []
+        for _ in range(2):
+            data = raw[pos:pos + 4 * n]
+            pos += 4 * n
+            if version >= 2 and not first:
+                codes = [data[i] | data[n + i] << 8 | data[2 * n + i] << 16 | data[3 * n + i] << 24 for i in range(n)]
+                columns.append(codes)
+            else:
+                columns.append(list(_column("i", data)))
+        matched, p = [], 0
+        for agent_id in ids:
+            while p < len(prev_ids) and prev_ids[p] < agent_id:
+                p += 1
+            matched.append(p if p < len(prev_ids) and prev_ids[p] == agent_id else None)
+        here = []
+        for i in range(n):
+            xy = []
+            for axis in range(2):
+                v = columns[axis][i]
+                if version >= 2 and not first:
+                    k = matched[i]
+                    predicted = 0 if k is None else prev[k][0][axis] + prev[k][1][axis]
+                    v = _wrap_i32(_unzigzag(v) + predicted)
+                xy.append(v)
+            k = matched[i]
+            step = (0, 0) if k is None else (xy[0] - prev[k][0][0], xy[1] - prev[k][0][1])
+            here.append(((xy[0], xy[1]), step))
+        prev_ids, prev, first = list(ids), here, False
+        yield t_ms, [(ids[i], kinds[i], states[i], here[i][0][0] / 100.0, here[i][0][1] / 100.0) for i in range(n)]
 
 
 def decode_raster(raw):
@@ -177,7 +213,7 @@ def print_summary(r, out=sys.stdout):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Read a Machi replay file (format version 1).")
+    p = argparse.ArgumentParser(description="Read a Machi replay file (format versions 1 and 2).")
     p.add_argument("replay")
     p.add_argument("--verify", action="store_true", help="check every chunk's CRC-32 and decode it")
     p.add_argument("--agents-csv", metavar="OUT", help="write agent frames as CSV (t_ms,stream,id,kind,state,x_m,y_m)")

@@ -1,4 +1,4 @@
-//! The byte layout of a replay file (format version 1): constants, the records and frames stored in it, their
+//! The byte layout of a replay file (format version 2; version 1 is read too): constants, the records and frames stored in it, their
 //! encodings, and the error type shared by the writer and the reader.
 //!
 //! The normative description, with offsets and a worked example, is `docs/replay-format.md`; this file is its
@@ -24,7 +24,9 @@ pub const MAGIC: [u8; 8] = *b"MACHIRPL";
 /// The 8 bytes every complete replay file ends with.
 pub const END_MAGIC: [u8; 8] = *b"MACHIEND";
 /// The format version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest format version this build reads (version 1: agent positions not delta-coded).
+pub const OLDEST_READABLE_VERSION: u16 = 1;
 /// Bytes before the header JSON: magic (8), version (2), header length (4).
 pub const PREAMBLE_LEN: u64 = 14;
 /// Bytes of the fixed header in front of every chunk payload.
@@ -394,6 +396,115 @@ pub fn decode_agent_frames(payload: &[u8]) -> Result<Vec<AgentFrame>, String> {
     Ok(frames)
 }
 
+/// Which way [`delta_code_positions`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeltaCoding {
+    /// Absolute positions to deltas (the writer, before compression).
+    Encode,
+    /// Deltas back to absolute positions (the reader, after decompression).
+    Decode,
+}
+
+/// Turns the positions of an agent-frames payload (format version 2) into prediction residuals, or back, in
+/// place.
+///
+/// The chunk's first frame is left as it is. In every later frame, each position is predicted from the
+/// frames before: an agent seen in the previous frame is expected to have moved on by the step it made there
+/// (its previous position plus its last step, or plus nothing when it was new in that frame); anyone else
+/// is predicted at 0. What is stored is
+/// `zigzag(x_cm − predicted)` (and the same for y), `zigzag(d) = (d << 1) ^ (d >> 31)` keeping small
+/// residuals of either sign small, and each frame's residual column is stored as four byte planes (all low
+/// bytes, then all second bytes, ...), so the mostly-zero high bytes sit together. Agents walk and drive
+/// steadily, so residuals are a few centimetres where positions need four bytes: zstd then packs them far
+/// tighter. "Seen in the previous frame" is found by walking both frames' ids forward together, which finds
+/// every agent when the ids ascend (as the simulation writes them) and some of them otherwise; the encoder
+/// and decoder walk the same way, so the coding is exact either way.
+pub fn delta_code_positions(payload: &mut [u8], direction: DeltaCoding) -> Result<(), String> {
+    let zigzag = |d: i32| ((d << 1) ^ (d >> 31)) as u32;
+    let unzigzag = |z: u32| ((z >> 1) as i32) ^ -((z & 1) as i32);
+    // Per agent of the previous frame: id, position and last step (cm).
+    let (mut prev_ids, mut prev): (Vec<u32>, Vec<[[i32; 2]; 2]>) = (Vec::new(), Vec::new());
+    let (mut ids, mut here): (Vec<u32>, Vec<[[i32; 2]; 2]>) = (Vec::new(), Vec::new());
+    let mut column: Vec<u8> = Vec::new();
+    let mut at = 0usize;
+    while at < payload.len() {
+        let frame_start = at;
+        let n = {
+            let mut cur = Cursor::new(&payload[at..]);
+            cur.u64()?;
+            cur.u32()? as usize
+        };
+        at += AGENT_FRAME_HEADER_BYTES;
+        let needed = n.checked_mul(AGENT_BYTES).filter(|&b| b <= payload.len() - at).ok_or_else(|| {
+            format!(
+                "payload byte {frame_start}: frame announces {n} agents but only {} bytes remain",
+                payload.len() - at
+            )
+        })?;
+        let ids_at = at;
+        let first = frame_start == 0;
+        ids.clear();
+        ids.extend((0..n).map(|i| le_u32(&payload[ids_at + 4 * i..ids_at + 4 * i + 4])));
+        // Each agent's prediction: index into the previous frame, if it was there.
+        let mut p = 0usize;
+        let matched: Vec<Option<usize>> = ids
+            .iter()
+            .map(|&id| {
+                while p < prev_ids.len() && prev_ids[p] < id {
+                    p += 1;
+                }
+                (prev_ids.get(p) == Some(&id)).then_some(p)
+            })
+            .collect();
+        let predicted =
+            |i: usize, axis: usize| matched[i].map_or(0, |k| prev[k][0][axis].wrapping_add(prev[k][1][axis]));
+        here.clear();
+        here.resize(n, [[0; 2]; 2]);
+        for axis in 0..2 {
+            let slot_at = at + 6 * n + axis * 4 * n;
+            let slots = &mut payload[slot_at..slot_at + 4 * n];
+            if first {
+                // Nothing to predict from: the positions stay as they are (repeats among them, persons
+                // at the same building, are what zstd finds there).
+                for (i, h) in here.iter_mut().enumerate() {
+                    h[0][axis] = le_u32(&slots[4 * i..4 * i + 4]) as i32;
+                }
+                continue;
+            }
+            column.clear();
+            column.resize(4 * n, 0);
+            match direction {
+                DeltaCoding::Encode => {
+                    for i in 0..n {
+                        let v = le_u32(&slots[4 * i..4 * i + 4]) as i32;
+                        here[i][0][axis] = v;
+                        let code = zigzag(v.wrapping_sub(predicted(i, axis))).to_le_bytes();
+                        for (plane, byte) in code.into_iter().enumerate() {
+                            column[plane * n + i] = byte;
+                        }
+                    }
+                }
+                DeltaCoding::Decode => {
+                    for i in 0..n {
+                        let code = std::array::from_fn(|plane| slots[plane * n + i]);
+                        let v = unzigzag(u32::from_le_bytes(code)).wrapping_add(predicted(i, axis));
+                        here[i][0][axis] = v;
+                        column[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
+                    }
+                }
+            }
+            slots.copy_from_slice(&column);
+            for (i, m) in matched.iter().enumerate() {
+                here[i][1][axis] = m.map_or(0, |k| here[i][0][axis].wrapping_sub(prev[k][0][axis]));
+            }
+        }
+        std::mem::swap(&mut prev_ids, &mut ids);
+        std::mem::swap(&mut prev, &mut here);
+        at += needed;
+    }
+    Ok(())
+}
+
 /// Checks that `raster` is well formed (`values.len() == width × height`, finite origin, positive finite
 /// cell size).
 pub fn validate_raster(raster: &RasterFrame) -> Result<(), String> {
@@ -534,6 +645,59 @@ mod tests {
             // 0.5 cm from quantisation plus half an f32 ulp from the decode.
             assert!((back - v).abs() <= 0.005 + v.abs() * f32::EPSILON, "{v} -> {back}");
         }
+    }
+
+    #[test]
+    fn delta_coded_positions_round_trip_and_shrink_steps_to_small_numbers() {
+        let agent = |id, x_m, y_m| AgentState { id, kind: 0, state: 0, x_m, y_m };
+        // Agent 3 stands, 5 walks, 8 leaves, 6 arrives; the last frame's ids are out of order.
+        let frames = [
+            AgentFrame { t_ms: 0, agents: vec![agent(3, 10.0, -4.0), agent(5, 250.0, 80.0), agent(8, -3.0, 1.0)] },
+            AgentFrame { t_ms: 1000, agents: vec![agent(3, 10.0, -4.0), agent(5, 251.3, 79.9), agent(6, 5.0, 5.0)] },
+            AgentFrame { t_ms: 2000, agents: vec![agent(6, 5.5, 5.0), agent(3, 10.0, -4.0), agent(5, 252.6, 79.8)] },
+        ];
+        let mut raw = Vec::new();
+        for f in &frames {
+            encode_agent_frame(f, &mut raw).unwrap();
+        }
+        let mut coded = raw.clone();
+        delta_code_positions(&mut coded, DeltaCoding::Encode).unwrap();
+        // The stored code of agent i on an axis: four byte planes of the frame's column.
+        let code = |bytes: &[u8], frame: usize, axis: usize, i: usize| {
+            let at = frame * agent_frame_len(3) + AGENT_FRAME_HEADER_BYTES + 6 * 3 + axis * 12;
+            u32::from_le_bytes(std::array::from_fn(|plane| bytes[at + plane * 3 + i]))
+        };
+        // First frame: as it was. Second: agents predicted where they were (no step yet): standing 0,
+        // walking 1.3 m = 130 cm -> 260, -10 cm -> 19; the newcomer stores its position's zigzag.
+        assert_eq!(coded[..agent_frame_len(3)], raw[..agent_frame_len(3)]);
+        assert_eq!(code(&coded, 1, 0, 0), 0);
+        assert_eq!(code(&coded, 1, 0, 1), 260);
+        assert_eq!(code(&coded, 1, 1, 1), 19);
+        assert_eq!(code(&coded, 1, 0, 2), 1000);
+        // Third frame, ids out of order: 6 is found (moved 50 cm, predicted to stand: 100); 3 and 5 are not
+        // found walking forward past 6, so they store their positions, though 5 kept its pace exactly.
+        assert_eq!(code(&coded, 2, 0, 0), 100);
+        assert_eq!(code(&coded, 2, 0, 1), 2000);
+        assert_eq!(code(&coded, 2, 0, 2), 2 * 25260);
+        // In order, the steady walker's residual is 0: it kept its step.
+        let mut sorted = Vec::new();
+        let mut last = frames[2].clone();
+        last.agents.sort_by_key(|a| a.id);
+        for f in [&frames[0], &frames[1], &last] {
+            encode_agent_frame(f, &mut sorted).unwrap();
+        }
+        let raw_sorted = sorted.clone();
+        delta_code_positions(&mut sorted, DeltaCoding::Encode).unwrap();
+        assert_eq!((code(&sorted, 2, 0, 0), code(&sorted, 2, 0, 1), code(&sorted, 2, 0, 2)), (0, 0, 100));
+        delta_code_positions(&mut sorted, DeltaCoding::Decode).unwrap();
+        assert_eq!(sorted, raw_sorted);
+        let mut back = coded.clone();
+        delta_code_positions(&mut back, DeltaCoding::Decode).unwrap();
+        assert_eq!(back, raw);
+        assert_eq!(decode_agent_frames(&back).unwrap().len(), 3);
+        // A frame cut short is an error, not a panic.
+        let mut cut = coded[..coded.len() - 3].to_vec();
+        assert!(delta_code_positions(&mut cut, DeltaCoding::Decode).is_err());
     }
 
     #[test]

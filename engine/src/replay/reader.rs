@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::format::{
-    decode_agent_frames, decode_raster, AgentFrame, ChunkKind, ChunkRecord, Cursor, RasterFrame, ReplayError,
-    ReplayHeader, ReplayResult, CHUNK_HEADER_LEN, END_MAGIC, FORMAT_VERSION, INDEX_RECORD_LEN, MAGIC,
-    MAX_CHUNK_RAW_BYTES, PREAMBLE_LEN, TRAILER_LEN,
+    decode_agent_frames, decode_raster, delta_code_positions, AgentFrame, ChunkKind, ChunkRecord, Cursor, DeltaCoding,
+    RasterFrame, ReplayError, ReplayHeader, ReplayResult, CHUNK_HEADER_LEN, END_MAGIC, FORMAT_VERSION,
+    INDEX_RECORD_LEN, MAGIC, MAX_CHUNK_RAW_BYTES, OLDEST_READABLE_VERSION, PREAMBLE_LEN, TRAILER_LEN,
 };
 
 trait Source: Read + Seek + Send {}
@@ -31,6 +31,8 @@ struct CachedChunk {
 pub struct ReplayReader {
     path: PathBuf,
     file_len: u64,
+    /// The file's format version (2: agent positions delta-coded per chunk).
+    version: u16,
     header: ReplayHeader,
     chunks: Vec<ChunkRecord>,
     /// Chunk numbers of each `(kind, stream)`, in file order (which is time order within a stream).
@@ -74,6 +76,7 @@ impl ReplayReader {
         let mut reader = ReplayReader {
             path,
             file_len,
+            version: FORMAT_VERSION,
             header: ReplayHeader::default(),
             chunks: Vec::new(),
             streams: BTreeMap::new(),
@@ -101,13 +104,14 @@ impl ReplayReader {
             );
         }
         let version = u16::from_le_bytes([head[8], head[9]]);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(ReplayError::UnsupportedVersion {
                 path: self.path.clone(),
                 found: version,
                 supported: FORMAT_VERSION,
             });
         }
+        self.version = version;
         let header_len = u64::from(u32::from_le_bytes([head[10], head[11], head[12], head[13]]));
         let header_end = PREAMBLE_LEN + header_len;
         if header_end + TRAILER_LEN > len {
@@ -415,9 +419,12 @@ impl ReplayReader {
     }
 
     fn load_agent_chunk(&self, chunk: usize) -> ReplayResult<Vec<AgentFrame>> {
-        let raw = self.read_chunk(chunk)?;
+        let mut raw = self.read_chunk(chunk)?;
         let record = self.chunks[chunk];
         let place = || format!("chunk {chunk} (byte {})", record.offset);
+        if self.version >= 2 {
+            delta_code_positions(&mut raw, DeltaCoding::Decode).map_err(|m| self.corrupt(place(), m))?;
+        }
         let frames = decode_agent_frames(&raw).map_err(|m| self.corrupt(place(), m))?;
         match (frames.first(), frames.last()) {
             (Some(first), Some(last)) if first.t_ms == record.t_first_ms && last.t_ms == record.t_last_ms => Ok(frames),
@@ -582,7 +589,7 @@ mod tests {
 
     /// Frames every second for 5 minutes on streams 0 and 1 (20 s chunks), rasters every 30 s, one static.
     fn write_sample(path: &Path) -> crate::replay::ReplaySummary {
-        let config = WriterConfig { chunk_span_ms: 20_000, ..WriterConfig::default() };
+        let config = WriterConfig { chunk_span_ms: 20_000, min_frames_per_chunk: 1, ..WriterConfig::default() };
         let mut w = ReplayWriter::create_with(path, &header(), config).unwrap();
         w.write_static(0, br#"{"nodes":[[0,0],[10,0]],"edges":[[0,1]]}"#).unwrap();
         for t in (0..300_000).step_by(1000) {
@@ -757,9 +764,23 @@ mod tests {
         let mut bytes = sample_bytes();
         let err = ReplayReader::from_bytes("x", b"PK\x03\x04 not a replay".to_vec()).unwrap_err();
         assert!(matches!(err, ReplayError::BadMagic { .. }), "{err}");
-        bytes[8] = 2;
-        let err = ReplayReader::from_bytes("x", bytes).unwrap_err();
-        assert!(matches!(err, ReplayError::UnsupportedVersion { found: 2, .. }), "{err}");
+        let mut future = bytes.clone();
+        future[8] = 3;
+        let err = ReplayReader::from_bytes("x", future).unwrap_err();
+        assert!(matches!(err, ReplayError::UnsupportedVersion { found: 3, .. }), "{err}");
+        // Version 1 files are read, their positions as stored (not decoded): this version-2 file's second
+        // frame (the first of a chunk is stored as it is), read as version 1, shows the codes the writer
+        // stored for its positions.
+        bytes[8] = 1;
+        let old = ReplayReader::from_bytes("x", bytes).unwrap();
+        let second = old.agent_frames(0).nth(1).unwrap().unwrap();
+        let mut stored = Vec::new();
+        for t in [0, 1000] {
+            crate::replay::format::encode_agent_frame(&frame(t, 0), &mut stored).unwrap();
+        }
+        crate::replay::format::delta_code_positions(&mut stored, crate::replay::format::DeltaCoding::Encode).unwrap();
+        assert_eq!(second, crate::replay::format::decode_agent_frames(&stored).unwrap()[1]);
+        assert_ne!(second, quantised(&frame(1000, 0)));
         let err = ReplayReader::open("/nonexistent/dir/x.machi").unwrap_err();
         assert!(matches!(err, ReplayError::Io { .. }), "{err}");
     }
@@ -790,7 +811,7 @@ mod tests {
         SAMPLE.get_or_init(|| {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("small.machi");
-            let config = WriterConfig { chunk_span_ms: 3000, ..WriterConfig::default() };
+            let config = WriterConfig { chunk_span_ms: 3000, min_frames_per_chunk: 1, ..WriterConfig::default() };
             let mut w = ReplayWriter::create_with(&path, &header(), config).unwrap();
             w.write_static(0, b"{}").unwrap();
             for t in (0..10_000).step_by(1000) {

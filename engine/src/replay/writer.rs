@@ -13,8 +13,9 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::format::{
-    agent_frame_len, encode_agent_frame, encode_raster, AgentFrame, ChunkKind, ChunkRecord, RasterFrame, ReplayError,
-    ReplayHeader, ReplayResult, CHUNK_HEADER_LEN, END_MAGIC, FORMAT_VERSION, MAGIC, MAX_CHUNK_RAW_BYTES, PREAMBLE_LEN,
+    agent_frame_len, delta_code_positions, encode_agent_frame, encode_raster, AgentFrame, ChunkKind, ChunkRecord,
+    DeltaCoding, RasterFrame, ReplayError, ReplayHeader, ReplayResult, CHUNK_HEADER_LEN, END_MAGIC, FORMAT_VERSION,
+    MAGIC, MAX_CHUNK_RAW_BYTES, PREAMBLE_LEN,
 };
 
 /// Tuning of a [`ReplayWriter`].
@@ -23,6 +24,11 @@ pub struct WriterConfig {
     /// An agent-frames chunk is closed before a frame at or after `t_first_ms + chunk_span_ms` is added, ms.
     /// Shorter spans make seeking cheaper (one chunk is decompressed per seek) and compression slightly worse.
     pub chunk_span_ms: u64,
+    /// A chunk holds at least this many frames, however long they span (unless the buffer budget forces it
+    /// out): positions are predicted from the frames before in the chunk, and a stream with a frame a minute
+    /// (the population) would otherwise get one frame per chunk and nothing to predict from. 10: the
+    /// population's chunks then span 10 min; one seek decodes 10 frames.
+    pub min_frames_per_chunk: usize,
     /// Most encoded agent-frame bytes buffered across all streams before chunks are flushed early, bytes.
     pub buffer_budget_bytes: usize,
     /// zstd compression level.
@@ -31,7 +37,7 @@ pub struct WriterConfig {
 
 impl Default for WriterConfig {
     fn default() -> WriterConfig {
-        WriterConfig { chunk_span_ms: 60_000, buffer_budget_bytes: 8 << 20, zstd_level: 3 }
+        WriterConfig { chunk_span_ms: 60_000, min_frames_per_chunk: 10, buffer_budget_bytes: 8 << 20, zstd_level: 3 }
     }
 }
 
@@ -61,6 +67,8 @@ pub struct ReplaySummary {
 struct AgentBuffer {
     /// Encoded frames back to back (the chunk payload so far).
     raw: Vec<u8>,
+    /// Frames in `raw`.
+    frames: usize,
     t_first_ms: u64,
     t_last_ms: u64,
 }
@@ -181,8 +189,8 @@ impl ReplayWriter {
     }
 
     /// Adds an agent frame to `stream`. Frames of a stream must come in strictly increasing `t_ms`. Frames are
-    /// buffered and written as one chunk per [`WriterConfig::chunk_span_ms`], or earlier when the buffer budget
-    /// would be exceeded.
+    /// buffered and written as one chunk per [`WriterConfig::chunk_span_ms`] (and at least
+    /// [`WriterConfig::min_frames_per_chunk`] frames), or earlier when the buffer budget would be exceeded.
     pub fn push_agent_frame(&mut self, stream: u16, frame: &AgentFrame) -> ReplayResult<()> {
         self.check_time(ChunkKind::AgentFrames, stream, frame.t_ms)?;
         let mut scratch = std::mem::take(&mut self.scratch);
@@ -203,7 +211,8 @@ impl ReplayWriter {
     fn buffer_encoded_frame(&mut self, stream: u16, t_ms: u64, encoded: &[u8]) -> ReplayResult<()> {
         let span = self.config.chunk_span_ms;
         if let Some(buf) = self.agent_buffers.get(&stream) {
-            if !buf.raw.is_empty() && t_ms >= buf.t_first_ms.saturating_add(span) {
+            let full = buf.frames >= self.config.min_frames_per_chunk;
+            if !buf.raw.is_empty() && full && t_ms >= buf.t_first_ms.saturating_add(span) {
                 self.flush_agent_stream(stream)?;
             }
         }
@@ -215,7 +224,8 @@ impl ReplayWriter {
             self.flush_all_agent_streams()?;
         }
         if encoded.len() > budget {
-            // A single frame over the budget becomes a chunk of its own without being buffered.
+            // A single frame over the budget becomes a chunk of its own without being buffered (as the first
+            // frame of its chunk, its positions are stored as they are: no prediction coding to apply).
             return self.write_chunk(ChunkKind::AgentFrames, stream, t_ms, t_ms, encoded);
         }
         let buf = self.agent_buffers.entry(stream).or_default();
@@ -224,6 +234,7 @@ impl ReplayWriter {
         }
         buf.t_last_ms = t_ms;
         buf.raw.extend_from_slice(encoded);
+        buf.frames += 1;
         self.buffered_bytes += encoded.len();
         Ok(())
     }
@@ -341,9 +352,12 @@ impl ReplayWriter {
             return Ok(());
         }
         // Taking the vector releases its capacity, so memory stays within the budget after a flush.
-        let raw = std::mem::take(&mut buf.raw);
+        let mut raw = std::mem::take(&mut buf.raw);
+        buf.frames = 0;
         let (t_first, t_last) = (buf.t_first_ms, buf.t_last_ms);
         self.buffered_bytes -= raw.len();
+        delta_code_positions(&mut raw, DeltaCoding::Encode)
+            .map_err(|m| self.invalid(format!("agent stream {stream}: {m}")))?;
         self.write_chunk(ChunkKind::AgentFrames, stream, t_first, t_last, &raw)
     }
 
@@ -565,7 +579,12 @@ mod tests {
     #[test]
     fn buffered_bytes_never_exceed_the_budget() {
         let dir = tempfile::tempdir().unwrap();
-        let config = WriterConfig { chunk_span_ms: 1_000_000, buffer_budget_bytes: 5_000, zstd_level: 3 };
+        let config = WriterConfig {
+            chunk_span_ms: 1_000_000,
+            min_frames_per_chunk: 1,
+            buffer_budget_bytes: 5_000,
+            zstd_level: 3,
+        };
         let mut w = ReplayWriter::create_with(dir.path().join("r.machi"), &header(), config).unwrap();
         for t in 0..500u64 {
             for stream in 0..3u16 {
@@ -584,7 +603,7 @@ mod tests {
     #[test]
     fn chunks_follow_the_span() {
         let dir = tempfile::tempdir().unwrap();
-        let config = WriterConfig { chunk_span_ms: 10_000, ..WriterConfig::default() };
+        let config = WriterConfig { chunk_span_ms: 10_000, min_frames_per_chunk: 1, ..WriterConfig::default() };
         let mut w = ReplayWriter::create_with(dir.path().join("r.machi"), &header(), config).unwrap();
         for t in 0..35u64 {
             w.push_agent_frame(1, &frame(t * 1000, 3)).unwrap();
@@ -592,6 +611,19 @@ mod tests {
         let summary = w.finish().unwrap();
         assert_eq!(summary.chunks, 4);
         assert_eq!(summary.time_range_ms, Some((0, 34_000)));
+    }
+
+    #[test]
+    fn sparse_frames_gather_until_a_chunk_holds_its_least_frame_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = WriterConfig { chunk_span_ms: 10_000, min_frames_per_chunk: 4, ..WriterConfig::default() };
+        let mut w = ReplayWriter::create_with(dir.path().join("r.machi"), &header(), config).unwrap();
+        // A frame a minute: the 10 s span alone would close a chunk at every frame.
+        for t in 0..10u64 {
+            w.push_agent_frame(1, &frame(t * 60_000, 3)).unwrap();
+        }
+        // 4 + 4 + 2 frames.
+        assert_eq!(w.finish().unwrap().chunks, 3);
     }
 
     #[test]
