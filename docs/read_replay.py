@@ -140,7 +140,7 @@ def _wrap_i32(v):
     return (v + 2**31) % 2**32 - 2**31
 
 
-def decode_agent_frames(raw, version=VERSION):
+def decode_agent_frames(raw, version):
     """Frames back to back: t_ms u64, n u32, then columns ids u32[n], kinds u8[n], states u8[n], x i32[n], y i32[n]
     (x, y in whole centimetres). In version 2, every frame of a chunk but the first stores each position column as
     four byte planes of zigzag-coded residuals against a prediction: the agent's previous position plus its last
@@ -234,7 +234,7 @@ def main(argv=None):
             for c in r.chunks:
                 raw = r.payload(c)
                 if c.kind == AGENT_FRAMES:
-                    sum(1 for _ in decode_agent_frames(raw))
+                    sum(1 for _ in decode_agent_frames(raw, r.version))
                 elif c.kind == RASTER:
                     decode_raster(raw)
             print("verify:   all chunks OK")

@@ -44,7 +44,8 @@ const fn inverse_factorials<const N: usize>() -> [f64; N] {
     out
 }
 
-/// e^{jθ} = cos θ + j·sin θ (θ in rad), within a few units in the last place of the library's.
+/// e^{jθ} = cos θ + j·sin θ (θ in rad), within 4 ε (absolute) of the library's `sin_cos` (measured over
+/// ±34 rad in the tests).
 #[inline]
 pub fn unit_phasor(theta: f64) -> Complex64 {
     const C: [f64; SERIES_TERMS] = inverse_factorials::<SERIES_TERMS>();

@@ -750,6 +750,7 @@ impl PowerFlow {
                 (sol.p_mw[merged], sol.q_mvar[merged]) = (0.0, 0.0);
             }
         }
+        debug_assert_eq!(net.branches.len(), self.terminals.len(), "the network this power flow was made for");
         for b in &self.terminals {
             let Some([f, t]) = b.ends else {
                 let value = if b.in_service { 0.0 } else { f64::NAN };

@@ -297,7 +297,7 @@ fn record_persons(
 fn record_vehicles(mut replay: ResMut<ReplaySettings>, traffic: Option<ResMut<TrafficState>>) {
     let Some(mut traffic) = traffic else { return };
     for frame in std::mem::take(&mut traffic.frames) {
-        let agents = frame
+        let mut agents: Vec<AgentState> = frame
             .vehicles
             .iter()
             .map(|v| AgentState {
@@ -308,6 +308,8 @@ fn record_vehicles(mut replay: ResMut<ReplaySettings>, traffic: Option<ResMut<Tr
                 y_m: v.y_m,
             })
             .collect();
+        // By id, as the replay's position coding expects (the models give them lane by lane).
+        agents.sort_by_key(|a| a.id);
         replay.send(ReplayMessage::AgentFrame {
             stream: STREAM_VEHICLES,
             frame: AgentFrame { t_ms: frame.t_ms, agents },
@@ -320,7 +322,7 @@ fn record_vehicles(mut replay: ResMut<ReplaySettings>, traffic: Option<ResMut<Tr
 fn record_sidewalk(mut replay: ResMut<ReplaySettings>, robots: Option<ResMut<RobotsState>>) {
     let Some(mut robots) = robots else { return };
     for frame in std::mem::take(&mut robots.frames) {
-        let agents = frame
+        let mut agents: Vec<AgentState> = frame
             .agents
             .iter()
             .map(|a| {
@@ -328,6 +330,7 @@ fn record_sidewalk(mut replay: ResMut<ReplaySettings>, robots: Option<ResMut<Rob
                 AgentState { id: a.id, kind, state, x_m: a.pos.x, y_m: a.pos.y }
             })
             .collect();
+        agents.sort_by_key(|a| a.id);
         replay.send(ReplayMessage::AgentFrame {
             stream: STREAM_SIDEWALK,
             frame: AgentFrame { t_ms: frame.t_ms, agents },

@@ -78,7 +78,7 @@ pub enum ReplayError {
     },
     /// The file was written by a format version this build cannot read.
     #[error(
-        "{}: byte 8: replay format version {found} is not supported (this build reads version {supported})",
+        "{}: byte 8: replay format version {found} is not supported (this build reads versions 1 to {supported})",
         path.display()
     )]
     UnsupportedVersion {
@@ -86,7 +86,7 @@ pub enum ReplayError {
         path: PathBuf,
         /// The version in the file.
         found: u16,
-        /// The version this build reads.
+        /// The newest version this build reads.
         supported: u16,
     },
     /// A chunk or the index does not match its CRC-32: the bytes were damaged after writing.
@@ -356,7 +356,8 @@ pub fn encode_agent_frame(frame: &AgentFrame, out: &mut Vec<u8>) -> Result<(), S
     Ok(())
 }
 
-/// Decodes an agent-frames payload (frames back to back until the payload ends).
+/// Decodes an agent-frames payload (frames back to back until the payload ends). A version-2 payload must
+/// first be turned back into positions with [`delta_code_positions`] ([`DeltaCoding::Decode`]).
 pub fn decode_agent_frames(payload: &[u8]) -> Result<Vec<AgentFrame>, String> {
     let mut cur = Cursor::new(payload);
     let mut frames = Vec::new();
@@ -426,13 +427,14 @@ pub fn delta_code_positions(payload: &mut [u8], direction: DeltaCoding) -> Resul
     let (mut prev_ids, mut prev): (Vec<u32>, Vec<[[i32; 2]; 2]>) = (Vec::new(), Vec::new());
     let (mut ids, mut here): (Vec<u32>, Vec<[[i32; 2]; 2]>) = (Vec::new(), Vec::new());
     let mut column: Vec<u8> = Vec::new();
+    let mut matched: Vec<Option<usize>> = Vec::new();
     let mut at = 0usize;
     while at < payload.len() {
         let frame_start = at;
         let n = {
             let mut cur = Cursor::new(&payload[at..]);
-            cur.u64()?;
-            cur.u32()? as usize
+            let header = cur.u64().and_then(|_| cur.u32());
+            header.map_err(|e| format!("frame at payload byte {frame_start}: {e}"))? as usize
         };
         at += AGENT_FRAME_HEADER_BYTES;
         let needed = n.checked_mul(AGENT_BYTES).filter(|&b| b <= payload.len() - at).ok_or_else(|| {
@@ -447,15 +449,13 @@ pub fn delta_code_positions(payload: &mut [u8], direction: DeltaCoding) -> Resul
         ids.extend((0..n).map(|i| le_u32(&payload[ids_at + 4 * i..ids_at + 4 * i + 4])));
         // Each agent's prediction: index into the previous frame, if it was there.
         let mut p = 0usize;
-        let matched: Vec<Option<usize>> = ids
-            .iter()
-            .map(|&id| {
-                while p < prev_ids.len() && prev_ids[p] < id {
-                    p += 1;
-                }
-                (prev_ids.get(p) == Some(&id)).then_some(p)
-            })
-            .collect();
+        matched.clear();
+        matched.extend(ids.iter().map(|&id| {
+            while p < prev_ids.len() && prev_ids[p] < id {
+                p += 1;
+            }
+            (prev_ids.get(p) == Some(&id)).then_some(p)
+        }));
         let predicted =
             |i: usize, axis: usize| matched[i].map_or(0, |k| prev[k][0][axis].wrapping_add(prev[k][1][axis]));
         here.clear();

@@ -1,6 +1,6 @@
 //! The replay container: what a run leaves behind for the viewer and for analysts.
 //!
-//! This module owns the replay file format (version 1) and nothing else: its byte layout ([`format`](mod@format)), the
+//! This module owns the replay file format (version 2; version 1 is read too) and nothing else: its byte layout ([`format`](mod@format)), the
 //! streaming writer ([`ReplayWriter`], and [`ReplaySink`] which runs it on its own thread), and the seeking
 //! reader ([`ReplayReader`]). What goes into the streams (which agents, which rasters, what the static payloads
 //! mean) is decided by the domains and the simulation, not here.

@@ -242,6 +242,13 @@ impl ReplayReader {
         &self.header
     }
 
+    /// The file's format version (1 or 2). [`ReplayReader::read_chunk`] hands out payloads as stored: the
+    /// agent positions of a version-2 agent-frames chunk are still prediction-coded there (see
+    /// [`crate::replay::format::delta_code_positions`]); the frame readers decode them.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
     /// All chunk records, in file order.
     pub fn chunks(&self) -> &[ChunkRecord] {
         &self.chunks
@@ -869,8 +876,38 @@ mod tests {
 
         #[test]
         fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            use crate::replay::format::{delta_code_positions, DeltaCoding};
             let _ = crate::replay::format::decode_agent_frames(&bytes);
             let _ = crate::replay::format::decode_raster(&bytes);
+            for direction in [DeltaCoding::Encode, DeltaCoding::Decode] {
+                let _ = delta_code_positions(&mut bytes.clone(), direction);
+            }
+        }
+
+        #[test]
+        fn position_coding_round_trips_any_frames(
+            frames in proptest::collection::vec(
+                proptest::collection::vec((0u32..40, any::<i32>(), -3i32..3), 0..12),
+                1..6,
+            ),
+        ) {
+            use crate::replay::format::{delta_code_positions, encode_agent_frame, DeltaCoding};
+            // Ids in any order, repeated, appearing and leaving; positions anywhere in the i32 range (wrapping).
+            let mut raw = Vec::new();
+            for (k, agents) in frames.iter().enumerate() {
+                let agents = agents
+                    .iter()
+                    .map(|&(id, cm, step)| {
+                        let x = cm.saturating_add(step * k as i32) as f32 / 100.0;
+                        AgentState { id, kind: 0, state: 0, x_m: x.clamp(-2.1e7, 2.1e7), y_m: -x.clamp(-2.1e7, 2.1e7) }
+                    })
+                    .collect();
+                encode_agent_frame(&AgentFrame { t_ms: k as u64, agents }, &mut raw).unwrap();
+            }
+            let mut coded = raw.clone();
+            delta_code_positions(&mut coded, DeltaCoding::Encode).unwrap();
+            delta_code_positions(&mut coded, DeltaCoding::Decode).unwrap();
+            prop_assert_eq!(coded, raw);
         }
 
         #[test]
