@@ -29,6 +29,8 @@ pub enum Purpose {
     ParcelOrders = 7,
     /// Departure times and end junctions of OD-matrix trips.
     OdDemand = 8,
+    /// Who has no car (and rides the bus or walks).
+    CarOwnership = 9,
 }
 
 fn splitmix64(mut z: u64) -> u64 {

@@ -225,6 +225,7 @@ impl AgentLook {
             AgentLayer::Persons => match state {
                 STATE_DRIVING => Some(AgentLook::CarMoving),
                 STATE_WALKING => Some(AgentLook::PedestrianWalking),
+                // Persons travelling by bus are seen as the buses of the vehicle layer.
                 _ => None,
             },
             AgentLayer::Vehicles if kind == AGENT_KIND_BUS => {

@@ -70,6 +70,23 @@ pub struct BusStop {
     pub pos: Vec2,
 }
 
+/// One direction of one bus line as OpenStreetMap maps it: a `type=route` relation (public transport
+/// schema version 2) with its stops in order. The stops are kept in WGS84, as a GTFS feed's are, since the
+/// timetable made from them is matched onto the roads the same way ([`crate::mobility::transit`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BusRoute {
+    /// OSM relation id.
+    pub source_id: i64,
+    /// The line (`ref`, or the relation id when untagged).
+    pub line: String,
+    /// `name`, if tagged.
+    pub name: Option<String>,
+    /// The stops in order: (OSM node id, name, lon°, lat°), those inside the extract.
+    pub stops: Vec<(i64, Option<String>, f64, f64)>,
+    /// Time between departures the relation states (`interval`, s), if it does.
+    pub interval_s: Option<f64>,
+}
+
 /// A watercourse centre line.
 #[derive(Clone, Debug, Serialize)]
 pub struct Waterway {
@@ -116,6 +133,8 @@ pub struct ImportReport {
     pub turn_restrictions: usize,
     /// Bus stops.
     pub bus_stops: usize,
+    /// Bus routes (one direction of a line each) with at least two stops in the data.
+    pub bus_routes: usize,
     /// Waterway lines.
     pub waterways: usize,
     /// Waterway length (km).
@@ -222,6 +241,8 @@ pub struct CityBuilder {
     pub signal_nodes: Vec<i64>,
     /// (source id, name, lon°, lat°).
     pub bus_stops: Vec<(i64, Option<String>, f64, f64)>,
+    /// Bus routes with their stops.
+    pub bus_routes: Vec<BusRoute>,
     /// Watercourses.
     pub waterways: Vec<RawWaterway>,
     /// What importers dropped so far; completed by `build`.
@@ -252,6 +273,9 @@ pub struct City {
     pub buildings: Vec<Building>,
     /// Bus stops.
     pub bus_stops: Vec<BusStop>,
+    /// Bus routes mapped in OpenStreetMap (their stops in order), which scheduled buses can run when there
+    /// is no GTFS feed.
+    pub bus_routes: Vec<BusRoute>,
     /// Watercourses.
     pub waterways: Vec<Waterway>,
     /// Terrain resampled into the local frame, if a terrain file was given.
@@ -524,6 +548,7 @@ impl CityBuilder {
         report.signals = roads.nodes().iter().filter(|n| n.signal).count();
         report.turn_restrictions = applied;
         report.bus_stops = bus_stops.len();
+        report.bus_routes = self.bus_routes.len();
         report.waterways = waterways.len();
         report.waterway_km = waterways.iter().map(|w| shapes::polyline_length(&w.line)).sum::<f64>() / 1000.0;
         report.terrain = terrain.as_ref().map(|t| format!("{} x {} @ {} m", t.width, t.height, t.cell_m));
@@ -547,6 +572,7 @@ impl CityBuilder {
             footpaths,
             buildings,
             bus_stops,
+            bus_routes: self.bus_routes,
             waterways,
             terrain,
             report,

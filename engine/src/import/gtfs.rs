@@ -74,8 +74,8 @@ pub struct TransitTrip {
 /// The bus trips of one service day.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Timetable {
-    /// The service day.
-    pub date: Date,
+    /// The service day: the feed's (none for a timetable made from headways, as for OSM bus routes).
+    pub date: Option<Date>,
     /// Every stop of the feed (stations and entrances excluded), ordered by `stop_id`.
     pub stops: Vec<TransitStop>,
     /// Trips running that day, ordered by first departure then id.
@@ -256,7 +256,7 @@ impl Feed {
             }
         }
         trips.sort_by(|a, b| a.calls[0].depart_s.total_cmp(&b.calls[0].depart_s).then_with(|| a.id.cmp(&b.id)));
-        Ok(Timetable { date, stops, trips, skipped_other_modes })
+        Ok(Timetable { date: Some(date), stops, trips, skipped_other_modes })
     }
 
     /// A trip's stop calls, times interpolated where missing.
@@ -494,7 +494,7 @@ const EARTH_RADIUS_M: f64 = 6_371_008.8;
 
 /// Straight-line distance (m) between two points (lon°, lat°), equirectangular (good to well under 0.1%
 /// over the kilometres between stops).
-fn approx_distance_m(lon_a: f64, lat_a: f64, lon_b: f64, lat_b: f64) -> f64 {
+pub(crate) fn approx_distance_m(lon_a: f64, lat_a: f64, lon_b: f64, lat_b: f64) -> f64 {
     let mid = ((lat_a + lat_b) / 2.0).to_radians();
     let dx = (lon_b - lon_a).to_radians() * mid.cos();
     let dy = (lat_b - lat_a).to_radians();

@@ -13,11 +13,16 @@
 //! - turn restrictions: `type=restriction` relations with a from way, a via node and a to way (`no_*`,
 //!   `only_*`); restrictions with a via way are reported as dropped;
 //! - signals: nodes `highway=traffic_signals`; bus stops: `highway=bus_stop` nodes;
+//! - bus routes: `type=route` relations with `route=bus|trolleybus` (public transport schema version 2):
+//!   their node members with role `stop`, `stop_entry_only` or `stop_exit_only`, in order (the
+//!   `platform*` nodes when a relation has no stop nodes), those inside the extract; the line's `ref`,
+//!   `name`, and `interval` (minutes, or `HH:MM`/`HH:MM:SS`) when tagged. Routes with fewer than two stops
+//!   in the data are dropped;
 //! - waterways: `waterway=river|stream|canal|drain|ditch` ways.
 
 use super::tags::{self, BuildingUse, Oneway, WayClass};
 use crate::city::graph::TurnRule;
-use crate::city::{CityBuilder, RawBuilding, RawRestriction, RawWaterway, RawWay};
+use crate::city::{BusRoute, CityBuilder, RawBuilding, RawRestriction, RawWaterway, RawWay};
 use crate::error::{InputError, InputResult};
 use osmpbf::{BlobDecode, BlobReader, Element, RelMemberType};
 use std::collections::HashMap;
@@ -109,7 +114,9 @@ fn decode(path: &Path) -> InputResult<Decoded> {
                     Element::Relation(r) => {
                         let tags = collect(r.tags());
                         let kind = tag(&tags, "type");
-                        if matches!(kind, Some("restriction" | "multipolygon")) {
+                        let bus_route =
+                            kind == Some("route") && matches!(tag(&tags, "route"), Some("bus" | "trolleybus"));
+                        if bus_route || matches!(kind, Some("restriction" | "multipolygon")) {
                             let members = r
                                 .members()
                                 .map(|m| (m.member_type.clone(), m.member_id, m.role().unwrap_or("").to_string()))
@@ -150,6 +157,7 @@ pub fn read_pbf(path: &Path, builder: &mut CityBuilder) -> InputResult<()> {
     }
 
     let way_refs: HashMap<i64, &Vec<i64>> = ways.iter().map(|w| (w.id, &w.refs)).collect();
+    let node_tags: HashMap<i64, &Tags> = tagged_nodes.iter().map(|(id, t)| (*id, t)).collect();
     let locate = |refs: &[i64]| -> Option<Vec<(i64, f64, f64)>> {
         refs.iter().map(|r| nodes.get(r).map(|&(x, y)| (*r, x, y))).collect()
     };
@@ -243,10 +251,59 @@ pub fn read_pbf(path: &Path, builder: &mut CityBuilder) -> InputResult<()> {
                 let outer = outers.swap_remove(0);
                 builder.buildings.push(raw_building(format!("r{}", r.id), outer, inners, &r.tags));
             }
+            Some("route") => {
+                let route = bus_route(r, |id| {
+                    let (lon, lat) = *nodes.get(&id)?;
+                    Some((node_tags.get(&id).and_then(|t| tag(t, "name")).map(str::to_string), lon, lat))
+                });
+                match route {
+                    Some(route) => builder.bus_routes.push(route),
+                    None => report.drop("bus route with fewer than 2 stops in the file"),
+                }
+            }
             _ => {}
         }
     }
+    builder.bus_routes.sort_by_key(|r| r.source_id);
     Ok(())
+}
+
+/// A bus route relation's stops in order, as far as the file holds them; `None` with fewer than two.
+/// `node(id)` gives a node's name and position, `None` for a node outside the file.
+fn bus_route(r: &RawRelation, node: impl Fn(i64) -> Option<(Option<String>, f64, f64)>) -> Option<BusRoute> {
+    let members_with = |roles: &[&str]| -> Vec<i64> {
+        r.members
+            .iter()
+            .filter(|(t, _, role)| *t == RelMemberType::Node && roles.contains(&role.as_str()))
+            .map(|(_, id, _)| *id)
+            .collect()
+    };
+    let mut ids = members_with(&["stop", "stop_entry_only", "stop_exit_only"]);
+    if ids.is_empty() {
+        ids = members_with(&["platform", "platform_entry_only", "platform_exit_only"]);
+    }
+    let stops: Vec<(i64, Option<String>, f64, f64)> =
+        ids.into_iter().filter_map(|id| node(id).map(|(name, lon, lat)| (id, name, lon, lat))).collect();
+    (stops.len() >= 2).then(|| BusRoute {
+        source_id: r.id,
+        line: tag(&r.tags, "ref").map_or_else(|| r.id.to_string(), str::to_string),
+        name: tag(&r.tags, "name").map(str::to_string),
+        stops,
+        interval_s: tag(&r.tags, "interval").and_then(interval_s),
+    })
+}
+
+/// An OSM `interval` value in seconds: minutes (`"10"`), `HH:MM` or `HH:MM:SS`; `None` for anything else
+/// (ranges, conditional values), which the timetable's default headway then replaces.
+fn interval_s(v: &str) -> Option<f64> {
+    let parts: Vec<f64> = v.trim().split(':').map(|p| p.parse::<u32>().ok().map(f64::from)).collect::<Option<_>>()?;
+    let s = match parts.as_slice() {
+        [m] => m * 60.0,
+        [h, m] => h * 3600.0 + m * 60.0,
+        [h, m, s] => h * 3600.0 + m * 60.0 + s,
+        _ => return None,
+    };
+    (s > 0.0).then_some(s)
 }
 
 fn ring_area_deg(ring: &[(f64, f64)]) -> f64 {
@@ -362,6 +419,38 @@ fn restriction(r: &RawRelation) -> Result<RawRestriction, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bus_routes_keep_their_stops_in_order_and_read_intervals() {
+        let member = |id, role: &str| (RelMemberType::Node, id, role.to_string());
+        let r = RawRelation {
+            id: 9,
+            members: vec![
+                member(1, "platform"),
+                member(2, "stop"),
+                (RelMemberType::Way, 100, String::new()),
+                member(3, "stop_exit_only"),
+                member(4, "stop"),
+                member(5, "stop_entry_only"),
+            ],
+            tags: vec![("ref".into(), "5".into()), ("interval".into(), "00:12".into())],
+        };
+        // Node 4 lies outside the file.
+        let node = |id: i64| (id != 4).then(|| (Some(format!("s{id}")), id as f64, 0.0));
+        let route = bus_route(&r, node).unwrap();
+        assert_eq!(route.stops.iter().map(|s| s.0).collect::<Vec<_>>(), vec![2, 3, 5]);
+        assert_eq!((route.line.as_str(), route.interval_s), ("5", Some(720.0)));
+        assert_eq!(route.stops[0].1.as_deref(), Some("s2"));
+        // Platforms stand in for stops when there are none; one stop is not a route.
+        let platforms = RawRelation { members: vec![member(1, "platform"), member(3, "platform")], ..r };
+        assert_eq!(bus_route(&platforms, node).unwrap().stops.len(), 2);
+        let one = RawRelation { id: 1, members: vec![member(2, "stop")], tags: Vec::new() };
+        assert_eq!(bus_route(&one, node), None);
+        assert_eq!(interval_s("10"), Some(600.0));
+        assert_eq!(interval_s("01:00:30"), Some(3630.0));
+        assert_eq!(interval_s("10-15"), None);
+        assert_eq!(interval_s("0"), None);
+    }
 
     #[test]
     fn rings_assemble_from_pieces_in_any_direction() {

@@ -7,7 +7,8 @@
 //! [`meso`] is the mesoscopic queue model for whole regions: every link a queue with a free-flow time, a
 //! flow capacity and a storage capacity. Both are [`vehicles::VehicleModel`]s; [`traffic`] runs either as
 //! the mobility domain. Beside the population's trips, vehicles can come from an origin–destination matrix
-//! ([`od`]) or be listed one by one with their routes ([`routes`]).
+//! ([`od`]) or be listed one by one with their routes ([`routes`]). Scheduled buses ([`transit`]) carry the
+//! persons without a car ([`riders`]).
 
 pub mod idm;
 pub mod junctions;
@@ -15,6 +16,7 @@ pub mod meso;
 pub mod micro;
 pub mod od;
 pub mod rerouting;
+pub mod riders;
 pub mod routes;
 pub mod teleport;
 pub mod traffic;

@@ -33,6 +33,8 @@ pub enum Mode {
     Car = 1,
     /// No network path between origin and destination.
     Unroutable = 2,
+    /// On a scheduled bus, with the walks to and from its stops ([`super::riders`]).
+    Bus = 3,
 }
 
 /// A leg of a person's plan with its route evaluated.
@@ -52,6 +54,9 @@ pub struct PlannedTrip {
     pub time_ms: u64,
     /// Network length plus access and egress (m).
     pub length_m: f32,
+    /// Length of the walking route (footpath graph plus access and egress, m); infinite when the footpath
+    /// graph does not connect the two.
+    pub walk_m: f32,
 }
 
 /// A trip that has happened.
@@ -90,6 +95,48 @@ pub struct PersonState {
     pub next_departure_ms: Option<u64>,
     /// `Some((depart, arrive))` while travelling (clock ms).
     pub travelling: Option<(u64, u64)>,
+    /// How the trip under way (or the last one) is made: its planned mode, unless the model that carries
+    /// the person chose another ([`LegStart`]).
+    pub mode: Mode,
+    /// Door-to-door length of the trip under way (or the last one, m).
+    pub length_m: f32,
+}
+
+impl PersonState {
+    /// At home, with the first departure at `first_departure_ms`.
+    pub fn at_home(home: BuildingId, first_departure_ms: Option<u64>) -> PersonState {
+        PersonState {
+            at: home,
+            activity: ActivityKind::Home,
+            next_trip: 0,
+            next_departure_ms: first_departure_ms,
+            travelling: None,
+            mode: Mode::Walk,
+            length_m: 0.0,
+        }
+    }
+}
+
+/// How a car trip that starts is made, as the model driving [`advance_with`] decides.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LegStart {
+    /// As planned, at its free-flow time.
+    AsPlanned,
+    /// Another model carries the person (a vehicle, a bus) and sets the arrival later, in
+    /// [`PersonState::travelling`].
+    Carried {
+        /// The mode it is made by.
+        mode: Mode,
+        /// Its door-to-door length as planned (m); the carrying model may correct it at arrival.
+        length_m: f32,
+    },
+    /// On foot instead (a person without a car whom no bus serves).
+    Walked {
+        /// Door-to-door walking time (ms).
+        time_ms: u64,
+        /// Door-to-door walking length (m).
+        length_m: f32,
+    },
 }
 
 /// Trips the person has made (and unroutable attempts).
@@ -139,13 +186,7 @@ pub(crate) fn spawn_persons(app: &mut App, settings: &TeleportSettings) -> Vec<E
             world
                 .spawn((
                     PersonId(person.id),
-                    PersonState {
-                        at: person.home,
-                        activity: ActivityKind::Home,
-                        next_trip: 0,
-                        next_departure_ms: first,
-                        travelling: None,
-                    },
+                    PersonState::at_home(person.home, first),
                     Itinerary(trips),
                     TripLog::default(),
                 ))
@@ -163,6 +204,8 @@ struct Reach {
     time_s: f32,
     /// Door-to-door length (m).
     length_m: f32,
+    /// Door-to-door walking length (m; infinite without a footpath route).
+    walk_m: f32,
 }
 
 /// Nearest node of `graph` to a point, through its nearest link, with the straight-line access distance.
@@ -218,9 +261,8 @@ pub fn plan_trips(
         dests
             .into_iter()
             .map(|d| {
-                let reach = |mode, time_s, length_m| Reach { to: d, mode, time_s, length_m };
                 if d == origin {
-                    return reach(Mode::Walk, 0.0, 0.0);
+                    return Reach { to: d, mode: Mode::Walk, time_s: 0.0, length_m: 0.0, walk_m: 0.0 };
                 }
                 let walk = match (fo, foot_attach[d as usize]) {
                     (Some((_, a)), Some((dn, e))) if foot_len[dn.0 as usize].is_finite() => {
@@ -234,6 +276,8 @@ pub fn plan_trips(
                     }
                     _ => None,
                 };
+                let walk_m = walk.unwrap_or(f32::INFINITY);
+                let reach = |mode, time_s, length_m| Reach { to: d, mode, time_s, length_m, walk_m };
                 match (walk, car) {
                     (Some(w), _) if w <= params.walk_max_m => reach(Mode::Walk, w / walk_speed, w),
                     (_, Some((t, l))) => reach(Mode::Car, t, l),
@@ -274,15 +318,15 @@ pub fn plan_trips(
                 .map(|leg| {
                     let row = &table[at as usize];
                     let r = row[row.partition_point(|e| e.to < leg.to)];
-                    let (mode, time_s, length_m) = (r.mode, r.time_s, r.length_m);
                     let trip = PlannedTrip {
                         from: at,
                         to: leg.to,
                         purpose: leg.purpose,
                         departure: leg.departure,
-                        mode,
-                        time_ms: (time_s as f64 * 1000.0).round() as u64,
-                        length_m,
+                        mode: r.mode,
+                        time_ms: (r.time_s as f64 * 1000.0).round() as u64,
+                        length_m: r.length_m,
+                        walk_m: r.walk_m,
                     };
                     at = leg.to;
                     trip
@@ -304,18 +348,19 @@ fn advance_persons(clock: Res<SimClock>, mut persons: Query<(&Itinerary, &mut Pe
 
 /// Processes the events of one person strictly before `t_end` (clock ms), every trip at its free-flow time.
 pub fn advance(trips: &[PlannedTrip], state: &mut PersonState, log: &mut Vec<TripRecord>, t_end: u64) {
-    advance_with(trips, state, log, t_end, |_, _, _| false)
+    advance_with(trips, state, log, t_end, |_, _, _| LegStart::AsPlanned)
 }
 
-/// As [`advance`], but a car trip that starts is first offered to `drive(trip index, trip, departure ms)`:
-/// if it takes it (returns true), the person travels until someone sets the arrival in
-/// [`PersonState::travelling`] (it stays [`crate::mobility::traffic::PENDING_ARRIVAL`] meanwhile).
+/// As [`advance`], but a car trip that starts is first offered to `drive(trip index, trip, departure ms)`,
+/// which says how it is made ([`LegStart`]): when another model carries the person, they travel until it
+/// sets the arrival in [`PersonState::travelling`] (it stays [`crate::mobility::traffic::PENDING_ARRIVAL`]
+/// meanwhile).
 pub fn advance_with(
     trips: &[PlannedTrip],
     state: &mut PersonState,
     log: &mut Vec<TripRecord>,
     t_end: u64,
-    mut drive: impl FnMut(usize, &PlannedTrip, u64) -> bool,
+    mut drive: impl FnMut(usize, &PlannedTrip, u64) -> LegStart,
 ) {
     loop {
         let Some(trip) = trips.get(state.next_trip as usize) else { return };
@@ -336,8 +381,17 @@ pub fn advance_with(
                     state.next_departure_ms = None;
                     return;
                 }
-                let driven = trip.mode == Mode::Car && drive(state.next_trip as usize, trip, dep);
-                let arrive = if driven { crate::mobility::traffic::PENDING_ARRIVAL } else { dep + trip.time_ms };
+                let start = match trip.mode {
+                    Mode::Car => drive(state.next_trip as usize, trip, dep),
+                    _ => LegStart::AsPlanned,
+                };
+                let (mode, length_m, arrive) = match start {
+                    LegStart::AsPlanned => (trip.mode, trip.length_m, dep + trip.time_ms),
+                    LegStart::Carried { mode, length_m } => (mode, length_m, crate::mobility::traffic::PENDING_ARRIVAL),
+                    LegStart::Walked { time_ms, length_m } => (Mode::Walk, length_m, dep + time_ms),
+                };
+                state.mode = mode;
+                state.length_m = length_m;
                 state.travelling = Some((dep, arrive));
             }
             Some((dep, arrive)) => {
@@ -346,10 +400,10 @@ pub fn advance_with(
                 }
                 log.push(TripRecord {
                     purpose: trip.purpose,
-                    mode: trip.mode,
+                    mode: state.mode,
                     depart_ms: dep,
                     arrive_ms: arrive,
-                    length_m: trip.length_m,
+                    length_m: state.length_m,
                 });
                 state.travelling = None;
                 state.at = trip.to;
@@ -368,26 +422,28 @@ pub fn advance_with(
 pub(crate) fn sample_states(
     clock: Res<SimClock>,
     mut series: ResMut<TimeSeries>,
-    persons: Query<(&Itinerary, &PersonState, &TripLog)>,
+    persons: Query<(&TripLog, &PersonState)>,
 ) {
     let now = clock.now_ms;
     if !series.due(now, clock.end_ms) {
         return;
     }
-    let mut counts = [0u64; 6];
+    let mut counts = [0u64; 7];
     let mut completed = 0u64;
-    for (itinerary, s, log) in &persons {
+    for (log, s) in &persons {
         completed += log.0.iter().filter(|r| r.mode != Mode::Unroutable).count() as u64;
         let slot = match s.travelling {
-            Some(_) => match itinerary.0[s.next_trip as usize].mode {
+            Some(_) => match s.mode {
                 Mode::Car => 4,
+                Mode::Bus => 6,
                 _ => 5,
             },
             None => s.activity as usize,
         };
         counts[slot] += 1;
     }
-    for (name, v) in ["at_home", "at_work", "at_school", "at_shop", "driving", "walking"].iter().zip(counts) {
+    let names = ["at_home", "at_work", "at_school", "at_shop", "driving", "walking", "by_bus"];
+    for (name, v) in names.iter().zip(counts) {
         series.record(now, &format!("persons_{name}"), v as f64);
     }
     series.record(now, "trips_completed", completed as f64);
@@ -412,7 +468,8 @@ pub(crate) fn trip_kpis(mut kpis: ResMut<Kpis>, persons: Query<(&PersonId, &Itin
     kpis.set(d, "trips_unroutable", unroutable as f64);
     kpis.set(d, "trips_in_progress_at_end", in_progress as f64);
     kpis.set(d, "trips_not_started", (planned - all.len() - in_progress) as f64);
-    for (name, mode) in [("car", Some(Mode::Car)), ("walk", Some(Mode::Walk)), ("all", None)] {
+    for (name, mode) in [("car", Some(Mode::Car)), ("walk", Some(Mode::Walk)), ("bus", Some(Mode::Bus)), ("all", None)]
+    {
         let mut times: Vec<f64> = done
             .iter()
             .filter(|r| mode.is_none_or(|m| r.mode == m))
@@ -439,6 +496,8 @@ pub(crate) fn trip_kpis(mut kpis: ResMut<Kpis>, persons: Query<(&PersonId, &Itin
     let km = |m: Mode| done.iter().filter(|r| r.mode == m).map(|r| r.length_m as f64).sum::<f64>() / 1000.0;
     kpis.set(d, "vehicle_km", km(Mode::Car));
     kpis.set(d, "walk_km", km(Mode::Walk));
+    // Door to door, with the walks to and from the stops (the distance ridden is `bus_passenger_km_ridden`).
+    kpis.set(d, "bus_trip_km", km(Mode::Bus));
     let hours = done.iter().map(|r| (r.arrive_ms - r.depart_ms) as f64).sum::<f64>() / 3.6e6;
     kpis.set(d, "person_hours_travelling", hours);
 }
@@ -457,7 +516,7 @@ mod tests {
     use super::*;
 
     fn trip(dep: Departure, time_ms: u64, purpose: ActivityKind, mode: Mode) -> PlannedTrip {
-        PlannedTrip { from: 0, to: 1, purpose, departure: dep, mode, time_ms, length_m: 100.0 }
+        PlannedTrip { from: 0, to: 1, purpose, departure: dep, mode, time_ms, length_m: 100.0, walk_m: 100.0 }
     }
 
     #[test]
@@ -468,13 +527,7 @@ mod tests {
         ];
         let mut results = Vec::new();
         for step in [1_000u64, 7_000, 60_000, 3_600_000] {
-            let mut s = PersonState {
-                at: 0,
-                activity: ActivityKind::Home,
-                next_trip: 0,
-                next_departure_ms: Some(8 * 3_600_000),
-                travelling: None,
-            };
+            let mut s = PersonState::at_home(0, Some(8 * 3_600_000));
             let mut log = Vec::new();
             let mut t = 0;
             while t < 86_400_000 {
@@ -490,13 +543,7 @@ mod tests {
     #[test]
     fn unroutable_trips_strand_the_person_and_are_logged() {
         let trips = vec![trip(Departure::At(1000), 0, ActivityKind::Work, Mode::Unroutable)];
-        let mut s = PersonState {
-            at: 0,
-            activity: ActivityKind::Home,
-            next_trip: 0,
-            next_departure_ms: Some(1000),
-            travelling: None,
-        };
+        let mut s = PersonState::at_home(0, Some(1000));
         let mut log = Vec::new();
         advance(&trips, &mut s, &mut log, 10_000);
         assert_eq!(log.len(), 1);
@@ -526,7 +573,7 @@ mod tests {
                     assert!(t.length_m > params.walk_max_m * 0.5);
                     assert!(t.time_ms as f32 >= t.length_m / 10.0 * 1000.0 * 0.99);
                 }
-                Mode::Unroutable => {}
+                Mode::Unroutable | Mode::Bus => {}
             }
         }
         assert!(trips.iter().any(|t| t.mode == Mode::Car) && trips.iter().any(|t| t.mode == Mode::Walk));

@@ -17,7 +17,8 @@ use super::meso::{QueueParams, QueueTraffic};
 use super::micro::{MicroParams, Traffic};
 use super::od::OdSection;
 use super::rerouting::ReroutingParams;
-use super::teleport::{self, Itinerary, PersonId, PersonState, PlannedTrip, TripLog, DOMAIN};
+use super::riders::{RiderArrival, Riders};
+use super::teleport::{self, Itinerary, LegStart, Mode, PersonId, PersonState, PlannedTrip, TripLog, DOMAIN};
 use super::transit::{BusService, TransitParams};
 use super::vehicles::{Trip, TripResult, VehicleModel};
 use crate::city::graph::{LinkId, NodeId};
@@ -340,13 +341,28 @@ pub struct TrafficState {
     od_trips: Option<(usize, usize)>,
     /// The route file's trips, when the scenario lists some.
     listed_trips: Option<usize>,
+    /// The run's seed (who has a car).
+    seed: u64,
 }
 
-/// The day's buses: the runs, the timetable's trip count and the transit parameters.
+/// The day's buses: the runs, the timetable's trip count, the transit parameters and the passengers.
 struct Buses {
     service: BusService,
     scheduled: usize,
     params: TransitParams,
+    riders: Riders,
+    /// Stop events already handed to the passengers.
+    stops_handed: usize,
+}
+
+impl Buses {
+    /// Whether person `person` has no car (drawn once per person from the seed).
+    fn carless(&self, seed: u64, person: u32) -> bool {
+        use rand::Rng;
+        self.params.no_car_share > 0.0
+            && crate::rng::stream(seed, crate::rng::Purpose::CarOwnership, person as u64, 0).random::<f64>()
+                < self.params.no_car_share
+    }
 }
 
 impl TrafficState {
@@ -433,6 +449,7 @@ impl TrafficState {
             buses: None,
             od_trips: None,
             listed_trips: None,
+            seed,
         }
         .with_buses(city, section, scenario_path)?
         .with_od_trips(city, section, seed)?
@@ -473,23 +490,41 @@ impl TrafficState {
         Ok(self)
     }
 
-    /// Adds the day's bus runs of the city's GTFS feed, when `[mobility.transit]` asks for them. The
-    /// clock's midnight (0 s) is the service day's.
+    /// Adds the day's bus runs, when `[mobility.transit]` asks for them: the city's GTFS feed's, or
+    /// without one the city's OpenStreetMap bus routes on the headway timetable of
+    /// `[mobility.transit.osm_service]`. The clock's midnight (0 s) is the service day's.
     fn with_buses(mut self, city: &City, section: &MobilitySection, scenario_path: &Path) -> InputResult<Self> {
         let Some(params) = &section.transit else { return Ok(self) };
-        let feed_path = city.gtfs_feed.as_ref().ok_or_else(|| {
-            InputError::new(scenario_path, "key mobility.transit", "buses need a GTFS feed: set [city] gtfs")
-        })?;
-        let feed = crate::import::gtfs::Feed::read(feed_path)?;
-        let timetable = feed.timetable(params.date.as_deref(), scenario_path, "key mobility.transit.date")?;
+        let (timetable, source) = match &city.gtfs_feed {
+            Some(feed_path) => {
+                let feed = crate::import::gtfs::Feed::read(feed_path)?;
+                (feed.timetable(params.date.as_deref(), scenario_path, "key mobility.transit.date")?, feed_path.clone())
+            }
+            None if !city.bus_routes.is_empty() => {
+                let timetable = params
+                    .osm_service
+                    .timetable(&city.bus_routes)
+                    .map_err(|(key, m)| InputError::new(scenario_path, format!("key mobility.transit.{key}"), m))?;
+                (timetable, scenario_path.to_path_buf())
+            }
+            None => {
+                return Err(InputError::new(
+                    scenario_path,
+                    "key mobility.transit",
+                    "buses need a timetable: set [city] gtfs, or a city whose OpenStreetMap data maps bus routes",
+                ))
+            }
+        };
         let service = super::transit::build(city, &timetable, params, 0.0);
         for (k, run) in service.runs.iter().enumerate() {
             let trip = run.trip(BUS_TRIP_ID_BASE + k as u64, BUS_CLASS);
             self.traffic.add_trip_with_stops(trip, run.holds.clone()).map_err(|e| {
-                InputError::new(feed_path, format!("trip {}", run.trip_id), format!("cannot be driven: {e}"))
+                InputError::new(&source, format!("trip {}", run.trip_id), format!("cannot be driven: {e}"))
             })?;
         }
-        self.buses = Some(Buses { service, scheduled: timetable.trips.len(), params: params.clone() });
+        let riders = Riders::new(&service, &city.roads, params, city.defaults.walk_speed_mps);
+        self.buses =
+            Some(Buses { service, scheduled: timetable.trips.len(), params: params.clone(), riders, stops_handed: 0 });
         Ok(self)
     }
 
@@ -652,39 +687,105 @@ fn advance_traffic(
 ) {
     let t_end = clock.start_of_day_ms + clock.now_ms + clock.step_ms;
     state.apply_closures(clock.start_of_day_ms + clock.now_ms);
-    let roads = &city.0.roads;
+    let city = &city.0;
     if matches!(state.demand, Demand::Population { .. }) {
-        person_events(&mut state, roads, t_end, &mut persons, None);
+        person_events(&mut state, city, t_end, &mut persons, Arrived::Nobody);
     }
-    state.run_to(t_end, clock.start_of_day_ms, roads);
+    state.run_to(t_end, clock.start_of_day_ms, &city.roads);
     let finished: Vec<TripResult> = state.traffic.finished()[state.handed..].to_vec();
     state.handed = state.traffic.finished().len();
+    let riders = state.passengers_on_and_off(&finished, t_end);
     if matches!(state.demand, Demand::Population { .. }) {
-        person_events(&mut state, roads, t_end, &mut persons, Some(&finished));
+        person_events(&mut state, city, t_end, &mut persons, Arrived::Vehicles(&finished));
+        person_events(&mut state, city, t_end, &mut persons, Arrived::Riders(&riders));
     }
 }
 
-/// Persons' events before `t_end`: every person's (`arrived` = None), or — after the model's steps — those
-/// of the persons whose vehicles arrived, who reach the door (plus the walk from the road) and carry on.
+impl TrafficState {
+    /// Passengers get off and on at the stops the buses made in the model's last steps, off at the end of
+    /// runs that finished (`finished`), and give up waiting by clock time `t_end_ms`; the trips by bus that
+    /// ended, by person id.
+    fn passengers_on_and_off(&mut self, finished: &[TripResult], t_end_ms: u64) -> Vec<RiderArrival> {
+        let Some(buses) = &mut self.buses else { return Vec::new() };
+        let events = &self.traffic.stop_events()[buses.stops_handed..];
+        buses.stops_handed += events.len();
+        for e in events.iter().filter(|e| is_bus_trip(e.trip_id)) {
+            buses.riders.on_stop((e.trip_id - BUS_TRIP_ID_BASE) as u32, e);
+        }
+        for r in finished.iter().filter(|r| is_bus_trip(r.id)) {
+            buses.riders.on_run_end((r.id - BUS_TRIP_ID_BASE) as u32, r.arrive_s);
+        }
+        buses.riders.give_up_waiting(t_end_ms as f64 / 1000.0);
+        buses.riders.take_arrivals()
+    }
+}
+
+/// Whose trips ended, for [`person_events`].
+#[derive(Clone, Copy)]
+enum Arrived<'a> {
+    /// Nobody's: every person's departures.
+    Nobody,
+    /// Those of the vehicles that finished.
+    Vehicles(&'a [TripResult]),
+    /// Those of the passengers who reached the door.
+    Riders(&'a [RiderArrival]),
+}
+
+/// What a person reached when a carrier hands them back.
+#[derive(Clone, Copy)]
+enum Reached {
+    /// Nothing yet (a person's own events).
+    Nothing,
+    /// The road node by their destination, at the end of trip `trip` of their itinerary (s); the walk to
+    /// the door follows.
+    Road { trip: usize, arrive_s: f64 },
+    /// The door (clock ms), after a trip of `length_m` (m).
+    Door { arrive_ms: u64, length_m: f32 },
+}
+
+/// Persons' events before `t_end`: every person's ([`Arrived::Nobody`]), or — after the model's steps —
+/// those of the persons whose vehicles arrived, who reach the door (plus the walk from the road), or whose
+/// trips by bus ended, and carry on.
 /// A car trip that starts gets its route over the open links from the road node nearest the origin to the
 /// one nearest the destination (around closed links when there is a way) and departs after the walk to the
-/// road; only a trip the road graph cannot connect at all is not driven (it stays a free-flow trip).
-fn person_events(
-    state: &mut TrafficState,
-    roads: &crate::city::graph::Graph,
-    t_end: u64,
-    persons: &mut PersonQuery,
-    arrived: Option<&[TripResult]>,
-) {
-    let TrafficState { traffic, demand, walk_speed_mps, .. } = state;
+/// road; only a trip the road graph cannot connect at all is not driven (it stays a free-flow trip). The
+/// car trip of a person without a car goes by bus when the timetable gets them there sooner than walking
+/// ([`Riders::plan`]), else on foot.
+fn person_events(state: &mut TrafficState, city: &City, t_end: u64, persons: &mut PersonQuery, arrived: Arrived) {
+    let TrafficState { traffic, demand, walk_speed_mps, buses, seed, .. } = state;
     let Demand::Population { persons: entities, attach } = demand else { return };
     let walk = *walk_speed_mps as f64;
+    let roads = &city.roads;
+    let seed = *seed;
     // The router and the closed links are made at the first car departure of the call (most ticks have
     // none, and both cost a pass over every link).
     let mut routing: Option<(Router, Vec<bool>)> = None;
-    let mut drive = |traffic: &mut dyn VehicleModel, person: u32, k: usize, trip: &PlannedTrip, dep: u64| -> bool {
+    let mut drive = |traffic: &mut dyn VehicleModel,
+                     buses: &mut Option<Buses>,
+                     person: u32,
+                     k: usize,
+                     trip: &PlannedTrip,
+                     dep: u64|
+     -> LegStart {
+        if let Some(b) = buses.as_mut().filter(|b| b.carless(seed, person)) {
+            let (from, to) = (city.buildings[trip.from as usize].centroid, city.buildings[trip.to as usize].centroid);
+            let walk_m = if trip.walk_m.is_finite() { trip.walk_m } else { from.distance(to) * b.params.walk_circuity };
+            let walk_s = walk_m as f64 / walk;
+            let dep_s = dep as f64 / 1000.0;
+            match b.riders.plan(from, to, dep_s) {
+                Some(j) if j.expected_arrive_s - dep_s < walk_s => {
+                    b.riders.depart(person, j, to);
+                    return LegStart::Carried { mode: Mode::Bus, length_m: j.access_m + j.ride_m + j.egress_m };
+                }
+                _ => {
+                    b.riders.walked_instead();
+                    return LegStart::Walked { time_ms: (walk_s * 1000.0).round() as u64, length_m: walk_m };
+                }
+            }
+        }
+        let car = LegStart::Carried { mode: Mode::Car, length_m: trip.length_m };
         let (Some((from, access)), Some((to, _))) = (attach[trip.from as usize], attach[trip.to as usize]) else {
-            return false;
+            return LegStart::AsPlanned;
         };
         let (router, closed) = routing.get_or_insert_with(|| {
             let closed = (0..roads.links().len()).map(|l| traffic.is_closed(LinkId(l as u32))).collect();
@@ -694,36 +795,55 @@ fn person_events(
         // after the model's patience, counted) — the trip is never silently made at free flow.
         let open = router.route_avoiding(from, to, Weight::TravelTime, |l| !closed[l.0 as usize]);
         let Some(route) = open.or_else(|| router.route(from, to, Weight::TravelTime)) else {
-            return false;
+            return LegStart::AsPlanned;
         };
         let depart_s = dep as f64 / 1000.0 + access as f64 / walk;
         let id = ((person as u64) << TRIP_INDEX_BITS) | k as u64;
         if route.links.is_empty() {
             traffic.record_empty_trip(id, depart_s);
-            return true;
+            return car;
         }
-        traffic.add_trip(Trip { id, depart_s, route: route.links, class: 0 }).is_ok()
+        match traffic.add_trip(Trip { id, depart_s, route: route.links, class: 0 }) {
+            Ok(()) => car,
+            Err(_) => LegStart::AsPlanned,
+        }
     };
-    let mut advance = |traffic: &mut dyn VehicleModel, e: Entity, arrival: Option<&TripResult>| {
+    // Hands a person their arrival and carries on with their day.
+    let mut advance = |traffic: &mut dyn VehicleModel, buses: &mut Option<Buses>, e: Entity, arrival: Reached| {
         let Ok((id, itinerary, mut person, mut log)) = persons.get_mut(e) else { return };
-        if let Some(r) = arrival {
-            let trip = &itinerary.0[(r.id & ((1 << TRIP_INDEX_BITS) - 1)) as usize];
-            let egress = attach[trip.to as usize].map_or(0.0, |(_, d)| d as f64 / walk);
-            if let Some((dep, _)) = person.travelling {
-                let arrive = ((r.arrive_s + egress) * 1000.0).round() as u64;
-                person.travelling = Some((dep, arrive.max(dep)));
+        let arrived = match arrival {
+            Reached::Nothing => None,
+            Reached::Road { trip, arrive_s } => {
+                let to = itinerary.0[trip].to;
+                let egress = attach[to as usize].map_or(0.0, |(_, d)| d as f64 / walk);
+                Some(((arrive_s + egress) * 1000.0).round() as u64)
             }
+            Reached::Door { arrive_ms, length_m } => {
+                person.length_m = length_m;
+                Some(arrive_ms)
+            }
+        };
+        if let (Some(arrive), Some((dep, _))) = (arrived, person.travelling) {
+            person.travelling = Some((dep, arrive.max(dep)));
         }
         let pid = id.0;
         teleport::advance_with(&itinerary.0, &mut person, &mut log.0, t_end, |k, trip, dep| {
-            drive(traffic, pid, k, trip, dep)
+            drive(traffic, buses, pid, k, trip, dep)
         });
     };
     match arrived {
-        None => entities.iter().for_each(|&e| advance(traffic.as_mut(), e, None)),
-        Some(results) => {
+        Arrived::Nobody => entities.iter().for_each(|&e| advance(traffic.as_mut(), buses, e, Reached::Nothing)),
+        Arrived::Vehicles(results) => {
             for r in results.iter().filter(|r| is_person_trip(r.id)) {
-                advance(traffic.as_mut(), entities[(r.id >> TRIP_INDEX_BITS) as usize], Some(r));
+                let e = entities[(r.id >> TRIP_INDEX_BITS) as usize];
+                let trip = (r.id & ((1 << TRIP_INDEX_BITS) - 1)) as usize;
+                advance(traffic.as_mut(), buses, e, Reached::Road { trip, arrive_s: r.arrive_s });
+            }
+        }
+        Arrived::Riders(done) => {
+            for r in done {
+                let reached = Reached::Door { arrive_ms: (r.arrive_s * 1000.0).round() as u64, length_m: r.length_m };
+                advance(traffic.as_mut(), buses, entities[r.person as usize], reached);
             }
         }
     }
@@ -760,6 +880,19 @@ fn bus_kpis(kpis: &mut Kpis, t: &dyn VehicleModel, buses: &Buses) {
     kpis.set(d, "bus_p95_delay_s", p95);
     kpis.set(d, "bus_on_time_share", on_time);
     kpis.set(d, "bus_km_driven", done.iter().map(|r| r.length_m).sum::<f64>() / 1000.0);
+    let p = &buses.riders.stats;
+    kpis.set(d, "bus_journeys_started", p.journeys as f64);
+    kpis.set(d, "bus_boardings", p.boardings as f64);
+    kpis.set(d, "bus_mean_wait_s", if p.boardings == 0 { 0.0 } else { p.wait_s / p.boardings as f64 });
+    kpis.set(d, "bus_passengers_left_behind", p.left_behind as f64);
+    kpis.set(d, "bus_passengers_gave_up", p.gave_up as f64);
+    kpis.set(d, "bus_passengers_overcarried", p.overcarried as f64);
+    kpis.set(d, "bus_passenger_km_ridden", p.passenger_km);
+    kpis.set(d, "carless_trips_walked", p.walked_instead as f64);
+    let (waiting, aboard) = buses.riders.under_way();
+    kpis.set(d, "bus_passengers_under_way_at_end", (waiting + aboard) as f64);
+    let km = done.iter().map(|r| r.length_m).sum::<f64>() / 1000.0;
+    kpis.set(d, "bus_mean_load", if km > 0.0 { p.passenger_km / km } else { 0.0 });
 }
 
 /// Vehicle KPIs: trips completed, teleported and stuck, trip times, delay against free flow, vehicle-km,

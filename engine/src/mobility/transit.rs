@@ -18,8 +18,8 @@
 use super::vehicles::{StopEvent, StopHold, Trip};
 use crate::city::graph::{Graph, LinkId};
 use crate::city::routing::{Router, Weight};
-use crate::city::City;
-use crate::import::gtfs::Timetable;
+use crate::city::{BusRoute, City};
+use crate::import::gtfs::{StopCall, Timetable, TransitStop, TransitTrip};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -45,6 +45,115 @@ pub struct TransitParams {
     /// A departure this much after its schedule (s) or less counts as on time: 300 s. The 1 min early to
     /// 5 min late window is the one TCQSM (3rd ed.) reports as the most common among US agencies.
     pub on_time_late_s: f64,
+    /// Share of persons without a car, who ride the buses ([`super::riders`]) or walk: 0.22, the share of
+    /// households in England without a car or van in 2022 (DfT National Travel Survey, table NTS0205). Set
+    /// it from the city's own statistics.
+    pub no_car_share: f64,
+    /// Passengers a bus carries, seated and standing: 70, a 12 m city bus (TCQSM 3rd ed., ch. 6, gives
+    /// some 60–80 for standard buses at planning loads).
+    pub bus_capacity: u32,
+    /// Farthest a passenger walks to or from a stop, in a straight line (m): 400 m, the walking distance
+    /// TCQSM (3rd ed., ch. 5) takes as a bus stop's catchment.
+    pub max_access_m: f32,
+    /// Walking distance over straight-line distance to and from stops: 1.3 (Levinson & El-Geneidy 2009,
+    /// "The minimum circuity frontier and the journey to work", measure circuities of 1.2–1.3 in US
+    /// metropolitan areas).
+    pub walk_circuity: f32,
+    /// How long after their bus was due a waiting passenger gives up and walks on (s): 900.
+    pub patience_s: f64,
+    /// A timetable for the city's OpenStreetMap bus routes, run when the city has no GTFS feed.
+    pub osm_service: OsmService,
+}
+
+/// `[mobility.transit.osm_service]`: a timetable made from headways for the bus routes mapped in
+/// OpenStreetMap ([`crate::city::BusRoute`]), which carry stops in order but no times. Every route (one
+/// direction of a line) leaves its first stop every `headway_s` (or at the relation's own `interval`) from
+/// `first_departure` to `last_departure`; the times at later stops assume `scheduled_speed_kmh` over the
+/// straight lines between stops. Only the first stop holds to the timetable. An assumption to replace
+/// with the operator's timetable (a GTFS feed) when there is one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OsmService {
+    /// Time between departures of a route (s): 900 (15 min), a common daytime frequency of city bus lines.
+    pub headway_s: f64,
+    /// First departure of each route from its first stop (clock time, `"06:00"`).
+    pub first_departure: String,
+    /// Last departure (clock time, `"21:00"`).
+    pub last_departure: String,
+    /// Scheduled speed between stops, stops included, over straight-line distance (km/h): 15, a typical
+    /// commercial speed of buses in European city centres.
+    pub scheduled_speed_kmh: f64,
+}
+
+impl Default for OsmService {
+    fn default() -> Self {
+        OsmService {
+            headway_s: 900.0,
+            first_departure: "06:00".into(),
+            last_departure: "21:00".into(),
+            scheduled_speed_kmh: 15.0,
+        }
+    }
+}
+
+impl OsmService {
+    /// First and last departures (s after midnight); an error names the key.
+    fn window_s(&self) -> Result<(f64, f64), crate::scenario::check::CheckError> {
+        let clock = |key: &str, v: &str| {
+            crate::scenario::duration_ms(v).map(|ms| ms as f64 / 1000.0).map_err(|m| (format!("osm_service.{key}"), m))
+        };
+        let (first, last) =
+            (clock("first_departure", &self.first_departure)?, clock("last_departure", &self.last_departure)?);
+        if last < first {
+            return Err(("osm_service.last_departure".into(), "before first_departure".into()));
+        }
+        Ok((first, last))
+    }
+
+    /// The day's trips of `routes`: every route from its first stop each headway. Stops are shared by
+    /// OSM node id.
+    pub fn timetable(&self, routes: &[BusRoute]) -> Result<Timetable, crate::scenario::check::CheckError> {
+        let (first, last) = self.window_s()?;
+        let by_id: std::collections::BTreeMap<i64, &(i64, Option<String>, f64, f64)> =
+            routes.iter().flat_map(|r| r.stops.iter().map(|s| (s.0, s))).collect();
+        let index: HashMap<i64, u32> = by_id.keys().enumerate().map(|(k, &id)| (id, k as u32)).collect();
+        let stops: Vec<TransitStop> = by_id
+            .values()
+            .map(|s| TransitStop { id: s.0.to_string(), name: s.1.clone(), lon: s.2, lat: s.3 })
+            .collect();
+        let speed_mps = self.scheduled_speed_kmh / 3.6;
+        let mut trips = Vec::new();
+        for r in routes {
+            // Offsets from the first departure (s), by great-circle distance between consecutive stops.
+            let mut offsets = vec![0.0];
+            for w in r.stops.windows(2) {
+                let d = crate::import::gtfs::approx_distance_m(w[0].2, w[0].3, w[1].2, w[1].3);
+                offsets.push(offsets.last().unwrap_or(&0.0) + d / speed_mps);
+            }
+            let headway = r.interval_s.unwrap_or(self.headway_s);
+            let mut t = first;
+            while t <= last {
+                let calls = r
+                    .stops
+                    .iter()
+                    .zip(&offsets)
+                    .enumerate()
+                    .map(|(k, (s, off))| StopCall {
+                        stop: index[&s.0],
+                        arrive_s: t + off,
+                        depart_s: t + off,
+                        timepoint: k == 0,
+                    })
+                    .collect();
+                let hms = t as u64;
+                let id = format!("osm-r{}@{:02}:{:02}:{:02}", r.source_id, hms / 3600, hms / 60 % 60, hms % 60);
+                trips.push(TransitTrip { id, route: r.line.clone(), shape_id: None, calls });
+                t += headway;
+            }
+        }
+        trips.sort_by(|a, b| a.calls[0].depart_s.total_cmp(&b.calls[0].depart_s).then_with(|| a.id.cmp(&b.id)));
+        Ok(Timetable { date: None, stops, trips, skipped_other_modes: 0 })
+    }
 }
 
 impl Default for TransitParams {
@@ -57,6 +166,12 @@ impl Default for TransitParams {
             offset_cost_s_per_m: 1.0,
             on_time_early_s: 60.0,
             on_time_late_s: 300.0,
+            osm_service: OsmService::default(),
+            no_car_share: 0.22,
+            bus_capacity: 70,
+            max_access_m: 400.0,
+            walk_circuity: 1.3,
+            patience_s: 900.0,
         }
     }
 }
@@ -71,6 +186,20 @@ impl TransitParams {
         non_negative("offset_cost_s_per_m", self.offset_cost_s_per_m)?;
         non_negative("on_time_early_s", self.on_time_early_s)?;
         non_negative("on_time_late_s", self.on_time_late_s)?;
+        crate::scenario::check::share("no_car_share", self.no_car_share)?;
+        positive("bus_capacity", self.bus_capacity as f64)?;
+        non_negative("max_access_m", self.max_access_m as f64)?;
+        positive("walk_circuity", self.walk_circuity as f64)?;
+        non_negative("patience_s", self.patience_s)?;
+        positive("osm_service.headway_s", self.osm_service.headway_s)?;
+        positive("osm_service.scheduled_speed_kmh", self.osm_service.scheduled_speed_kmh)?;
+        self.osm_service.window_s()?;
+        if self.walk_circuity < 1.0 {
+            return Err((
+                "walk_circuity".into(),
+                format!("{}: a walk is never shorter than the straight line", self.walk_circuity),
+            ));
+        }
         Ok(())
     }
 }
@@ -334,7 +463,7 @@ mod tests {
     }
 
     fn timetable(stops: Vec<TransitStop>, trips: Vec<TransitTrip>) -> Timetable {
-        Timetable { date: "2026-12-07".parse().unwrap(), stops, trips, skipped_other_modes: 0 }
+        Timetable { date: Some("2026-12-07".parse().unwrap()), stops, trips, skipped_other_modes: 0 }
     }
 
     #[test]
@@ -380,5 +509,40 @@ mod tests {
         let timetable = timetable(vec![stop_at("west", 380.0), far], vec![trip("t", 0, 1, 3600.0)]);
         let service = build(&city, &timetable, &TransitParams::default(), 0.0);
         assert_eq!((service.runs.len(), service.trips_not_mapped, service.stops_without_road), (0, 1, 1));
+    }
+
+    #[test]
+    fn osm_routes_run_on_a_headway_timetable_matched_to_the_roads() {
+        let city = street_city();
+        let deg_per_m = 1.0 / 111_195.0;
+        let stop = |id: i64, east_m: f64| (id, Some(format!("s{id}")), east_m * deg_per_m, 10.0 * deg_per_m);
+        let route = |id, stops, interval_s| BusRoute { source_id: id, line: "1".into(), name: None, stops, interval_s };
+        let routes = vec![
+            route(20, vec![stop(5, 780.0), stop(3, 380.0)], None),
+            route(10, vec![stop(3, 380.0), stop(4, 580.0), stop(5, 780.0)], Some(1800.0)),
+        ];
+        let service = OsmService {
+            headway_s: 900.0,
+            first_departure: "07:00".into(),
+            last_departure: "08:00".into(),
+            scheduled_speed_kmh: 18.0,
+        };
+        let t = service.timetable(&routes).unwrap();
+        // Stops shared by node id, in id order.
+        assert_eq!(t.stops.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec!["3", "4", "5"]);
+        assert_eq!(t.date, None);
+        // 07:00 to 08:00 inclusive: five runs at 15 min, three at the relation's own 30 min.
+        assert_eq!(t.trips.iter().filter(|x| x.id.starts_with("osm-r20@")).count(), 5);
+        assert_eq!(t.trips.iter().filter(|x| x.id.starts_with("osm-r10@")).count(), 3);
+        assert_eq!(t.trips[0].calls[0].depart_s, 7.0 * 3600.0);
+        let r10 = t.trips.iter().find(|x| x.id == "osm-r10@07:30:00").unwrap();
+        // 200 m between stops at 5 m/s: 40 s; only the first stop is a timepoint.
+        let times: Vec<f64> = r10.calls.iter().map(|c| c.depart_s - 27_000.0).collect();
+        assert!(times.iter().zip([0.0, 40.0, 80.0]).all(|(a, b)| (a - b).abs() < 0.1), "{times:?}");
+        assert_eq!(r10.calls.iter().map(|c| c.timepoint).collect::<Vec<_>>(), vec![true, false, false]);
+        let mapped = build(&city, &t, &TransitParams::default(), 0.0);
+        assert_eq!((mapped.runs.len(), mapped.trips_not_mapped), (8, 0));
+        let late = OsmService { last_departure: "06:00".into(), ..service };
+        assert_eq!(late.timetable(&routes).unwrap_err().0, "osm_service.last_departure");
     }
 }

@@ -103,6 +103,8 @@ pub fn sidewalk_code(state: SidewalkState) -> (u8, u8) {
 pub const STATE_DRIVING: u8 = 4;
 /// Agent state code of a person walking.
 pub const STATE_WALKING: u8 = 5;
+/// Agent state code of a person making a trip by bus (walking to the stop, waiting, riding, walking on).
+pub const STATE_BY_BUS: u8 = 6;
 
 /// The open replay and its frame interval.
 #[derive(Resource)]
@@ -280,7 +282,12 @@ fn record_persons(
                     let f = if arr > dep { (clock_now.saturating_sub(dep)) as f32 / (arr - dep) as f32 } else { 1.0 };
                     let a = buildings[trip.from as usize].centroid;
                     let b = buildings[trip.to as usize].centroid;
-                    (a.lerp(b, f.clamp(0.0, 1.0)), if trip.mode == Mode::Car { STATE_DRIVING } else { STATE_WALKING })
+                    let state = match s.mode {
+                        Mode::Car => STATE_DRIVING,
+                        Mode::Bus => STATE_BY_BUS,
+                        _ => STATE_WALKING,
+                    };
+                    (a.lerp(b, f.clamp(0.0, 1.0)), state)
                 }
                 None if s.activity == crate::population::ActivityKind::Home => return None,
                 None => (buildings[s.at as usize].centroid, s.activity as u8),

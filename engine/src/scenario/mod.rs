@@ -362,8 +362,12 @@ impl Scenario {
                 check.map_err(|(key, m)| InputError::new(path, format!("key city.gtfs_roads.{key}"), m))?;
             }
         }
-        if file.mobility.transit.is_some() && c.gtfs.is_none() {
-            return Err(InputError::new(path, "key mobility.transit", "buses need a GTFS feed: set [city] gtfs"));
+        if file.mobility.transit.is_some() && c.gtfs.is_none() && c.osm.is_empty() {
+            return Err(InputError::new(
+                path,
+                "key mobility.transit",
+                "buses need a timetable: set [city] gtfs, or an OpenStreetMap file (`osm`) that maps bus routes",
+            ));
         }
         if file.mobility.sumo_routes.is_some() && c.sumo_net.is_none() {
             return Err(InputError::new(
