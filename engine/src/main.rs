@@ -274,6 +274,7 @@ fn import(files: &[PathBuf], json: bool, dem_crs: Option<String>) -> Result<(), 
     );
     let _ = writeln!(out, "  footpaths     {:.1} km", r.footpath_km);
     let _ = writeln!(out, "  bus stops     {}", r.bus_stops);
+    let _ = writeln!(out, "  bus routes    {} (one direction of a line each)", r.bus_routes);
     let _ = writeln!(out, "  waterways     {} ({:.1} km)", r.waterways, r.waterway_km);
     let _ = writeln!(out, "  terrain       {}", r.terrain.as_deref().unwrap_or("none"));
     if r.dropped.is_empty() {

@@ -221,6 +221,7 @@ fn bad_mobility_keys_and_sumo_files_name_the_place_and_exit_2() {
         (&buses, "[mobility.transit]\nwalk_circuity = 0.5\n", "key mobility.transit.walk_circuity"),
         (&buses, "[mobility.transit.osm_service]\nlast_departure = \"05:00\"\n", "key mobility.transit.osm_service.last_departure"),
         (&buses, "[mobility.transit.osm_service]\nheadway = 600\n", "headway"),
+        (&buses, "[mobility.transit.osm_service]\nheadway_s = 1.0\n", "key mobility.transit.osm_service.headway_s"),
         (&buses, "[mobility]\nmodel = \"free_flow\"\n", "key mobility.transit"),
         (&buses, "[city.gtfs_roads]\nspeed_kmh = 0.0\n", "key city.gtfs_roads.speed_kmh"),
         (&buses, "[city]\ngtfs = \"nowhere.zip\"\n", "nowhere.zip"),

@@ -76,7 +76,8 @@ pub struct TransitTrip {
 pub struct Timetable {
     /// The service day: the feed's (none for a timetable made from headways, as for OSM bus routes).
     pub date: Option<Date>,
-    /// Every stop of the feed (stations and entrances excluded), ordered by `stop_id`.
+    /// Every stop of the feed (stations and entrances excluded), ordered by `stop_id` (OSM stops: by node
+    /// id).
     pub stops: Vec<TransitStop>,
     /// Trips running that day, ordered by first departure then id.
     pub trips: Vec<TransitTrip>,

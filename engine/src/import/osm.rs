@@ -265,6 +265,8 @@ pub fn read_pbf(path: &Path, builder: &mut CityBuilder) -> InputResult<()> {
         }
     }
     builder.bus_routes.sort_by_key(|r| r.source_id);
+    // The same relation from overlapping extracts runs once.
+    builder.bus_routes.dedup_by_key(|r| r.source_id);
     Ok(())
 }
 

@@ -15,12 +15,16 @@
 //!   goes on to their stop — whichever line, the "common lines" rule (Chriqui & Robillard 1975, "Common bus
 //!   lines", Transportation Science 9(2)) — while it has room (`bus_capacity`). A passenger left behind by a
 //!   full bus is counted and waits for the next. A passenger still waiting `patience_s` after the bus they
-//!   planned for was due walks on from the stop; one still aboard when the bus ends its run (its stop was
-//!   skipped, or the bus was teleported) gets off there and walks on. Both are counted.
+//!   planned for was due walks on from the stop (decided once no bus stands at the stop, since a stop is
+//!   reported when the bus leaves; such a trip counts as walked); one still aboard when the bus ends its run
+//!   (its stop was skipped, or the bus was teleported) gets off there and walks on. Both are counted.
+//! - **Where a stop is**: where the buses stop in the vehicle model, the end of the stop's road link; walks
+//!   are measured from there, and lines share a stop when they stop on the same link.
 //!
 //! Everything happens in the order of the vehicle model's stop events and of person ids, so the result
 //! does not depend on the thread count.
 
+use super::teleport::Mode;
 use super::transit::{BusService, TransitParams};
 use super::vehicles::StopEvent;
 use crate::city::graph::{Graph, LinkId};
@@ -77,6 +81,8 @@ pub struct RiderArrival {
     pub arrive_s: f64,
     /// Door-to-door length (m): the walks and the distance ridden.
     pub length_m: f32,
+    /// How the trip was made in the end: by bus, or on foot by a passenger who gave up waiting.
+    pub mode: Mode,
 }
 
 /// Counters of the passengers' day.
@@ -116,6 +122,8 @@ pub struct Riders {
     walk_speed_mps: f32,
     /// Position of each stop (the end of its road link, m).
     stops: Vec<Vec2>,
+    /// The stop at the end of each road link that has one.
+    stop_of_link: HashMap<LinkId, u32>,
     /// Per run: the stop of each of its calls, the distance along its route there (m) and the scheduled
     /// departure (s).
     run_stops: Vec<Vec<u32>>,
@@ -147,12 +155,14 @@ impl Riders {
             let mut at_m = Vec::with_capacity(run.holds.len());
             let (mut k, mut along) = (0usize, 0.0f32);
             for hold in &run.holds {
-                // The hold's link at or after the previous one's in the route (holds are in route order).
+                // The hold's link after the previous one's in the route (holds are in route order, each on
+                // its own passage, as `check_stops` requires).
                 while k < run.links.len() && run.links[k] != hold.link {
                     along += roads.link(run.links[k]).length_m;
                     k += 1;
                 }
                 let end = along + run.links.get(k).map_or(0.0, |&l| roads.link(l).length_m);
+                (along, k) = (end, k + 1);
                 let next = stop_of.len() as u32;
                 let stop = *stop_of.entry(hold.link).or_insert_with(|| {
                     stops.push(roads.node(roads.link(hold.link).to).pos);
@@ -185,6 +195,7 @@ impl Riders {
             }
         }
         Riders {
+            stop_of_link: stop_of,
             params: params.clone(),
             walk_speed_mps,
             waiting: vec![Vec::new(); stops.len()],
@@ -273,7 +284,16 @@ impl Riders {
     pub fn depart(&mut self, person: u32, journey: Journey, destination: Vec2) {
         let k = self.riders.len() as u32;
         self.riders.push(Rider { person, journey, destination, at: Where::Waiting });
-        self.waiting[journey.board as usize].push(k);
+        // In the order they reach the stop (then by person), for first come first served.
+        let queue = &mut self.waiting[journey.board as usize];
+        let riders = &self.riders;
+        let key = |id: u32| {
+            let r = &riders[id as usize];
+            (r.journey.at_stop_s, r.person)
+        };
+        let me = key(k);
+        let at = queue.partition_point(|&q| key(q) <= me);
+        queue.insert(at, k);
         self.stats.journeys += 1;
     }
 
@@ -344,9 +364,24 @@ impl Riders {
         rider.journey.due_s.max(rider.journey.at_stop_s) + self.params.patience_s
     }
 
-    /// Passengers still waiting `patience_s` after their bus was due, by clock time `now_s`, walk on.
-    pub fn give_up_waiting(&mut self, now_s: f64) {
+    /// The stop at the end of road link `link`, if buses stop there.
+    pub fn stop_at(&self, link: LinkId) -> Option<u32> {
+        self.stop_of_link.get(&link).copied()
+    }
+
+    /// Whether some passenger waits past their patience by clock time `now_s`.
+    pub fn someone_gives_up_by(&self, now_s: f64) -> bool {
+        self.waiting.iter().flatten().any(|&id| self.gives_up_at(&self.riders[id as usize]) <= now_s)
+    }
+
+    /// Passengers still waiting `patience_s` after their bus was due, by clock time `now_s`, walk on; except
+    /// at the stops where `bus_standing(stop)`: a bus there may have come in time, and its stop is reported
+    /// when it leaves.
+    pub fn give_up_waiting(&mut self, now_s: f64, bus_standing: impl Fn(u32) -> bool) {
         for stop in 0..self.waiting.len() {
+            if bus_standing(stop as u32) {
+                continue;
+            }
             let (gone, stay): (Vec<u32>, Vec<u32>) =
                 self.waiting[stop].iter().partition(|&&id| self.gives_up_at(&self.riders[id as usize]) <= now_s);
             if gone.is_empty() {
@@ -363,6 +398,7 @@ impl Riders {
                     person: rider.person,
                     arrive_s: left_s + walk as f64 / self.walk_speed_mps as f64,
                     length_m: rider.journey.access_m + walk,
+                    mode: Mode::Walk,
                 });
             }
         }
@@ -379,6 +415,7 @@ impl Riders {
             person: rider.person,
             arrive_s: at_s + walk_m as f64 / self.walk_speed_mps as f64,
             length_m: rider.journey.access_m + ride_m + walk_m,
+            mode: Mode::Bus,
         });
     }
 
@@ -522,19 +559,50 @@ mod tests {
     }
 
     #[test]
+    fn a_loop_route_measures_each_passage_of_a_stop_on_its_own() {
+        let g = Graph::grid(5, 200.0, 1, 10.0);
+        // 0 → 1 → 2, round the block by 7 and 6, and 1 → 2 again: the stop at node 2 is called twice.
+        let service = BusService { runs: vec![run(&g, &[0, 1, 2, 7, 6, 1, 2], 0.0)], ..BusService::default() };
+        let riders = Riders::new(&service, &g, &TransitParams::default(), WALK);
+        assert_eq!(riders.run_at_m[0], vec![200.0, 400.0, 600.0, 800.0, 1000.0, 1200.0]);
+        assert_eq!(riders.run_stops[0][1], riders.run_stops[0][5], "one stop, two calls");
+    }
+
+    #[test]
+    fn the_first_at_the_stop_boards_first_whoever_set_off_first() {
+        let (_, mut riders) = setup(1);
+        // Person 1 sets off first but from farther away: they reach the stop at node 1 after person 2.
+        let far = riders.plan(Vec2::new(200.0, 300.0), at(800.0), 500.0).unwrap();
+        let near = riders.plan(at(200.0), at(800.0), 800.0).unwrap();
+        assert!(far.at_stop_s > near.at_stop_s && far.board == near.board);
+        riders.depart(1, far, at(800.0));
+        riders.depart(2, near, at(800.0));
+        riders.on_stop(0, &event(0, 1000.0));
+        riders.on_stop(0, &event(3, 1180.0));
+        let done = riders.take_arrivals();
+        assert_eq!(done.iter().map(|a| a.person).collect::<Vec<_>>(), vec![2]);
+    }
+
+    #[test]
     fn passengers_give_up_after_their_patience_and_are_carried_on_when_their_stop_is_not_made() {
         let (_, mut riders) = setup(70);
         let patience = TransitParams::default().patience_s;
         let j = riders.plan(at(200.0), at(800.0), 900.0).unwrap();
         riders.depart(1, j, at(800.0));
-        riders.give_up_waiting(j.due_s + patience - 1.0);
+        riders.give_up_waiting(j.due_s + patience - 1.0, |_| false);
+        assert_eq!(riders.under_way(), (1, 0));
+        assert!(!riders.someone_gives_up_by(j.due_s + patience - 1.0));
+        assert!(riders.someone_gives_up_by(j.due_s + patience));
+        // Not while a bus stands at their stop (it may have come in time).
+        riders.give_up_waiting(j.due_s + patience + 5.0, |s| s == j.board);
         assert_eq!(riders.under_way(), (1, 0));
         // A bus after they gave up does not take them.
         riders.on_stop(2, &event(0, j.due_s + patience + 10.0));
         assert_eq!(riders.load(2), 0);
-        riders.give_up_waiting(j.due_s + patience + 30.0);
+        riders.give_up_waiting(j.due_s + patience + 30.0, |_| false);
         let done = riders.take_arrivals();
         assert_eq!(riders.stats.gave_up, 1);
+        assert_eq!(done[0].mode, Mode::Walk, "they never rode");
         let walk = 600.0f32.hypot(10.0) * 1.3;
         assert!((done[0].arrive_s - (j.due_s + patience + walk as f64)).abs() < 1e-3, "{done:?}");
         assert!((done[0].length_m - (j.access_m + walk)).abs() < 1e-3);

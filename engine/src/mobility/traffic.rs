@@ -715,7 +715,18 @@ impl TrafficState {
         for r in finished.iter().filter(|r| is_bus_trip(r.id)) {
             buses.riders.on_run_end((r.id - BUS_TRIP_ID_BASE) as u32, r.arrive_s);
         }
-        buses.riders.give_up_waiting(t_end_ms as f64 / 1000.0);
+        let now_s = t_end_ms as f64 / 1000.0;
+        if buses.riders.someone_gives_up_by(now_s) {
+            // Stops with a bus standing on their link: it may have come in time, and reports the stop when it
+            // leaves.
+            let mut standing = vec![false; buses.riders.stop_count()];
+            for p in self.traffic.positions().filter(|p| p.class == BUS_CLASS && p.standing_s > 0.0) {
+                if let Some(s) = buses.riders.stop_at(p.link) {
+                    standing[s as usize] = true;
+                }
+            }
+            buses.riders.give_up_waiting(now_s, |s| standing[s as usize]);
+        }
         buses.riders.take_arrivals()
     }
 }
@@ -739,8 +750,8 @@ enum Reached {
     /// The road node by their destination, at the end of trip `trip` of their itinerary (s); the walk to
     /// the door follows.
     Road { trip: usize, arrive_s: f64 },
-    /// The door (clock ms), after a trip of `length_m` (m).
-    Door { arrive_ms: u64, length_m: f32 },
+    /// The door (clock ms), after a trip of `length_m` (m) made by `mode` in the end.
+    Door { arrive_ms: u64, length_m: f32, mode: Mode },
 }
 
 /// Persons' events before `t_end`: every person's ([`Arrived::Nobody`]), or — after the model's steps —
@@ -818,8 +829,9 @@ fn person_events(state: &mut TrafficState, city: &City, t_end: u64, persons: &mu
                 let egress = attach[to as usize].map_or(0.0, |(_, d)| d as f64 / walk);
                 Some(((arrive_s + egress) * 1000.0).round() as u64)
             }
-            Reached::Door { arrive_ms, length_m } => {
+            Reached::Door { arrive_ms, length_m, mode } => {
                 person.length_m = length_m;
+                person.mode = mode;
                 Some(arrive_ms)
             }
         };
@@ -842,7 +854,8 @@ fn person_events(state: &mut TrafficState, city: &City, t_end: u64, persons: &mu
         }
         Arrived::Riders(done) => {
             for r in done {
-                let reached = Reached::Door { arrive_ms: (r.arrive_s * 1000.0).round() as u64, length_m: r.length_m };
+                let arrive_ms = (r.arrive_s * 1000.0).round() as u64;
+                let reached = Reached::Door { arrive_ms, length_m: r.length_m, mode: r.mode };
                 advance(traffic.as_mut(), buses, entities[r.person as usize], reached);
             }
         }

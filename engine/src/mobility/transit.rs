@@ -1,5 +1,6 @@
 //! Scheduled buses: a GTFS service day ([`crate::import::gtfs::Timetable`]) turned into vehicle trips on
-//! the city's road graph that stop at their stops ([`StopHold`]), and the schedule-adherence KPIs.
+//! the city's road graph that stop at their stops ([`StopHold`]), and the schedule-adherence KPIs. A city
+//! without a feed can run its OpenStreetMap bus routes on a headway timetable ([`OsmService`]).
 //!
 //! Map matching: each stop joins the road links within `stop_snap_m` of it (the nearest few, so both
 //! directions of a two-way street are candidates). For each distinct stop sequence of the day, one
@@ -46,8 +47,9 @@ pub struct TransitParams {
     /// 5 min late window is the one TCQSM (3rd ed.) reports as the most common among US agencies.
     pub on_time_late_s: f64,
     /// Share of persons without a car, who ride the buses ([`super::riders`]) or walk: 0.22, the share of
-    /// households in England without a car or van in 2022 (DfT National Travel Survey, table NTS0205). Set
-    /// it from the city's own statistics.
+    /// households in England without a car or van in 2022 (DfT National Travel Survey, table NTS0205), a
+    /// stand-in: set it from the city's own statistics. Persons are without a car only in scenarios with
+    /// buses, so compare runs with and without buses at `no_car_share = 0` to see the buses' effect alone.
     pub no_car_share: f64,
     /// Passengers a bus carries, seated and standing: 70, a 12 m city bus (TCQSM 3rd ed., ch. 6, gives
     /// some 60–80 for standard buses at planning loads).
@@ -59,7 +61,8 @@ pub struct TransitParams {
     /// "The minimum circuity frontier and the journey to work", measure circuities of 1.2–1.3 in US
     /// metropolitan areas).
     pub walk_circuity: f32,
-    /// How long after their bus was due a waiting passenger gives up and walks on (s): 900.
+    /// How long after their bus was due a waiting passenger gives up and walks on (s): 900, an assumption
+    /// (a bus a quarter of an hour late), without a survey behind it.
     pub patience_s: f64,
     /// A timetable for the city's OpenStreetMap bus routes, run when the city has no GTFS feed.
     pub osm_service: OsmService,
@@ -74,7 +77,8 @@ pub struct TransitParams {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OsmService {
-    /// Time between departures of a route (s): 900 (15 min), a common daytime frequency of city bus lines.
+    /// Time between departures of a route (s): 900 (15 min), a common daytime frequency of city bus lines;
+    /// at least 60.
     pub headway_s: f64,
     /// First departure of each route from its first stop (clock time, `"06:00"`).
     pub first_departure: String,
@@ -191,7 +195,13 @@ impl TransitParams {
         non_negative("max_access_m", self.max_access_m as f64)?;
         positive("walk_circuity", self.walk_circuity as f64)?;
         non_negative("patience_s", self.patience_s)?;
-        positive("osm_service.headway_s", self.osm_service.headway_s)?;
+        let headway = self.osm_service.headway_s;
+        if headway.is_nan() || headway < MIN_HEADWAY_S {
+            return Err((
+                "osm_service.headway_s".into(),
+                format!("{headway} s: at least {MIN_HEADWAY_S} s between buses of a route"),
+            ));
+        }
         positive("osm_service.scheduled_speed_kmh", self.osm_service.scheduled_speed_kmh)?;
         self.osm_service.window_s()?;
         if self.walk_circuity < 1.0 {
@@ -203,6 +213,10 @@ impl TransitParams {
         Ok(())
     }
 }
+
+/// Shortest headway of the OSM timetable (s): a bus a minute on one route is already more than any street
+/// carries; below it a typo would make millions of runs.
+const MIN_HEADWAY_S: f64 = 60.0;
 
 /// One bus run, ready to drive.
 #[derive(Clone, Debug, PartialEq)]
