@@ -363,16 +363,8 @@ pub fn decode_agent_frames(payload: &[u8]) -> Result<Vec<AgentFrame>, String> {
     let mut frames = Vec::new();
     while !cur.is_empty() {
         let at = cur.pos;
-        let t_ms = cur.u64()?;
-        let n = cur.u32()? as usize;
-        let needed = n.checked_mul(AGENT_BYTES).ok_or_else(|| format!("payload byte {at}: agent count overflows"))?;
-        if needed > cur.remaining() {
-            return Err(format!(
-                "payload byte {at}: frame at t = {t_ms} ms announces {n} agents ({needed} bytes) but only {} bytes \
-                 remain",
-                cur.remaining()
-            ));
-        }
+        let (t_ms, n) = agent_frame_header(payload, at)?;
+        cur.take(AGENT_FRAME_HEADER_BYTES)?;
         let ids = cur.take(4 * n)?;
         let kinds = cur.take(n)?;
         let states = cur.take(n)?;
@@ -395,6 +387,21 @@ pub fn decode_agent_frames(payload: &[u8]) -> Result<Vec<AgentFrame>, String> {
         frames.push(AgentFrame { t_ms, agents });
     }
     Ok(frames)
+}
+
+/// The header of the agent frame that starts at byte `at` of a payload: its time (ms) and agent count,
+/// checked to fit in the bytes that follow; an error names the byte.
+fn agent_frame_header(payload: &[u8], at: usize) -> Result<(u64, usize), String> {
+    let mut cur = Cursor::new(payload.get(at..).unwrap_or_default());
+    let header = cur.u64().and_then(|t| cur.u32().map(|n| (t, n as usize)));
+    let (t_ms, n) = header.map_err(|e| format!("frame at payload byte {at}: {e}"))?;
+    match n.checked_mul(AGENT_BYTES) {
+        Some(bytes) if bytes <= cur.remaining() => Ok((t_ms, n)),
+        _ => Err(format!(
+            "payload byte {at}: frame at t = {t_ms} ms announces {n} agents but only {} bytes remain",
+            cur.remaining()
+        )),
+    }
 }
 
 /// Which way [`delta_code_positions`] runs.
@@ -431,18 +438,9 @@ pub fn delta_code_positions(payload: &mut [u8], direction: DeltaCoding) -> Resul
     let mut at = 0usize;
     while at < payload.len() {
         let frame_start = at;
-        let n = {
-            let mut cur = Cursor::new(&payload[at..]);
-            let header = cur.u64().and_then(|_| cur.u32());
-            header.map_err(|e| format!("frame at payload byte {frame_start}: {e}"))? as usize
-        };
+        let (_, n) = agent_frame_header(payload, at)?;
+        let needed = n * AGENT_BYTES;
         at += AGENT_FRAME_HEADER_BYTES;
-        let needed = n.checked_mul(AGENT_BYTES).filter(|&b| b <= payload.len() - at).ok_or_else(|| {
-            format!(
-                "payload byte {frame_start}: frame announces {n} agents but only {} bytes remain",
-                payload.len() - at
-            )
-        })?;
         let ids_at = at;
         let first = frame_start == 0;
         ids.clear();
