@@ -222,6 +222,12 @@ pub fn run(
     let text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
     write("kpis.json", text.as_bytes())?;
     write("timeseries.csv", series.to_csv().as_bytes())?;
+    if let Some(traffic) = sim.world().get_resource::<crate::mobility::traffic::TrafficState>() {
+        write("link_volumes.csv", traffic.link_volumes_csv().as_bytes())?;
+        if let Some(geojson) = traffic.link_volumes_geojson(&city) {
+            write("link_volumes.geojson", (serde_json::to_string(&geojson).unwrap_or_default() + "\n").as_bytes())?;
+        }
+    }
     if let Some(flood) = sim.world().get_resource::<FloodState>() {
         write("gauges.csv", crate::flood::output::gauges_csv(flood).as_bytes())?;
         for (name, values) in [

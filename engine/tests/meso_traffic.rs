@@ -2,6 +2,7 @@
 //! - Andorra la Vella's weekday with `[mobility] model = "meso"`: every car trip of the population is driven
 //!   through the queues and arrives, the same persons make the same trips as at free flow, the day costs
 //!   about what the microscopic model says it costs, and the run is byte-identical at 1 and 2 threads;
+//!   its link volumes are written for every road link (CSV) and as lines of the links used (GeoJSON);
 //! - SUMO's grid network and demand in the queue model: every vehicle arrives, none faster than free flow;
 //! - twelve cars listed one by one with their routes (`[mobility] routes`) drive beside the population;
 //! - the valley road closed through the morning peak: the free-flow detours jam, and drivers who re-plan on
@@ -26,7 +27,7 @@ fn the_andorra_day_in_the_queue_model_drives_every_car_trip_at_any_thread_count(
     let (a, b) = (dir.path().join("meso2"), dir.path().join("meso1"));
     let meso = run("andorra/meso-traffic.toml", "2", &a);
     run("andorra/meso-traffic.toml", "1", &b);
-    for f in ["kpis.json", "timeseries.csv", "replay.machi"] {
+    for f in ["kpis.json", "timeseries.csv", "replay.machi", "link_volumes.csv", "link_volumes.geojson"] {
         let (x, y) = (std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap());
         assert!(x == y, "{f} differs between 1 and 2 threads");
     }
@@ -48,13 +49,39 @@ fn the_andorra_day_in_the_queue_model_drives_every_car_trip_at_any_thread_count(
     let r = machi::replay::ReplayReader::open(a.join("replay.machi")).unwrap();
     let frame = r.agent_frame_at(STREAM_VEHICLES, 8 * 3600 * 1000).unwrap().unwrap();
     assert!(!frame.agents.is_empty(), "vehicles on the road at 08:00");
+    // Link volumes for planners: every road link in the CSV, the used ones as lines in QGIS's GeoJSON.
+    let mut csv = csv::Reader::from_path(a.join("link_volumes.csv")).unwrap();
+    let volumes: Vec<u32> = csv.deserialize::<LinkRow>().map(|r| r.unwrap().vehicles).collect();
+    assert!(volumes.len() > 1000, "{} links", volumes.len());
+    assert_eq!(volumes.iter().filter(|&&v| v > 0).count() as f64, num(m, "links_used"));
+    assert_eq!(volumes.iter().copied().max().unwrap() as f64, num(m, "max_link_volume_veh"));
+    let geojson: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("link_volumes.geojson")).unwrap()).unwrap();
+    let features = geojson["features"].as_array().unwrap();
+    assert_eq!(features.len() as f64, num(m, "links_used"));
+    for f in features {
+        assert!(f["properties"]["vehicles"].as_u64().unwrap() > 0);
+        for p in f["geometry"]["coordinates"].as_array().unwrap() {
+            let (lon, lat) = (p[0].as_f64().unwrap(), p[1].as_f64().unwrap());
+            assert!((1.4..1.7).contains(&lon) && (42.4..42.6).contains(&lat), "{lon}, {lat}: not in Andorra");
+        }
+    }
+}
+
+/// A row of `link_volumes.csv` (the columns a test reads).
+#[derive(serde::Deserialize)]
+struct LinkRow {
+    vehicles: u32,
 }
 
 #[test]
 fn sumo_demand_runs_in_the_queue_model() {
     let dir = tempfile::tempdir().unwrap();
-    let kpis = run("sumo-grid/grid-hour-meso.toml", "2", &dir.path().join("meso"));
+    let out = dir.path().join("meso");
+    let kpis = run("sumo-grid/grid-hour-meso.toml", "2", &out);
     let m = &kpis["mobility"];
+    // Link volumes as CSV; no GeoJSON, since a SUMO network's coordinates are not georeferenced here.
+    assert!(out.join("link_volumes.csv").exists() && !out.join("link_volumes.geojson").exists());
     assert_eq!(num(m, "vehicle_trips_completed"), 3600.0, "{m}");
     assert_eq!(num(m, "vehicle_trips_teleported"), 0.0);
     assert!(num(m, "total_delay_veh_h") >= 0.0);

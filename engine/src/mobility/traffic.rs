@@ -25,6 +25,7 @@ use crate::city::graph::{LinkId, NodeId};
 use crate::city::routing::{Router, Weight};
 use crate::city::City;
 use crate::error::{InputError, InputResult};
+use crate::import::tags::WayClass;
 use crate::sim::{register_domain, CityRes, Finalize, Kpis, Observe, SimClock, TimeSeries};
 use bevy_app::{App, Plugin};
 use bevy_ecs::prelude::*;
@@ -580,6 +581,77 @@ impl TrafficState {
             })
             .collect();
         VehicleFrame { t_ms, vehicles }
+    }
+}
+
+/// One road link's row of the link-volume outputs.
+#[derive(Serialize)]
+struct LinkVolume<'a> {
+    /// Index of the link in the road graph.
+    link: u32,
+    /// The OSM way (or other source feature) it was made from.
+    source_id: i64,
+    name: &'a str,
+    class: WayClass,
+    lanes: u8,
+    length_m: f32,
+    speed_limit_kmh: f32,
+    /// Vehicles that entered the link over the run (buses included).
+    vehicles: u32,
+}
+
+impl TrafficState {
+    fn link_volumes<'a>(&'a self, graph: &'a crate::city::graph::Graph) -> impl Iterator<Item = LinkVolume<'a>> {
+        graph.links().iter().zip(self.traffic.link_entries()).enumerate().map(|(k, (l, &vehicles))| LinkVolume {
+            link: k as u32,
+            source_id: l.source_id,
+            name: l.name.as_deref().unwrap_or(""),
+            class: l.class,
+            lanes: l.lanes,
+            length_m: l.length_m,
+            speed_limit_kmh: l.speed_mps * 3.6,
+            vehicles,
+        })
+    }
+
+    /// `link_volumes.csv`: every road link with the vehicles that entered it over the run
+    /// (`link,source_id,name,class,lanes,length_m,speed_limit_kmh,vehicles`).
+    pub fn link_volumes_csv(&self) -> String {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        for row in self.link_volumes(self.traffic.graph()) {
+            // Writing into memory cannot fail; a row that could not be serialised would be a bug.
+            let _ = w.serialize(row);
+        }
+        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// `link_volumes.geojson`: the links vehicles used, as lines in longitude/latitude with the columns
+    /// of [`Self::link_volumes_csv`], for QGIS; `None` on a SUMO network, whose coordinates are not
+    /// georeferenced here.
+    pub fn link_volumes_geojson(&self, city: &City) -> Option<serde_json::Value> {
+        if self.geometry_is_lane0 {
+            return None;
+        }
+        let graph = self.traffic.graph();
+        let features: Vec<serde_json::Value> = self
+            .link_volumes(graph)
+            .filter(|v| v.vehicles > 0)
+            .map(|v| {
+                let line: Vec<[f64; 2]> = graph
+                    .link(LinkId(v.link))
+                    .geometry
+                    .iter()
+                    .filter_map(|p| city.frame.to_lon_lat(p.x as f64, p.y as f64).ok())
+                    .map(|(lon, lat)| [lon, lat])
+                    .collect();
+                serde_json::json!({
+                    "type": "Feature",
+                    "geometry": {"type": "LineString", "coordinates": line},
+                    "properties": v,
+                })
+            })
+            .collect();
+        Some(serde_json::json!({"type": "FeatureCollection", "features": features}))
     }
 }
 
