@@ -595,7 +595,7 @@ struct LinkVolume<'a> {
     class: WayClass,
     lanes: u8,
     length_m: f32,
-    speed_limit_kmh: f32,
+    speed_limit_kmh: f64,
     /// Vehicles that entered the link over the run (buses included).
     vehicles: u32,
 }
@@ -609,7 +609,8 @@ impl TrafficState {
             class: l.class,
             lanes: l.lanes,
             length_m: l.length_m,
-            speed_limit_kmh: l.speed_mps * 3.6,
+            // To 0.1 km/h: the limits are whole km/h (or mph) stored in m/s.
+            speed_limit_kmh: (l.speed_mps as f64 * 36.0).round() / 10.0,
             vehicles,
         })
     }
@@ -636,7 +637,8 @@ impl TrafficState {
         let features: Vec<serde_json::Value> = self
             .link_volumes(graph)
             .filter(|v| v.vehicles > 0)
-            .map(|v| {
+            // A link whose geometry does not project (outside the frame's domain) is left out.
+            .filter_map(|v| {
                 let line: Vec<[f64; 2]> = graph
                     .link(LinkId(v.link))
                     .geometry
@@ -644,10 +646,12 @@ impl TrafficState {
                     .filter_map(|p| city.frame.to_lon_lat(p.x as f64, p.y as f64).ok())
                     .map(|(lon, lat)| [lon, lat])
                     .collect();
-                serde_json::json!({
-                    "type": "Feature",
-                    "geometry": {"type": "LineString", "coordinates": line},
-                    "properties": v,
+                (line.len() >= 2).then(|| {
+                    serde_json::json!({
+                        "type": "Feature",
+                        "geometry": {"type": "LineString", "coordinates": line},
+                        "properties": v,
+                    })
                 })
             })
             .collect();

@@ -280,9 +280,11 @@ fn record_persons(
             let (pos, state) = match s.travelling {
                 Some((dep, arr)) => {
                     let trip = &itinerary.0[s.next_trip as usize];
-                    // While a vehicle model carries the person, its arrival is not known yet: placed by the
-                    // trip's planned free-flow time (and at the destination once that is up).
-                    let arr = if arr == crate::mobility::traffic::PENDING_ARRIVAL { dep + trip.time_ms } else { arr };
+                    // While a vehicle carries the person, the arrival is not known yet: a driver is placed by
+                    // the trip's planned free-flow time (at the destination once that is up); a passenger by
+                    // bus stays at the origin (the bus they ride is in the vehicle stream).
+                    let pending = arr == crate::mobility::traffic::PENDING_ARRIVAL;
+                    let arr = if pending && s.mode == Mode::Car { dep + trip.time_ms } else { arr };
                     let f = if arr > dep { (clock_now.saturating_sub(dep)) as f32 / (arr - dep) as f32 } else { 1.0 };
                     let a = buildings[trip.from as usize].centroid;
                     let b = buildings[trip.to as usize].centroid;

@@ -392,9 +392,14 @@ pub fn decode_agent_frames(payload: &[u8]) -> Result<Vec<AgentFrame>, String> {
 /// The header of the agent frame that starts at byte `at` of a payload: its time (ms) and agent count,
 /// checked to fit in the bytes that follow; an error names the byte.
 fn agent_frame_header(payload: &[u8], at: usize) -> Result<(u64, usize), String> {
-    let mut cur = Cursor::new(payload.get(at..).unwrap_or_default());
-    let header = cur.u64().and_then(|t| cur.u32().map(|n| (t, n as usize)));
-    let (t_ms, n) = header.map_err(|e| format!("frame at payload byte {at}: {e}"))?;
+    let left = payload.len().saturating_sub(at);
+    if left < AGENT_FRAME_HEADER_BYTES {
+        return Err(format!(
+            "payload byte {at}: a frame header needs {AGENT_FRAME_HEADER_BYTES} bytes, only {left} remain"
+        ));
+    }
+    let mut cur = Cursor::new(&payload[at..]);
+    let (t_ms, n) = (cur.u64()?, cur.u32()? as usize);
     match n.checked_mul(AGENT_BYTES) {
         Some(bytes) if bytes <= cur.remaining() => Ok((t_ms, n)),
         _ => Err(format!(
