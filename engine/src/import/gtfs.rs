@@ -248,7 +248,7 @@ impl Feed {
                         .map(|c| StopCall { arrive_s: c.arrive_s + shift, depart_s: c.depart_s + shift, ..*c })
                         .collect();
                     trips.push(TransitTrip {
-                        id: format!("{id}@{}", clock(start)),
+                        id: format!("{id}@{}", crate::scenario::format_duration(start as u64 * 1000)),
                         route: name.clone(),
                         shape_id: trip.shape_id.clone(),
                         calls: run,
@@ -483,11 +483,6 @@ fn is_bus(t: RouteType) -> bool {
         RouteType::Extended(e) => (700..800).contains(&(e as i16)),
         _ => false,
     }
-}
-
-/// `HH:MM:SS` of seconds after midnight.
-fn clock(s: u32) -> String {
-    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
 /// Mean Earth radius (m), IUGG.

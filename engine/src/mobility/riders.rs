@@ -24,7 +24,7 @@
 //! Everything happens in the order of the vehicle model's stop events and of person ids, so the result
 //! does not depend on the thread count.
 
-use super::teleport::Mode;
+use super::teleport::{LegStart, Mode};
 use super::transit::{BusService, TransitParams};
 use super::vehicles::StopEvent;
 use crate::city::graph::{Graph, LinkId};
@@ -280,6 +280,25 @@ impl Riders {
         best
     }
 
+    /// How person `person`, who has no car, makes a trip from `from` to `to` (m) setting off at `depart_s`
+    /// (s) whose walking route is `walk_m` long (infinite: none; then the straight line times the
+    /// circuity): by bus when the timetable gets them to the door sooner than walking (they set off on the
+    /// journey), else on foot (counted).
+    pub fn start_trip(&mut self, person: u32, from: Vec2, to: Vec2, depart_s: f64, walk_m: f32) -> LegStart {
+        let walk_m = if walk_m.is_finite() { walk_m } else { self.walk_m(from, to) };
+        let walk_s = walk_m as f64 / self.walk_speed_mps as f64;
+        match self.plan(from, to, depart_s) {
+            Some(j) if j.expected_arrive_s - depart_s < walk_s => {
+                self.depart(person, j, to);
+                LegStart::Carried { mode: Mode::Bus, length_m: j.access_m + j.ride_m + j.egress_m }
+            }
+            _ => {
+                self.stats.walked_instead += 1;
+                LegStart::Walked { time_ms: (walk_s * 1000.0).round() as u64, length_m: walk_m }
+            }
+        }
+    }
+
     /// A person sets off on `journey` to the point `destination`.
     pub fn depart(&mut self, person: u32, journey: Journey, destination: Vec2) {
         let k = self.riders.len() as u32;
@@ -295,11 +314,6 @@ impl Riders {
         let at = queue.partition_point(|&q| key(q) <= me);
         queue.insert(at, k);
         self.stats.journeys += 1;
-    }
-
-    /// Counts a trip of a person without a car made on foot.
-    pub fn walked_instead(&mut self) {
-        self.stats.walked_instead += 1;
     }
 
     /// Passengers get off and on at a stop a run made (`run`: its index in the service).
@@ -431,8 +445,7 @@ impl Riders {
         (self.waiting.iter().map(Vec::len).sum(), self.aboard.iter().map(Vec::len).sum())
     }
 
-    /// The most passengers aboard any one run at any time is bounded by `bus_capacity`; this is the load of
-    /// a run now.
+    /// Passengers aboard run `run` now (never more than `bus_capacity`).
     pub fn load(&self, run: u32) -> usize {
         self.aboard.get(run as usize).map_or(0, Vec::len)
     }
@@ -508,6 +521,21 @@ mod tests {
         assert_eq!(riders.plan(at(200.0), at(800.0), 1700.0), None);
         assert_eq!(riders.plan(at(800.0), at(200.0), 900.0), None);
         assert_eq!(riders.plan(Vec2::new(200.0, 800.0), at(800.0), 900.0), None);
+    }
+
+    #[test]
+    fn a_person_without_a_car_rides_when_the_bus_beats_walking_and_walks_otherwise() {
+        let (_, mut riders) = setup(70);
+        // By bus: at the door 293 s after setting off; walking 600 m straight times 1.3 takes 780 s.
+        let by_bus = riders.start_trip(1, at(200.0), at(800.0), 900.0, f32::INFINITY);
+        assert!(matches!(by_bus, LegStart::Carried { mode: Mode::Bus, .. }), "{by_bus:?}");
+        assert_eq!(riders.under_way(), (1, 0));
+        // A 250 m footpath route beats the bus.
+        let walked = riders.start_trip(2, at(200.0), at(800.0), 900.0, 250.0);
+        assert_eq!(walked, LegStart::Walked { time_ms: 250_000, length_m: 250.0 });
+        // After the last run, on foot.
+        assert!(matches!(riders.start_trip(3, at(200.0), at(800.0), 1700.0, 900.0), LegStart::Walked { .. }));
+        assert_eq!((riders.stats.journeys, riders.stats.walked_instead), (1, 2));
     }
 
     #[test]

@@ -591,27 +591,35 @@ struct LinkVolume<'a> {
     link: u32,
     /// The OSM way (or other source feature) it was made from.
     source_id: i64,
+    /// Street name (empty when untagged).
     name: &'a str,
+    /// Road class.
     class: WayClass,
+    /// Lanes in its direction.
     lanes: u8,
+    /// Length (m).
     length_m: f32,
+    /// Speed limit (km/h).
     speed_limit_kmh: f64,
     /// Vehicles that entered the link over the run (buses included).
     vehicles: u32,
 }
 
 impl TrafficState {
-    fn link_volumes<'a>(&'a self, graph: &'a crate::city::graph::Graph) -> impl Iterator<Item = LinkVolume<'a>> {
-        graph.links().iter().zip(self.traffic.link_entries()).enumerate().map(|(k, (l, &vehicles))| LinkVolume {
-            link: k as u32,
-            source_id: l.source_id,
-            name: l.name.as_deref().unwrap_or(""),
-            class: l.class,
-            lanes: l.lanes,
-            length_m: l.length_m,
-            // To 0.1 km/h: the limits are whole km/h (or mph) stored in m/s.
-            speed_limit_kmh: (l.speed_mps as f64 * 36.0).round() / 10.0,
-            vehicles,
+    /// Every road link's row, in link order.
+    fn link_volumes(&self) -> impl Iterator<Item = LinkVolume<'_>> {
+        self.traffic.graph().links().iter().zip(self.traffic.link_entries()).enumerate().map(|(k, (l, &vehicles))| {
+            LinkVolume {
+                link: k as u32,
+                source_id: l.source_id,
+                name: l.name.as_deref().unwrap_or(""),
+                class: l.class,
+                lanes: l.lanes,
+                length_m: l.length_m,
+                // To 0.1 km/h: the limits are whole km/h (or mph) stored in m/s.
+                speed_limit_kmh: (l.speed_mps as f64 * 36.0).round() / 10.0,
+                vehicles,
+            }
         })
     }
 
@@ -619,7 +627,7 @@ impl TrafficState {
     /// (`link,source_id,name,class,lanes,length_m,speed_limit_kmh,vehicles`).
     pub fn link_volumes_csv(&self) -> String {
         let mut w = csv::Writer::from_writer(Vec::new());
-        for row in self.link_volumes(self.traffic.graph()) {
+        for row in self.link_volumes() {
             // Writing into memory cannot fail; a row that could not be serialised would be a bug.
             let _ = w.serialize(row);
         }
@@ -635,7 +643,7 @@ impl TrafficState {
         }
         let graph = self.traffic.graph();
         let features: Vec<serde_json::Value> = self
-            .link_volumes(graph)
+            .link_volumes()
             .filter(|v| v.vehicles > 0)
             // A link whose geometry does not project (outside the frame's domain) is left out.
             .filter_map(|v| {
@@ -856,19 +864,7 @@ fn person_events(state: &mut TrafficState, city: &City, t_end: u64, persons: &mu
      -> LegStart {
         if let Some(b) = buses.as_mut().filter(|b| b.carless(seed, person)) {
             let (from, to) = (city.buildings[trip.from as usize].centroid, city.buildings[trip.to as usize].centroid);
-            let walk_m = if trip.walk_m.is_finite() { trip.walk_m } else { from.distance(to) * b.params.walk_circuity };
-            let walk_s = walk_m as f64 / walk;
-            let dep_s = dep as f64 / 1000.0;
-            match b.riders.plan(from, to, dep_s) {
-                Some(j) if j.expected_arrive_s - dep_s < walk_s => {
-                    b.riders.depart(person, j, to);
-                    return LegStart::Carried { mode: Mode::Bus, length_m: j.access_m + j.ride_m + j.egress_m };
-                }
-                _ => {
-                    b.riders.walked_instead();
-                    return LegStart::Walked { time_ms: (walk_s * 1000.0).round() as u64, length_m: walk_m };
-                }
-            }
+            return b.riders.start_trip(person, from, to, dep as f64 / 1000.0, trip.walk_m);
         }
         let car = LegStart::Carried { mode: Mode::Car, length_m: trip.length_m };
         let (Some((from, access)), Some((to, _))) = (attach[trip.from as usize], attach[trip.to as usize]) else {

@@ -149,8 +149,7 @@ impl OsmService {
                         timepoint: k == 0,
                     })
                     .collect();
-                let hms = t as u64;
-                let id = format!("osm-r{}@{:02}:{:02}:{:02}", r.source_id, hms / 3600, hms / 60 % 60, hms % 60);
+                let id = format!("osm-r{}@{}", r.source_id, crate::scenario::format_duration((t * 1000.0) as u64));
                 trips.push(TransitTrip { id, route: r.line.clone(), shape_id: None, calls });
                 t += headway;
             }
