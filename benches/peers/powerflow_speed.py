@@ -15,6 +15,12 @@ For every case, each tool solves the balanced AC power flow with Newton–Raphso
 * pandapower (`runpp`, numba): wall time of `runpp`, and pandapower's own timer `net._ppc["et"]` around
   its Newton–Raphson (Ybus, the iterations and the branch flows, without the conversion of the tables).
 
+The machine is shared and its speed drifts by tens of percent from minute to minute, so each case is measured
+in `--rounds` rounds (default 5), each timing pandapower, Machi and lightsim2grid one after the other with a
+fifth of the solves: a slow spell then falls on all three tools alike rather than on one, and each tool's
+figure is the median over all rounds (Machi's: the median of its per-round medians). The ratios printed are
+those medians' ratios; the spread of the per-round ratio Machi/pandapower NR is printed too.
+
 MATPOWER cases are read by Machi from the `.m` files and by pandapower and lightsim2grid from pandapower's
 own copy of the case (`pandapower.networks`; same buses and branches, slightly different data for case300
 and case9241pegase, see `data/grid/reference/README.md`: the work per solve is the same). lightsim2grid's
@@ -147,6 +153,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", nargs="*", default=list(CASES))
     ap.add_argument("--json", type=Path, help="write the figures here")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds per case (see above)")
     args = ap.parse_args()
     if not MACHI.exists():
         sys.exit(f"{MACHI} is missing: run `cargo build --release -p machi` first")
@@ -156,15 +163,28 @@ def main():
     for name in args.cases:
         net = load(name)
         n = repeats(len(net.bus))
-        pp_wall, pp_et, pp_it = pandapower_times(net, max(5, n // 20))
-        m = machi(name, n)
+        per_round = max(1, n // args.rounds)
+        pp_rounds, machi_rounds, ls_rounds = [], [], []
+        for _ in range(args.rounds):
+            pp_rounds.append(pandapower_times(net, max(2, per_round // 20)))
+            machi_rounds.append(machi(name, per_round))
+            ls_rounds.append(lightsim_times(net, per_round))
+        pp_wall = statistics.median(r[0] for r in pp_rounds)
+        pp_et = statistics.median(r[1] for r in pp_rounds)
+        pp_it = pp_rounds[-1][2]
+        m = machi_rounds[-1]
+        m["solve_seconds"] = statistics.median(r["solve_seconds"] for r in machi_rounds)
+        round_ratios = [p[1] / r["solve_seconds"] for p, r in zip(pp_rounds, machi_rounds)]
         ref = {int(i): vm for i, vm in zip(net.bus.index, net.res_bus.vm_pu.values)}
         # Machi's buses carry MATPOWER numbers (pandapower's from_mpc numbers from 0) or pandapower indices.
         offset = 1 if CASES[name][0].endswith(".m") else 0
         dvm_machi = max(abs(b["vm_pu"] - ref[b["id"] - offset]) for b in m["buses"]
                         if b["vm_pu"] is not None and np.isfinite(ref.get(b["id"] - offset, np.nan)))
-        ls = lightsim_times(net, n)
-        row = {"case": name, "buses": len(net.bus), "solves": n,
+        ls = None
+        if all(ls_rounds):
+            ls = (statistics.median(r[0] for r in ls_rounds), statistics.median(r[1] for r in ls_rounds)) + ls_rounds[-1][2:]
+        row = {"case": name, "buses": len(net.bus), "solves": per_round * args.rounds, "rounds": args.rounds,
+               "pandapower_nr_over_machi_per_round": sorted(round_ratios),
                "machi_solve_median_s": m["solve_seconds"], "machi_iterations": m["iterations"],
                "machi_max_dvm_vs_pandapower": dvm_machi,
                "pandapower_nr_median_s": pp_et, "pandapower_runpp_median_s": pp_wall, "pandapower_iterations": pp_it}
@@ -178,6 +198,7 @@ def main():
         ratio = f"{ls[0] / ms:10.2f}" if ls else f"{'—':>10}"
         print(f"{name:18} {len(net.bus):6d} | {ms * 1e3:7.3f} ms {m['iterations']:2d} | {ls_txt} | "
               f"{pp_et * 1e3:10.3f} ms {pp_wall * 1e3:6.1f} ms | {ratio} {pp_et / ms:11.1f}", flush=True)
+        print(f"{'':18} per-round pp NR/Machi: {min(round_ratios):.1f} … {max(round_ratios):.1f}", flush=True)
         if ls and ls[3] > 1e-6:
             print(f"  note: lightsim2grid's model differs from pandapower's by up to {ls[3]:.2e} pu", flush=True)
     doc = {"what": __doc__.split("\n\n")[0], "tolerance_mva": TOL_MVA, "cpu": os.cpu_count(),

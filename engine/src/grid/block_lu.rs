@@ -211,8 +211,27 @@ impl BlockLu {
         self.back_substitute(b);
     }
 
-    /// The backward substitution U·x = y of a solve, y in the work vector (pivot order), x into `b`.
+    /// The backward substitution U·x = y of a solve, y in the work vector (pivot order), x into `b`, in the
+    /// widest vectors the CPU has ([`super::cpu`]).
     fn back_substitute(&mut self, b: &mut [DVec2]) {
+        #[cfg(target_arch = "x86_64")]
+        if super::cpu::has_avx2() {
+            // SAFETY: the CPU has AVX2 (checked on the line above), the one requirement of the call.
+            return unsafe { self.back_substitute_avx2(b) };
+        }
+        self.back_substitute_any_cpu(b)
+    }
+
+    /// [`BlockLu::back_substitute_any_cpu`] compiled with AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn back_substitute_avx2(&mut self, b: &mut [DVec2]) {
+        self.back_substitute_any_cpu(b)
+    }
+
+    /// The backward substitution, inlined into each of [`BlockLu::back_substitute`]'s builds.
+    #[inline(always)]
+    fn back_substitute_any_cpu(&mut self, b: &mut [DVec2]) {
         let p = &self.pattern;
         let y = &mut self.work_vec;
         for j in (0..p.n).rev() {
@@ -234,7 +253,27 @@ impl Pattern {
     /// invalid) if a diagonal block fails. `x` is a dense work column (left zero); `block(q)` is A's block
     /// at position q of [`Pattern::entry_order`]. A non-empty `y` (a right-hand side in pivot order) is
     /// carried through the forward substitution L·y' = y on the way.
+    ///
+    /// Runs in the widest vectors the CPU has ([`super::cpu`]).
     fn eliminate(&self, out: &mut Factors, x: &mut [DMat2], block: &impl BlockSource, y: &mut [DVec2]) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if super::cpu::has_avx2() {
+            // SAFETY: the CPU has AVX2 (checked on the line above), the one requirement of the call.
+            return unsafe { self.eliminate_avx2(out, x, block, y) };
+        }
+        self.eliminate_any_cpu(out, x, block, y)
+    }
+
+    /// [`Pattern::eliminate_any_cpu`] compiled with AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn eliminate_avx2(&self, out: &mut Factors, x: &mut [DMat2], block: &impl BlockSource, y: &mut [DVec2]) -> bool {
+        self.eliminate_any_cpu(out, x, block, y)
+    }
+
+    /// The elimination, inlined into each of [`Pattern::eliminate`]'s builds.
+    #[inline(always)]
+    fn eliminate_any_cpu(&self, out: &mut Factors, x: &mut [DMat2], block: &impl BlockSource, y: &mut [DVec2]) -> bool {
         let forward = !y.is_empty();
         for j in 0..self.n {
             let column = self.value_start[j]..self.value_start[j + 1];
@@ -429,6 +468,39 @@ mod tests {
         lu.factorise_solve(in_order(&lu, &values), &mut x).unwrap();
         assert!(lu.is_scalar());
         assert!(residual(&dense, &x, &b) < 1e-9, "residual {}", residual(&dense, &x, &b));
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_build_of_the_elimination_is_bit_identical() {
+        if !crate::grid::cpu::has_avx2() {
+            eprintln!("this CPU has no AVX2: only the baseline build runs here");
+            return;
+        }
+        let n = 120;
+        let (_, start, rows, values) = random_blocks(n, 4, 23);
+        let lu = BlockLu::new(n, start, rows).unwrap();
+        let block = in_order(&lu, &values);
+        let p = &lu.pattern;
+        let run = |avx2: bool| {
+            let mut factors = Factors {
+                l: vec![DMat2::ZERO; p.l_row.len()],
+                u: vec![DMat2::ZERO; p.u_row.len()],
+                d_inv: vec![DMat2::ZERO; n],
+            };
+            let (mut x, mut y) = (vec![DMat2::ZERO; n], rhs(n));
+            // SAFETY: the CPU has AVX2 (checked above).
+            let ok = if avx2 {
+                unsafe { p.eliminate_avx2(&mut factors, &mut x, &block, &mut y) }
+            } else {
+                p.eliminate_any_cpu(&mut factors, &mut x, &block, &mut y)
+            };
+            assert!(ok);
+            let bits = |m: &[DMat2]| m.iter().flat_map(|b| b.to_cols_array().map(f64::to_bits)).collect::<Vec<u64>>();
+            let y_bits: Vec<u64> = y.iter().flat_map(|v| [v.x.to_bits(), v.y.to_bits()]).collect();
+            (bits(&factors.l), bits(&factors.u), bits(&factors.d_inv), y_bits)
+        };
+        assert!(run(true) == run(false), "the AVX2 and baseline builds differ");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! (bus voltages, branch flows, losses).
 
 pub mod block_lu;
+pub mod cpu;
 pub mod matpower;
 pub mod network;
 pub mod pandapower;

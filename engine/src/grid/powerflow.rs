@@ -539,8 +539,26 @@ impl PowerFlow {
         self.buses.len()
     }
 
-    /// Current injections I = Y·V, into `out`.
+    /// Current injections I = Y·V, into `out`, in the widest vectors the CPU has ([`super::cpu`]).
     fn currents_into(&self, v: &[Complex64], out: &mut [Complex64]) {
+        #[cfg(target_arch = "x86_64")]
+        if super::cpu::has_avx2() {
+            // SAFETY: the CPU has AVX2 (checked on the line above), the one requirement of the call.
+            return unsafe { self.currents_into_avx2(v, out) };
+        }
+        self.currents_into_any_cpu(v, out)
+    }
+
+    /// [`PowerFlow::currents_into_any_cpu`] compiled with AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn currents_into_avx2(&self, v: &[Complex64], out: &mut [Complex64]) {
+        self.currents_into_any_cpu(v, out)
+    }
+
+    /// I = Y·V, inlined into each of [`PowerFlow::currents_into`]'s builds.
+    #[inline(always)]
+    fn currents_into_any_cpu(&self, v: &[Complex64], out: &mut [Complex64]) {
         for (o, row) in out.iter_mut().zip(self.y_start.windows(2)) {
             let mut sum = Complex64::new(0.0, 0.0);
             for (y, &c) in self.y_val[row[0]..row[1]].iter().zip(&self.y_col[row[0]..row[1]]) {
