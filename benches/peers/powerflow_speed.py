@@ -2,7 +2,7 @@
 """AC power-flow speed: Machi against pandapower and lightsim2grid, same cases, same machine, one run.
 
 For every case, each tool solves the balanced AC power flow with Newton–Raphson from a flat start to
-1e-8 MVA, many times, and the median solve time is reported:
+1e-8 MVA, many times, and the median solve time is reported (N below is the number of solves in one round):
 
 * Machi: `machi powerflow FILE --json --repeat N` — the network read and prepared once (admittance matrix,
   Jacobian pattern, ordering), then N solves from a flat start; each solve is the whole Newton–Raphson with
@@ -16,10 +16,11 @@ For every case, each tool solves the balanced AC power flow with Newton–Raphso
   its Newton–Raphson (Ybus, the iterations and the branch flows, without the conversion of the tables).
 
 The machine is shared and its speed drifts by tens of percent from minute to minute, so each case is measured
-in `--rounds` rounds (default 5), each timing pandapower, Machi and lightsim2grid one after the other with a
-fifth of the solves: a slow spell then falls on all three tools alike rather than on one, and each tool's
-figure is the median over all rounds (Machi's: the median of its per-round medians). The ratios printed are
-those medians' ratios; the spread of the per-round ratio Machi/pandapower NR is printed too.
+in `--rounds` rounds (default 5), each timing pandapower, Machi and lightsim2grid one after the other; a round
+has 1/rounds of the case's solves for Machi and lightsim2grid and a twentieth of that (at least 2) for
+pandapower, whose solves are slow. A slow spell then falls on all three tools alike rather than on one. Each
+tool's figure is the median of its per-round medians; the ratios printed are those figures' ratios, and the
+per-round ratios pandapower NR / Machi (in time order) are printed and written too, to show the spread.
 
 MATPOWER cases are read by Machi from the `.m` files and by pandapower and lightsim2grid from pandapower's
 own copy of the case (`pandapower.networks`; same buses and branches, slightly different data for case300
@@ -31,7 +32,7 @@ to 0.014 pu and costs it one more iteration there. Machi's accuracy is the busin
 
     pip install pandapower lightsim2grid matpowercaseframes numba
     cargo build --release -p machi
-    python3 benches/peers/powerflow_speed.py [--cases case118 ...] [--json OUT]
+    python3 benches/peers/powerflow_speed.py [--cases case118 ...] [--rounds R] [--json OUT]
 """
 
 import argparse
@@ -155,6 +156,9 @@ def main():
     ap.add_argument("--json", type=Path, help="write the figures here")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds per case (see above)")
     args = ap.parse_args()
+    if args.rounds < 1:
+        sys.exit(f"--rounds must be at least 1, not {args.rounds}")
+    load_before = os.getloadavg()[0]
     if not MACHI.exists():
         sys.exit(f"{MACHI} is missing: run `cargo build --release -p machi` first")
     rows = []
@@ -164,9 +168,10 @@ def main():
         net = load(name)
         n = repeats(len(net.bus))
         per_round = max(1, n // args.rounds)
+        pp_per_round = max(2, per_round // 20)
         pp_rounds, machi_rounds, ls_rounds = [], [], []
         for _ in range(args.rounds):
-            pp_rounds.append(pandapower_times(net, max(2, per_round // 20)))
+            pp_rounds.append(pandapower_times(net, pp_per_round))
             machi_rounds.append(machi(name, per_round))
             ls_rounds.append(lightsim_times(net, per_round))
         pp_wall = statistics.median(r[0] for r in pp_rounds)
@@ -181,10 +186,14 @@ def main():
         dvm_machi = max(abs(b["vm_pu"] - ref[b["id"] - offset]) for b in m["buses"]
                         if b["vm_pu"] is not None and np.isfinite(ref.get(b["id"] - offset, np.nan)))
         ls = None
-        if all(ls_rounds):
+        if any(r is None for r in ls_rounds):
+            print(f"  note: lightsim2grid did not converge in {sum(r is None for r in ls_rounds)} of "
+                  f"{args.rounds} rounds; its figures are left out", flush=True)
+        else:
             ls = (statistics.median(r[0] for r in ls_rounds), statistics.median(r[1] for r in ls_rounds)) + ls_rounds[-1][2:]
-        row = {"case": name, "buses": len(net.bus), "solves": per_round * args.rounds, "rounds": args.rounds,
-               "pandapower_nr_over_machi_per_round": sorted(round_ratios),
+        row = {"case": name, "buses": len(net.bus), "rounds": args.rounds,
+               "solves": per_round * args.rounds, "pandapower_solves": pp_per_round * args.rounds,
+               "pandapower_nr_over_machi_per_round": round_ratios,
                "machi_solve_median_s": m["solve_seconds"], "machi_iterations": m["iterations"],
                "machi_max_dvm_vs_pandapower": dvm_machi,
                "pandapower_nr_median_s": pp_et, "pandapower_runpp_median_s": pp_wall, "pandapower_iterations": pp_it}
@@ -202,7 +211,7 @@ def main():
         if ls and ls[3] > 1e-6:
             print(f"  note: lightsim2grid's model differs from pandapower's by up to {ls[3]:.2e} pu", flush=True)
     doc = {"what": __doc__.split("\n\n")[0], "tolerance_mva": TOL_MVA, "cpu": os.cpu_count(),
-           "load_average_before": os.getloadavg()[0], "cases": rows}
+           "load_average_before": load_before, "cases": rows}
     if args.json:
         args.json.write_text(json.dumps(doc, indent=1) + "\n")
 

@@ -211,8 +211,8 @@ impl BlockLu {
         self.back_substitute(b);
     }
 
-    /// The backward substitution U·x = y of a solve, y in the work vector (pivot order), x into `b`, in the
-    /// widest vectors the CPU has ([`super::cpu`]).
+    /// The backward substitution U·x = y of a solve, y in the work vector (pivot order), x into `b`, in AVX2
+    /// where the CPU has it ([`super::cpu`]).
     fn back_substitute(&mut self, b: &mut [DVec2]) {
         #[cfg(target_arch = "x86_64")]
         if super::cpu::has_avx2() {
@@ -254,7 +254,7 @@ impl Pattern {
     /// at position q of [`Pattern::entry_order`]. A non-empty `y` (a right-hand side in pivot order) is
     /// carried through the forward substitution L·y' = y on the way.
     ///
-    /// Runs in the widest vectors the CPU has ([`super::cpu`]).
+    /// Runs in AVX2 where the CPU has it ([`super::cpu`]).
     fn eliminate(&self, out: &mut Factors, x: &mut [DMat2], block: &impl BlockSource, y: &mut [DVec2]) -> bool {
         #[cfg(target_arch = "x86_64")]
         if super::cpu::has_avx2() {
@@ -472,35 +472,43 @@ mod tests {
 
     #[cfg(target_arch = "x86_64")]
     #[test]
-    fn the_avx2_build_of_the_elimination_is_bit_identical() {
+    fn the_avx2_builds_of_the_elimination_and_back_substitution_are_bit_identical() {
         if !crate::grid::cpu::has_avx2() {
             eprintln!("this CPU has no AVX2: only the baseline build runs here");
             return;
         }
         let n = 120;
         let (_, start, rows, values) = random_blocks(n, 4, 23);
-        let lu = BlockLu::new(n, start, rows).unwrap();
-        let block = in_order(&lu, &values);
-        let p = &lu.pattern;
+        let bits = |m: &[DMat2]| m.iter().flat_map(|b| b.to_cols_array().map(f64::to_bits)).collect::<Vec<u64>>();
+        let vector_bits = |v: &[DVec2]| v.iter().flat_map(|v| [v.x.to_bits(), v.y.to_bits()]).collect::<Vec<u64>>();
         let run = |avx2: bool| {
-            let mut factors = Factors {
-                l: vec![DMat2::ZERO; p.l_row.len()],
-                u: vec![DMat2::ZERO; p.u_row.len()],
-                d_inv: vec![DMat2::ZERO; n],
-            };
-            let (mut x, mut y) = (vec![DMat2::ZERO; n], rhs(n));
-            // SAFETY: the CPU has AVX2 (checked above).
+            let mut lu = BlockLu::new(n, start.clone(), rows.clone()).unwrap();
+            let block = in_order(&lu, &values);
+            // The elimination with the forward substitution of a right-hand side (pivot order) fused in.
+            let mut y = rhs(n);
             let ok = if avx2 {
-                unsafe { p.eliminate_avx2(&mut factors, &mut x, &block, &mut y) }
+                // SAFETY: the CPU has AVX2 (checked above).
+                unsafe { lu.pattern.eliminate_avx2(&mut lu.factors, &mut lu.work, &block, &mut y) }
             } else {
-                p.eliminate_any_cpu(&mut factors, &mut x, &block, &mut y)
+                lu.pattern.eliminate_any_cpu(&mut lu.factors, &mut lu.work, &block, &mut y)
             };
             assert!(ok);
-            let bits = |m: &[DMat2]| m.iter().flat_map(|b| b.to_cols_array().map(f64::to_bits)).collect::<Vec<u64>>();
-            let y_bits: Vec<u64> = y.iter().flat_map(|v| [v.x.to_bits(), v.y.to_bits()]).collect();
-            (bits(&factors.l), bits(&factors.u), bits(&factors.d_inv), y_bits)
+            let forward = vector_bits(&y);
+            lu.work_vec = y;
+            let mut x = vec![DVec2::ZERO; n];
+            if avx2 {
+                // SAFETY: as above.
+                unsafe { lu.back_substitute_avx2(&mut x) }
+            } else {
+                lu.back_substitute_any_cpu(&mut x)
+            }
+            let f = &lu.factors;
+            (bits(&f.l), bits(&f.u), bits(&f.d_inv), forward, vector_bits(&x))
         };
-        assert!(run(true) == run(false), "the AVX2 and baseline builds differ");
+        let (avx2, baseline) = (run(true), run(false));
+        assert!(avx2.0 == baseline.0 && avx2.1 == baseline.1 && avx2.2 == baseline.2, "factors differ");
+        assert!(avx2.3 == baseline.3, "forward substitutions differ");
+        assert!(avx2.4 == baseline.4, "back substitutions differ");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Which vector instructions the power-flow kernels may use on this CPU.
 //!
-//! The hot loops of a solve (the block elimination, the substitutions, the current injections I = Y·V)
-//! work on 2×2 blocks and complex numbers of f64: four and two lanes. Built for the baseline x86-64 they
+//! The hot loops of a solve (the block elimination with the forward substitution fused into it, the back
+//! substitution, the current injections I = Y·V) work on 2×2 blocks and complex numbers of f64: four and
+//! two lanes. Built for the baseline x86-64 they
 //! get 128-bit SSE2 vectors; where the CPU has AVX2 a second build of each loop, chosen at run time, holds
 //! a whole 2×2 block in one 256-bit register and needs fewer instructions. Both builds do the same IEEE
 //! operations in the same order (Rust never fuses a multiply and an add unless told to), so their answers

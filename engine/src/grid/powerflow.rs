@@ -539,7 +539,7 @@ impl PowerFlow {
         self.buses.len()
     }
 
-    /// Current injections I = Y·V, into `out`, in the widest vectors the CPU has ([`super::cpu`]).
+    /// Current injections I = Y·V, into `out`, in AVX2 where the CPU has it ([`super::cpu`]).
     fn currents_into(&self, v: &[Complex64], out: &mut [Complex64]) {
         #[cfg(target_arch = "x86_64")]
         if super::cpu::has_avx2() {
@@ -876,6 +876,27 @@ mod tests {
             inj.q_mvar *= load_scale;
         }
         net
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_build_of_the_current_injections_is_bit_identical() {
+        if !crate::grid::cpu::has_avx2() {
+            eprintln!("this CPU has no AVX2: only the baseline build runs here");
+            return;
+        }
+        let net = lv_feeder(1.0);
+        let pf = PowerFlow::new(&net, PowerFlowOptions::default()).unwrap();
+        let v: Vec<Complex64> =
+            (0..pf.bus_count()).map(|p| unit_phasor(0.01 * p as f64) * (1.0 - 1e-4 * p as f64)).collect();
+        let (mut avx2, mut baseline) =
+            (vec![Complex64::new(0.0, 0.0); v.len()], vec![Complex64::new(0.0, 0.0); v.len()]);
+        // SAFETY: the CPU has AVX2 (checked above).
+        unsafe { pf.currents_into_avx2(&v, &mut avx2) };
+        pf.currents_into_any_cpu(&v, &mut baseline);
+        let bits = |c: &[Complex64]| c.iter().flat_map(|z| [z.re.to_bits(), z.im.to_bits()]).collect::<Vec<u64>>();
+        assert!(bits(&avx2) == bits(&baseline), "the AVX2 and baseline builds differ");
+        assert!(baseline.iter().any(|i| i.norm() > 1e-3), "the injections are not all zero");
     }
 
     #[test]
