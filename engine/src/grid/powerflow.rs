@@ -881,8 +881,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_avx2_build_of_the_current_injections_is_bit_identical() {
-        if !crate::grid::cpu::has_avx2() {
-            eprintln!("this CPU has no AVX2: only the baseline build runs here");
+        if !crate::grid::cpu::avx2_build_runs_here() {
             return;
         }
         let net = lv_feeder(1.0);
