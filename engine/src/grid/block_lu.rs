@@ -18,12 +18,23 @@
 
 use super::sparse_lu::{diagonal_pivots, DiagonalPivots, LuError, RefactorLu, PIVOT_TOLERANCE};
 use glam::{DMat2, DVec2};
+use std::ops::Range;
 
 /// The blocks of a matrix to factorise, by position in [`BlockLu::entry_order`]. Made on demand, so that a
 /// caller's blocks (the power-flow Jacobian's) go straight into the elimination, never through memory.
 pub trait BlockSource {
     /// The block at position `q`.
     fn block(&self, q: usize) -> DMat2;
+
+    /// Writes the blocks at `positions` (one block column of A, in order) into the work column `x`, the
+    /// block at position q into `x[rows[q − positions.start]]`. A source with work shared by a column's
+    /// blocks overrides it to do that work once.
+    #[inline(always)]
+    fn scatter_column(&self, positions: Range<usize>, rows: &[u32], x: &mut [DMat2]) {
+        for (q, &p) in positions.zip(rows) {
+            x[p as usize] = self.block(q);
+        }
+    }
 }
 
 /// Blocks from a function of the position.
@@ -277,9 +288,7 @@ impl Pattern {
         let forward = !y.is_empty();
         for j in 0..self.n {
             let column = self.value_start[j]..self.value_start[j + 1];
-            for (q, &p) in column.clone().zip(&self.pivot_row[column]) {
-                x[p as usize] = block.block(q);
-            }
+            block.scatter_column(column.clone(), &self.pivot_row[column], x);
             // Apply the block columns of L that U's block column j names, in ascending (topological) order.
             let upper = self.u_start[j]..self.u_start[j + 1];
             for (&k, u_out) in self.u_row[upper.clone()].iter().zip(&mut out.u[upper]) {
@@ -297,20 +306,23 @@ impl Pattern {
             let inverse = pivot.inverse();
             out.d_inv[j] = inverse;
             let lower = self.l_start[j]..self.l_start[j + 1];
-            let mut largest = 0.0f64;
+            // The largest |entry| of each row of the column's L blocks; NaNs are passed over, as `f64::max`
+            // does, by the comparisons (vector selects rather than `max`'s NaN handling).
+            let mut largest = DVec2::ZERO;
             let yj = if forward { y[j] } else { DVec2::ZERO };
             for (&i, l_out) in self.l_row[lower.clone()].iter().zip(&mut out.l[lower]) {
                 let i = i as usize;
                 let l = std::mem::replace(&mut x[i], DMat2::ZERO) * inverse;
                 let size = l.abs();
-                largest = largest.max(size.x_axis.max_element()).max(size.y_axis.max_element());
+                largest = DVec2::select(size.x_axis.cmpgt(largest), size.x_axis, largest);
+                largest = DVec2::select(size.y_axis.cmpgt(largest), size.y_axis, largest);
                 if forward {
                     y[i] -= l * yj;
                 }
                 *l_out = l;
             }
             // A NaN in L passes here but reaches a later pivot, whose determinant is then NaN.
-            usable &= largest * PIVOT_TOLERANCE <= 1.0;
+            usable &= largest.max_element() * PIVOT_TOLERANCE <= 1.0;
             if !usable {
                 x.fill(DMat2::ZERO);
                 return false;

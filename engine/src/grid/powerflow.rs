@@ -19,6 +19,7 @@ use glam::{DMat2, DVec2};
 use num_complex::Complex64;
 use serde::Serialize;
 use std::f64::consts::PI;
+use std::ops::Range;
 
 /// What to do with buses no slack can reach.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -298,16 +299,15 @@ struct Jacobian<'a> {
     pq_mask: &'a [f64],
 }
 
-impl BlockSource for Jacobian<'_> {
-    /// Inlined into the elimination, where the block is wanted (a call per block cost more than the block).
+impl Jacobian<'_> {
+    /// The block of entry `e` in the column of bus k, whose unit phasor, magnitude and PQ mask are given.
     #[inline(always)]
-    fn block(&self, q: usize) -> DMat2 {
-        let entry = &self.entries[q];
-        let (i, k) = (entry.row as usize, entry.col as usize);
+    fn block_in_column(&self, e: &JacobianEntry, k: usize, unit_k: Complex64, vm_k: f64, col_pq: f64) -> DMat2 {
+        let i = e.row as usize;
         let v = self.v;
         // V_i·conj(Y_ik·e^{jθ_k}); dS/dVa = −j·|V_k|·that (the diagonal terms below aside).
-        let mut ds_dvm = v[i] * (entry.y * self.unit[k]).conj();
-        let mut ds_dva = Complex64::new(ds_dvm.im, -ds_dvm.re) * self.vm[k];
+        let mut ds_dvm = v[i] * (e.y * unit_k).conj();
+        let mut ds_dva = Complex64::new(ds_dvm.im, -ds_dvm.re) * vm_k;
         if k == i {
             let current = self.current[i].conj();
             ds_dva += Complex64::i() * v[i] * current;
@@ -315,12 +315,35 @@ impl BlockSource for Jacobian<'_> {
         }
         // Rows of PV buses keep only the active mismatch, columns only the angle; a PV bus's own block
         // holds Δ|V| = 0.
-        let (row_pq, col_pq) = (self.pq_mask[i], self.pq_mask[k]);
+        let row_pq = self.pq_mask[i];
         let held = if i == k { 1.0 - row_pq } else { 0.0 };
         DMat2::from_cols(
             DVec2::new(ds_dva.re, ds_dva.im * row_pq),
             DVec2::new(ds_dvm.re * col_pq, ds_dvm.im * row_pq * col_pq + held),
         )
+    }
+}
+
+impl BlockSource for Jacobian<'_> {
+    /// Inlined into the elimination, where the block is wanted (a call per block cost more than the block).
+    #[inline(always)]
+    fn block(&self, q: usize) -> DMat2 {
+        let e = &self.entries[q];
+        let k = e.col as usize;
+        self.block_in_column(e, k, self.unit[k], self.vm[k], self.pq_mask[k])
+    }
+
+    /// A column's blocks, with the column bus's phasor, magnitude and mask read once.
+    #[inline(always)]
+    fn scatter_column(&self, positions: Range<usize>, rows: &[u32], x: &mut [DMat2]) {
+        let entries = &self.entries[positions];
+        let Some(first) = entries.first() else { return };
+        let k = first.col as usize;
+        let (unit_k, vm_k, col_pq) = (self.unit[k], self.vm[k], self.pq_mask[k]);
+        for (e, &p) in entries.iter().zip(rows) {
+            debug_assert_eq!(e.col as usize, k, "the positions are one column's");
+            x[p as usize] = self.block_in_column(e, k, unit_k, vm_k, col_pq);
+        }
     }
 }
 
