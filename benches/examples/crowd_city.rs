@@ -77,8 +77,13 @@ fn main() {
         }
         let wall = started.elapsed().as_secs_f64();
         let st = crowd.stats();
-        let stuck = (0..crowd.len()).filter(|&i| crowd.still_s(AgentId(i as u32)) > STUCK_S).count();
-        println!("standing still for more than {STUCK_S} s at the end: {stuck}");
+        let stuck: Vec<u32> = (0..crowd.len() as u32).filter(|&i| crowd.still_s(AgentId(i)) > STUCK_S).collect();
+        let stuck_robots = stuck.iter().filter(|&&i| i < robots).count();
+        let waiting = stuck.iter().filter(|&&i| crowd.waiting_to_cross(AgentId(i))).count();
+        println!(
+            "standing still for more than {STUCK_S} s at the end: {} ({stuck_robots} robots; {waiting} waiting to cross a road)",
+            stuck.len()
+        );
         {
             let mut spots = std::collections::BTreeMap::new();
             for i in (0..crowd.len()).filter(|&i| crowd.still_s(AgentId(i as u32)) > STUCK_S) {
