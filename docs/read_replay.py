@@ -3,7 +3,7 @@
 
 Needs Python 3.8+ and `zstandard` (pip install zstandard); everything else is the standard library.
 
-    python read_replay.py run.machi                              # header and chunk list
+    python read_replay.py run.machi                              # header, sizes per stream, chunk list
     python read_replay.py run.machi --verify                     # also check every chunk's CRC-32 and decode it
     python read_replay.py run.machi --agents-csv agents.csv      # every agent frame, all agent streams
     python read_replay.py run.machi --agents-csv a.csv --stream 0
@@ -198,12 +198,27 @@ def decode_raster(raw):
     return Raster(t_ms, width, height, ox, oy, cell, values)
 
 
+def print_stream_sizes(r, out=sys.stdout):
+    """One line per stream: its chunks, bytes before and after zstd, and its name from the header."""
+    names = r.header.get("extra", {}).get("streams", {})
+    totals = {}
+    for c in r.chunks:
+        chunks, raw, packed = totals.get((c.stream, c.kind), (0, 0, 0))
+        totals[(c.stream, c.kind)] = (chunks + 1, raw + c.raw_len, packed + c.compressed_len)
+    print("streams:", file=out)
+    print(f"{'stream':>6} {'kind':<13}{'chunks':>7} {'raw bytes':>12} {'zstd bytes':>12}  name", file=out)
+    for (stream, kind), (chunks, raw, packed) in sorted(totals.items()):
+        print(f"{stream:>6} {KINDS.get(kind, '?'):<13}{chunks:>7} {raw:>12} {packed:>12}  {names.get(str(stream), '')}",
+              file=out)
+
+
 def print_summary(r, out=sys.stdout):
     print(f"file:     {r.path}", file=out)
     print(f"version:  {r.version}", file=out)
     print(f"time:     {r.time_range()} ms", file=out)
     print("header:", file=out)
     print(json.dumps(r.header, indent=2, ensure_ascii=False), file=out)
+    print_stream_sizes(r, out)
     print(f"chunks:   {len(r.chunks)}", file=out)
     print(f"{'#':>5} {'kind':<13}{'stream':>6} {'t_first_ms':>12} {'t_last_ms':>12} {'offset':>10} "
           f"{'raw':>9} {'zstd':>9}  crc32", file=out)
