@@ -199,8 +199,11 @@ def decode_raster(raw):
 
 
 def print_stream_sizes(r, out=sys.stdout):
-    """One line per stream: its chunks, bytes before and after zstd, and its name from the header."""
-    names = r.header.get("extra", {}).get("streams", {})
+    """One line per stream: its chunks, bytes before and after zstd, and its name from the header's
+    `extra.streams` (keyed by stream id; `extra` is any JSON, null when unused, so a name may be missing)."""
+    extra = r.header.get("extra")
+    names = extra.get("streams") if isinstance(extra, dict) else None
+    names = names if isinstance(names, dict) else {}
     totals = {}
     for c in r.chunks:
         chunks, raw, packed = totals.get((c.stream, c.kind), (0, 0, 0))

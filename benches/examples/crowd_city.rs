@@ -86,8 +86,8 @@ fn main() {
         );
         {
             let mut spots = std::collections::BTreeMap::new();
-            for i in (0..crowd.len()).filter(|&i| crowd.still_s(AgentId(i as u32)) > STUCK_S) {
-                let p = crowd.position(AgentId(i as u32));
+            for &i in &stuck {
+                let p = crowd.position(AgentId(i));
                 *spots.entry(((p.x / 20.0).round() as i32 * 20, (p.y / 20.0).round() as i32 * 20)).or_insert(0) += 1;
             }
             let mut v: Vec<_> = spots.into_iter().collect();

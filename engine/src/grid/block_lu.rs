@@ -27,8 +27,9 @@ pub trait BlockSource {
     fn block(&self, q: usize) -> DMat2;
 
     /// Writes the blocks at `positions` (one block column of A, in order) into the work column `x`, the
-    /// block at position q into `x[rows[q − positions.start]]`. A source with work shared by a column's
-    /// blocks overrides it to do that work once.
+    /// block at position q into `x[rows[q − positions.start]]`. The elimination takes its blocks this way,
+    /// the scalar fallback by [`BlockSource::block`]; a source with work shared by a column's blocks
+    /// overrides it to do that work once, and must write exactly what `block` gives.
     #[inline(always)]
     fn scatter_column(&self, positions: Range<usize>, rows: &[u32], x: &mut [DMat2]) {
         for (q, &p) in positions.zip(rows) {
@@ -261,8 +262,8 @@ impl BlockLu {
 
 impl Pattern {
     /// Eliminates left-looking with the kept pivots, writing the factors into `out`; false (factors
-    /// invalid) if a diagonal block fails. `x` is a dense work column (left zero); `block(q)` is A's block
-    /// at position q of [`Pattern::entry_order`]. A non-empty `y` (a right-hand side in pivot order) is
+    /// invalid) if a diagonal block fails. `x` is a dense work column (left zero); `block` gives A's block
+    /// columns ([`BlockSource::scatter_column`], positions in [`Pattern::entry_order`]). A non-empty `y` (a right-hand side in pivot order) is
     /// carried through the forward substitution L·y' = y on the way.
     ///
     /// Runs in AVX2 where the CPU has it ([`super::cpu`]).
@@ -306,8 +307,8 @@ impl Pattern {
             let inverse = pivot.inverse();
             out.d_inv[j] = inverse;
             let lower = self.l_start[j]..self.l_start[j + 1];
-            // The largest |entry| of each row of the column's L blocks; NaNs are passed over, as `f64::max`
-            // does, by the comparisons (vector selects rather than `max`'s NaN handling).
+            // The largest |entry| of each row of the column's L blocks, kept by compares and selects: an entry
+            // that is NaN compares false and is passed over (see below).
             let mut largest = DVec2::ZERO;
             let yj = if forward { y[j] } else { DVec2::ZERO };
             for (&i, l_out) in self.l_row[lower.clone()].iter().zip(&mut out.l[lower]) {

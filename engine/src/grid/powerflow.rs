@@ -287,8 +287,8 @@ struct Converged {
     mismatch: f64,
 }
 
-/// The Jacobian at the current voltages, block by block ([`BlockSource`]): entry q is the block of
-/// `entries[q]`, the derivatives of its row bus's active and reactive mismatch (rows) by its column bus's
+/// The Jacobian at the current voltages, a block column at a time ([`BlockSource::scatter_column`]; single
+/// blocks for the scalar fallback): position q holds the block of `entries[q]`, the derivatives of its row bus's active and reactive mismatch (rows) by its column bus's
 /// angle and magnitude (columns), MATPOWER's dSbus_dV in polar form.
 struct Jacobian<'a> {
     entries: &'a [JacobianEntry],
@@ -899,6 +899,41 @@ mod tests {
             inj.q_mvar *= load_scale;
         }
         net
+    }
+
+    #[test]
+    fn the_jacobian_gives_the_same_blocks_by_column_as_one_by_one() {
+        // The elimination takes the Jacobian a column at a time, the scalar fallback block by block.
+        for net in [wscc9(), lv_feeder(1.0)] {
+            let pf = PowerFlow::new(&net, PowerFlowOptions::default()).unwrap();
+            let v: Vec<Complex64> =
+                (0..pf.bus_count()).map(|p| unit_phasor(0.02 * p as f64) * (1.0 - 1e-3 * p as f64)).collect();
+            let current = pf.currents(&v);
+            let vm: Vec<f64> = v.iter().map(|z| z.norm()).collect();
+            let unit: Vec<Complex64> = v.iter().zip(&vm).map(|(z, m)| z / m).collect();
+            let jacobian = Jacobian {
+                entries: &pf.jac_entries,
+                v: &v,
+                unit: &unit,
+                vm: &vm,
+                current: &current,
+                pq_mask: &pf.pq_mask,
+            };
+            let bits = |b: DMat2| b.to_cols_array().map(f64::to_bits);
+            let (mut start, mut columns) = (0, 0);
+            while start < pf.jac_entries.len() {
+                let col = pf.jac_entries[start].col;
+                let end = start + pf.jac_entries[start..].iter().take_while(|e| e.col == col).count();
+                let rows: Vec<u32> = (0..(end - start) as u32).rev().collect();
+                let mut x = vec![DMat2::ZERO; end - start];
+                jacobian.scatter_column(start..end, &rows, &mut x);
+                for (q, &r) in (start..end).zip(&rows) {
+                    assert_eq!(bits(x[r as usize]), bits(jacobian.block(q)), "{}: block {q}", net.name);
+                }
+                (start, columns) = (end, columns + 1);
+            }
+            assert_eq!(columns, pf.unknown_buses.len(), "one run of entries per block column");
+        }
     }
 
     #[cfg(target_arch = "x86_64")]
