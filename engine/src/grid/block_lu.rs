@@ -263,8 +263,8 @@ impl BlockLu {
 impl Pattern {
     /// Eliminates left-looking with the kept pivots, writing the factors into `out`; false (factors
     /// invalid) if a diagonal block fails. `x` is a dense work column (left zero); `block` gives A's block
-    /// columns ([`BlockSource::scatter_column`], positions in [`Pattern::entry_order`]). A non-empty `y` (a right-hand side in pivot order) is
-    /// carried through the forward substitution L·y' = y on the way.
+    /// columns ([`BlockSource::scatter_column`], positions in [`Pattern::entry_order`]). A non-empty `y` (a
+    /// right-hand side in pivot order) is carried through the forward substitution L·y' = y on the way.
     ///
     /// Runs in AVX2 where the CPU has it ([`super::cpu`]).
     fn eliminate(&self, out: &mut Factors, x: &mut [DMat2], block: &impl BlockSource, y: &mut [DVec2]) -> bool {

@@ -288,8 +288,9 @@ struct Converged {
 }
 
 /// The Jacobian at the current voltages, a block column at a time ([`BlockSource::scatter_column`]; single
-/// blocks for the scalar fallback): position q holds the block of `entries[q]`, the derivatives of its row bus's active and reactive mismatch (rows) by its column bus's
-/// angle and magnitude (columns), MATPOWER's dSbus_dV in polar form.
+/// blocks for the scalar fallback): position q holds the block of `entries[q]`, the derivatives of its row
+/// bus's active and reactive mismatch (rows) by its column bus's angle and magnitude (columns), MATPOWER's
+/// dSbus_dV in polar form.
 struct Jacobian<'a> {
     entries: &'a [JacobianEntry],
     v: &'a [Complex64],
@@ -325,15 +326,15 @@ impl Jacobian<'_> {
 }
 
 impl BlockSource for Jacobian<'_> {
-    /// Inlined into the elimination, where the block is wanted (a call per block cost more than the block).
-    #[inline(always)]
+    /// One block, for the scalar fallback (the elimination takes whole columns).
     fn block(&self, q: usize) -> DMat2 {
         let e = &self.entries[q];
         let k = e.col as usize;
         self.block_in_column(e, k, self.unit[k], self.vm[k], self.pq_mask[k])
     }
 
-    /// A column's blocks, with the column bus's phasor, magnitude and mask read once.
+    /// A column's blocks, with the column bus's phasor, magnitude and mask read once; inlined into the
+    /// elimination, where the blocks are wanted (a call per block cost more than the block).
     #[inline(always)]
     fn scatter_column(&self, positions: Range<usize>, rows: &[u32], x: &mut [DMat2]) {
         let entries = &self.entries[positions];
