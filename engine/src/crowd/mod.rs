@@ -5,9 +5,11 @@
 //!
 //! 1. agents waiting to enter the sidewalk (at a door, a depot) enter where no one stands;
 //! 2. *plan*, in parallel: every walking agent reads the state at the start of the step (neighbours from a
-//!    hashed grid, the nearest `max_neighbours` within `neighbour_range_m`; buildings near its link) and
-//!    chooses its velocity; a move that would end closer to a building than the agent's radius is halved
-//!    until it does not (or dropped);
+//!    uniform grid, the nearest `max_neighbours` within `neighbour_range_m`, looked for first only as far as
+//!    last step's neighbours can now be; buildings near its link) and chooses its velocity; a move that would
+//!    end closer to a building than the agent's radius is halved until it does not (or dropped). It also
+//!    notes its *contacts*: the agents near enough to overlap it after the step, the only ones the resolve
+//!    step looks at;
 //! 3. *resolve*: a move that would end overlapping another agent (closer than the sum of radii, and closer
 //!    than they were) is halved, together with its partner's, and halved again while the conflict lasts;
 //!    after three halvings it is undone. Undone moves only return agents to places that did not overlap, so
@@ -24,6 +26,10 @@
 //!
 //! Every phase writes only its own agent from the previous state, so results are bit-identical at any
 //! number of threads.
+//!
+//! Memory: the agents are stored in the grid's order (walking ones first, sorted by cell), re-sorted at
+//! every step, which moves few of them; each phase then reads its agents in the order they lie in memory,
+//! and neighbours lie near each other, as particle codes sort particles by cell.
 
 pub mod crossings;
 mod neighbours;
@@ -66,6 +72,11 @@ const PASSED_REACH_FACTOR: f32 = 3.0;
 const ON_ROAD_M: f32 = 0.1;
 /// Times a move in conflict with another agent's is halved before it is undone.
 const CONFLICT_HALVINGS: u8 = 3;
+/// The plan phase runs in this many pieces per parallel chunk, taken by the threads as they come free: plans
+/// cost more where the crowd is dense, and with one piece per thread one often waited for the other (the
+/// phase ran 1.56 times as fast on two threads as on one; 1.76 times with 8 pieces a thread, in one run of
+/// `crowd_city 120`).
+const PLAN_PIECES_PER_CHUNK: usize = 8;
 /// Tolerance (m) in the overlap and clearance tests, for floating-point round-off.
 const OVERLAP_TOLERANCE_M: f32 = 1e-4;
 /// Smallest neighbour-grid cell (m), for crowds of slow, small agents.
@@ -249,6 +260,7 @@ pub enum CrowdError {
 
 #[derive(Clone, Debug)]
 struct Agent {
+    id: AgentId,
     spec: AgentSpec,
     status: AgentStatus,
     pos: Vec2,
@@ -261,6 +273,9 @@ struct Agent {
     walked_m: f64,
     still_s: f32,
     near_pedestrian: bool,
+    /// Distance (m) of the farthest of the neighbours its last plan kept, infinite if it kept fewer than
+    /// `max_neighbours`: where this plan's search for neighbours may stop.
+    neighbour_reach_m: f32,
     /// A jammed pedestrian squeezing through the other pedestrians.
     squeezing: bool,
     /// Waiting on a kerb to cross a road.
@@ -305,6 +320,8 @@ struct Plan {
     infeasible: bool,
     building_stop: bool,
     near_pedestrian: bool,
+    /// Distance (m) of the farthest neighbour kept, infinite if fewer than `max_neighbours` were.
+    neighbour_reach_m: f32,
     /// Within another agent's disc at the start of the step (a squeezing pedestrian in a jam).
     overlapping: bool,
     /// Held on a kerb before a crossing it may not take yet.
@@ -315,24 +332,79 @@ struct Plan {
 pub struct Crowd {
     scene: Arc<SidewalkScene>,
     params: CrowdParams,
+    /// The agents, the walking ones first in grid order (a walking agent's place is its slot), then the others
+    /// in id order: each phase of a step visits them in the order they are stored, not all over memory.
+    /// Reordered at every snapshot.
     agents: Vec<Agent>,
+    /// Each agent's place in `agents`, by id, and the id of each place.
+    place: Vec<u32>,
+    stored: Vec<u32>,
+    /// Scratch for the reordering: each agent's place to be, by id.
+    rank: Vec<u32>,
     chunks: usize,
     grid: CellGrid,
     stats: CrowdStats,
-    /// Every agent's position at the start of the step.
+    /// Every agent's position at the start of the step, by id.
     positions: Vec<Vec2>,
-    /// Walking agents, in id order.
+    /// Walking agents' ids.
     walking: Vec<u32>,
-    /// Walking agents in grid order, and each agent's place in it (`u32::MAX` when not walking).
+    /// Walking agents in grid order: what their neighbours read of them.
     slots: Vec<Slot>,
-    slot_of: Vec<u32>,
     /// Per slot: the plan, the position it leads to, how often its move was halved (above
     /// [`CONFLICT_HALVINGS`]: undone).
     plans: Vec<Plan>,
     tentative: Vec<Vec2>,
+    /// Per slot, the agents it could overlap after the step.
+    contacts: Contacts,
     cuts: Vec<u8>,
     max_reach_m: f32,
+    /// Farthest (m) any agent moves in a step.
+    max_move_m: f32,
     crossings: Crossings,
+    aims: AimTable,
+}
+
+/// The aims of the waypoints of every link an agent has been sent along, per body radius: a waypoint's aim
+/// depends only on its link, its place on the walk line and the radius (the first waypoint of a route
+/// excepted, whose aim depends on where the agent stands), and finding room for it queries the buildings,
+/// so it is worked out once, when an agent is first sent along the link.
+#[derive(Default)]
+struct AimTable {
+    /// The radii (m) aims are known for.
+    radii: Vec<f32>,
+    /// Per radius, per link: the aim of each waypoint of the link's walk line (the first one's unused).
+    links: Vec<Vec<Option<Box<[Vec2]>>>>,
+}
+
+impl AimTable {
+    /// Works out the aims of `link`'s waypoints for agents of `radius_m`, unless known.
+    fn add(&mut self, link: LinkId, radius_m: f32, scene: &SidewalkScene, keep_right_m: f32) {
+        let class = match self.radii.iter().position(|&r| r == radius_m) {
+            Some(class) => class,
+            None => {
+                self.radii.push(radius_m);
+                self.links.push(vec![None; scene.link_count()]);
+                self.radii.len() - 1
+            }
+        };
+        self.links[class][link.0 as usize].get_or_insert_with(|| {
+            let line = scene.walk_line(link);
+            (0..line.len())
+                .map(|k| match k {
+                    0 => line[0],
+                    _ => aim_aside(line[k], line[k] - line[k - 1], keep_right_m, link, radius_m, scene)
+                        .unwrap_or(line[k]),
+                })
+                .collect()
+        });
+    }
+
+    /// The aim of waypoint `point` (not the first) of `link` for agents of `radius_m`; known for every link of
+    /// every route sent.
+    fn aim(&self, link: LinkId, point: usize, radius_m: f32) -> Vec2 {
+        let class = self.radii.iter().position(|&r| r == radius_m).expect("aims are worked out when an agent is sent");
+        self.links[class][link.0 as usize].as_ref().expect("aims are worked out for every link of a route sent")[point]
+    }
 }
 
 impl Crowd {
@@ -342,18 +414,23 @@ impl Crowd {
             scene,
             params,
             agents: Vec::new(),
+            place: Vec::new(),
+            stored: Vec::new(),
+            rank: Vec::new(),
             chunks: 1,
             grid: CellGrid::default(),
             stats: CrowdStats::default(),
             positions: Vec::new(),
             walking: Vec::new(),
             slots: Vec::new(),
-            slot_of: Vec::new(),
             plans: Vec::new(),
             tentative: Vec::new(),
+            contacts: Contacts::default(),
             cuts: Vec::new(),
             max_reach_m: 0.0,
+            max_move_m: 0.0,
             crossings: Crossings::default(),
+            aims: AimTable::default(),
         }
     }
 
@@ -392,7 +469,11 @@ impl Crowd {
         let id = AgentId(self.agents.len() as u32);
         // An agent interacts with others within two radii plus two moves; the grid's cells must cover that.
         self.max_reach_m = self.max_reach_m.max(2.0 * (spec.radius_m + spec.max_speed_mps * self.params.step_s));
+        self.max_move_m = self.max_move_m.max(spec.max_speed_mps * self.params.step_s);
+        self.place.push(self.agents.len() as u32);
+        self.stored.push(id.0);
         self.agents.push(Agent {
+            id,
             spec,
             status: AgentStatus::Idle,
             pos: Vec2::ZERO,
@@ -405,6 +486,7 @@ impl Crowd {
             still_s: 0.0,
             squeezing: false,
             near_pedestrian: false,
+            neighbour_reach_m: f32::INFINITY,
             waiting_to_cross: false,
         });
         id
@@ -417,7 +499,10 @@ impl Crowd {
             return Err(CrowdError::EmptyRoute(id.0));
         }
         let start = self.scene.walk_line(route[0])[0];
-        let a = &mut self.agents[id.0 as usize];
+        let a = &mut self.agents[self.place[id.0 as usize] as usize];
+        for &link in &route {
+            self.aims.add(link, a.spec.radius_m, &self.scene, self.params.keep_right_m);
+        }
         match a.status {
             AgentStatus::Idle => {
                 a.pos = start;
@@ -430,15 +515,23 @@ impl Crowd {
         a.leg = 0;
         a.point = 0;
         a.still_s = 0.0;
-        a.target = target(a, &self.scene, self.params.keep_right_m);
+        a.target = target(a, &self.scene, &self.aims, self.params.keep_right_m);
         Ok(())
     }
 
     /// Takes an agent off the sidewalk (it keeps its position).
     pub fn park(&mut self, id: AgentId) {
-        let a = &mut self.agents[id.0 as usize];
+        let a = self.agent_mut(id);
         a.status = AgentStatus::Idle;
         a.vel = Vec2::ZERO;
+    }
+
+    fn agent(&self, id: AgentId) -> &Agent {
+        &self.agents[self.place[id.0 as usize] as usize]
+    }
+
+    fn agent_mut(&mut self, id: AgentId) -> &mut Agent {
+        &mut self.agents[self.place[id.0 as usize] as usize]
     }
 
     /// Number of agents.
@@ -453,48 +546,48 @@ impl Crowd {
 
     /// Position (m).
     pub fn position(&self, id: AgentId) -> Vec2 {
-        self.agents[id.0 as usize].pos
+        self.agent(id).pos
     }
 
     /// Velocity (m/s) in the last step.
     pub fn velocity(&self, id: AgentId) -> Vec2 {
-        self.agents[id.0 as usize].vel
+        self.agent(id).vel
     }
 
     /// Status.
     pub fn status(&self, id: AgentId) -> AgentStatus {
-        self.agents[id.0 as usize].status
+        self.agent(id).status
     }
 
     /// Body and gait.
     pub fn spec(&self, id: AgentId) -> &AgentSpec {
-        &self.agents[id.0 as usize].spec
+        &self.agent(id).spec
     }
 
     /// The route last sent (footpath links).
     pub fn route(&self, id: AgentId) -> &[LinkId] {
-        &self.agents[id.0 as usize].route
+        &self.agent(id).route
     }
 
     /// The footpath link a walking agent is on (`None` when not walking).
     pub fn current_link(&self, id: AgentId) -> Option<LinkId> {
-        let a = &self.agents[id.0 as usize];
+        let a = self.agent(id);
         (a.status == AgentStatus::Walking).then(|| a.route[a.leg])
     }
 
     /// Distance walked so far (m).
     pub fn walked_m(&self, id: AgentId) -> f64 {
-        self.agents[id.0 as usize].walked_m
+        self.agent(id).walked_m
     }
 
     /// Whether the agent waits on a kerb to cross a road.
     pub fn waiting_to_cross(&self, id: AgentId) -> bool {
-        self.agents[id.0 as usize].waiting_to_cross
+        self.agent(id).waiting_to_cross
     }
 
     /// How long the agent has been standing still (s).
     pub fn still_s(&self, id: AgentId) -> f32 {
-        self.agents[id.0 as usize].still_s
+        self.agent(id).still_s
     }
 
     /// What the crowd has counted.
@@ -511,10 +604,11 @@ impl Crowd {
         }
         self.plan();
         self.resolve();
-        // Commit, in id order.
-        let scene = &*self.scene;
+        // Commit, in the order the agents are stored (arrivals are then sorted by id).
+        let (scene, aims) = (&*self.scene, &self.aims);
         let params = &self.params;
-        let (plans, cuts, slot_of, tentative) = (&self.plans, &self.cuts, &self.slot_of, &self.tentative);
+        let (plans, cuts, tentative) = (&self.plans, &self.cuts, &self.tentative);
+        let walking = self.slots.len();
         let arrived: Vec<(Vec<AgentId>, CommitCounts)> =
             par_chunks_mut(&mut self.agents, self.chunks, |first, chunk| {
                 let mut arrived = Vec::new();
@@ -524,12 +618,14 @@ impl Crowd {
                         a.waiting_to_cross = false;
                         continue;
                     }
-                    let i = first + k;
-                    let slot = slot_of[i] as usize;
+                    // Walking agents are stored in slot order.
+                    let slot = first + k;
+                    debug_assert!(slot < walking);
                     let plan = &plans[slot];
                     let (next_pos, next_vel) = (tentative[slot], plan.next_vel * move_kept(cuts[slot]));
                     counts.close_passes += (plan.near_pedestrian && !a.near_pedestrian) as u64;
                     a.near_pedestrian = plan.near_pedestrian;
+                    a.neighbour_reach_m = plan.neighbour_reach_m;
                     let moved = a.pos.distance(next_pos);
                     a.walked_m += moved as f64;
                     a.still_s = if moved < STILL_M { a.still_s + dt } else { 0.0 };
@@ -546,10 +642,10 @@ impl Crowd {
                     counts.count_wait(a, plan.held, dt);
                     a.waiting_to_cross = plan.held;
                     // A walker held on the kerb keeps its waypoint at the crossing, however near it stands.
-                    if !plan.held && advance_waypoints(a, scene, params) {
+                    if !plan.held && advance_waypoints(a, scene, aims, params) {
                         a.status = AgentStatus::Arrived;
                         a.vel = Vec2::ZERO;
-                        arrived.push(AgentId(i as u32));
+                        arrived.push(a.id);
                     }
                 }
                 (arrived, counts)
@@ -557,7 +653,8 @@ impl Crowd {
         for (_, counts) in &arrived {
             counts.add_to(&mut self.stats);
         }
-        let arrived: Vec<AgentId> = arrived.into_iter().flat_map(|(a, _)| a).collect();
+        let mut arrived: Vec<AgentId> = arrived.into_iter().flat_map(|(a, _)| a).collect();
+        arrived.sort_unstable();
         self.stats.steps += 1;
         self.stats.agent_steps += self.slots.len() as u64;
         self.stats.infeasible_plans += self.plans.iter().filter(|p| p.infeasible).count() as u64;
@@ -569,43 +666,60 @@ impl Crowd {
         arrived
     }
 
-    /// Lists the walking agents, sorts them into the grid and copies what their neighbours read.
+    /// Lists the walking agents, sorts them into the grid, stores them in its order and copies what their
+    /// neighbours read.
     fn snapshot(&mut self) {
         self.positions.clear();
+        self.positions.resize(self.agents.len(), Vec2::ZERO);
         self.walking.clear();
-        for (i, a) in self.agents.iter().enumerate() {
-            self.positions.push(a.pos);
+        for a in &self.agents {
+            self.positions[a.id.0 as usize] = a.pos;
             if a.status == AgentStatus::Walking {
-                self.walking.push(i as u32);
+                self.walking.push(a.id.0);
             }
         }
         // Cells at least as large as the farthest two agents can interact within a step (conflicts and entries
         // look one cell out), and half the neighbour range (neighbour searches look two cells out, the second
         // ring only where the first holds too few).
-        let cell = self.max_reach_m.max(self.params.neighbour_range_m / 2.0).max(MIN_CELL_M);
+        let cell = self.max_reach_m.max(MIN_CELL_M);
         self.grid.rebuild(cell, &self.positions, &self.walking);
+        self.reorder();
         self.slots.clear();
-        self.slot_of.clear();
-        self.slot_of.resize(self.agents.len(), u32::MAX);
-        for (slot, id) in self.grid.ids().enumerate() {
-            let a = &self.agents[id as usize];
-            self.slot_of[id as usize] = slot as u32;
-            self.slots.push(Slot {
-                id,
-                disc: Disc { pos: a.pos, vel: a.vel, radius: a.spec.radius_m },
-                weight: a.spec.avoidance_weight,
-                kind: a.spec.kind,
-                squeezing: a.squeezing,
-            });
-        }
+        self.slots.extend(self.agents[..self.walking.len()].iter().map(|a| Slot {
+            id: a.id.0,
+            disc: Disc { pos: a.pos, vel: a.vel, radius: a.spec.radius_m },
+            weight: a.spec.avoidance_weight,
+            kind: a.spec.kind,
+            squeezing: a.squeezing,
+        }));
         self.cuts.clear();
         self.cuts.resize(self.slots.len(), 0);
+    }
+
+    /// Stores the walking agents first, in grid order, then the others in id order. Agents move little in a
+    /// step, so the order is nearly the last one: insertion sort finishes it in about one pass.
+    fn reorder(&mut self) {
+        let n = self.agents.len();
+        self.rank.clear();
+        self.rank.resize(n, u32::MAX);
+        let walking = self.grid.ids().len() as u32;
+        for (slot, id) in (0..).zip(self.grid.ids()) {
+            self.rank[id as usize] = slot;
+        }
+        for (next, r) in (walking..).zip(self.rank.iter_mut().filter(|r| **r == u32::MAX)) {
+            *r = next;
+        }
+        neighbours::order_by_rank(&mut self.agents, &mut self.stored, &self.rank);
+        for (place, &id) in self.stored.iter().enumerate() {
+            self.place[id as usize] = place as u32;
+        }
     }
 
     /// Lets entering agents onto the sidewalk where no one overlaps them, in id order. True if any entered.
     fn enter(&mut self) -> bool {
         let mut entered: Vec<u32> = Vec::new();
-        for i in 0..self.agents.len() {
+        // The agents not walking are stored after the walking ones, in id order.
+        for i in self.slots.len()..self.agents.len() {
             if self.agents[i].status != AgentStatus::Entering {
                 continue;
             }
@@ -615,7 +729,7 @@ impl Crowd {
                 o.pos.distance(p) >= o.spec.radius_m + r
             });
             if free {
-                self.grid.for_each_near(p, |slot, q| {
+                self.grid.for_each_in_square(p, self.max_reach_m, |slot, q| {
                     if q.distance(p) < self.slots[slot].disc.radius + r {
                         free = false;
                     }
@@ -634,16 +748,36 @@ impl Crowd {
         let scene = &*self.scene;
         let params = &self.params;
         let agents = &self.agents;
-        let view = View { slots: &self.slots, grid: &self.grid, crossings: &self.crossings };
-        self.plans = par_map_ranges(self.slots.len(), self.chunks, |range| {
+        let view = View {
+            slots: &self.slots,
+            grid: &self.grid,
+            crossings: &self.crossings,
+            reach_m: self.max_reach_m,
+            move_m: self.max_move_m,
+        };
+        let pieces = if self.chunks > 1 { self.chunks * PLAN_PIECES_PER_CHUNK } else { 1 };
+        let ranges = par_map_ranges(self.slots.len(), pieces, |range| {
             let mut scratch = PlanScratch::default();
-            range
-                .map(|slot| plan_agent(slot, &agents[view.slots[slot].id as usize], scene, params, &view, &mut scratch))
-                .collect::<Vec<_>>()
-        })
-        .into_iter()
-        .flatten()
-        .collect();
+            let mut contacts = Contacts::default();
+            let plans = range
+                // Walking agents are stored in slot order.
+                .map(|slot| {
+                    let plan = plan_agent(slot, &agents[slot], scene, params, &view, &mut scratch, &mut contacts.of);
+                    contacts.end.push(contacts.of.len() as u32);
+                    plan
+                })
+                .collect::<Vec<_>>();
+            (plans, contacts)
+        });
+        self.plans.clear();
+        self.contacts.of.clear();
+        self.contacts.end.clear();
+        for (plans, contacts) in ranges {
+            self.plans.extend(plans);
+            let before = self.contacts.of.len() as u32;
+            self.contacts.end.extend(contacts.end.iter().map(|&end| before + end));
+            self.contacts.of.extend(contacts.of);
+        }
         self.tentative.clear();
         self.tentative.extend(self.plans.iter().map(|p| p.next_pos));
     }
@@ -651,10 +785,9 @@ impl Crowd {
     /// Halves moves that would overlap, with their partners', until none is left; a move halved
     /// [`CONFLICT_HALVINGS`] times and still in conflict is undone.
     fn resolve(&mut self) {
-        let view = View { slots: &self.slots, grid: &self.grid, crossings: &self.crossings };
-        let tentative = &self.tentative;
+        let (slots, contacts, tentative) = (&self.slots, &self.contacts, &self.tentative);
         let mut conflicts: Vec<usize> = par_map_ranges(self.slots.len(), self.chunks, |range| {
-            range.filter(|&slot| in_conflict(slot, tentative, &view)).collect::<Vec<_>>()
+            range.filter(|&slot| in_conflict(slot, tentative, slots, contacts)).collect::<Vec<_>>()
         })
         .into_iter()
         .flatten()
@@ -665,7 +798,7 @@ impl Crowd {
                 let from = self.slots[slot].disc.pos;
                 let to = from + (self.plans[slot].next_pos - from) * move_kept(self.cuts[slot]);
                 // A shorter move ends elsewhere on the way, which may pass nearer a building than its ends.
-                let a = &self.agents[self.slots[slot].id as usize];
+                let a = &self.agents[slot];
                 let obstacles = self.scene.obstacles(a.target.link);
                 self.tentative[slot] = if blocking_building(from, to, a.spec.radius_m, obstacles, &self.scene).is_some()
                 {
@@ -675,19 +808,19 @@ impl Crowd {
                     to
                 };
             }
-            // Only the agents whose moves were cut and their neighbours can have a new conflict; an undone
-            // move has nothing left to give.
+            // Only the agents whose moves were cut and their contacts can have a new conflict; an undone move has
+            // nothing left to give.
             let mut candidates = Vec::new();
             for &slot in &conflicts {
-                view.grid.for_each_near(self.slots[slot].disc.pos, |other, _| {
-                    if self.cuts[other] <= CONFLICT_HALVINGS {
-                        candidates.push(other);
-                    }
-                });
+                let near = std::iter::once(slot).chain(self.contacts.of(slot).iter().map(|&other| other as usize));
+                candidates.extend(near.filter(|&other| self.cuts[other] <= CONFLICT_HALVINGS));
             }
             candidates.sort_unstable();
             candidates.dedup();
-            conflicts = candidates.into_iter().filter(|&slot| in_conflict(slot, &self.tentative, &view)).collect();
+            conflicts = candidates
+                .into_iter()
+                .filter(|&slot| in_conflict(slot, &self.tentative, &self.slots, &self.contacts))
+                .collect();
         }
     }
 }
@@ -706,6 +839,27 @@ struct View<'a> {
     slots: &'a [Slot],
     grid: &'a CellGrid,
     crossings: &'a Crossings,
+    /// Farthest apart (m) two agents can be and still overlap after a step.
+    reach_m: f32,
+    /// Farthest (m) any agent moves in a step.
+    move_m: f32,
+}
+
+/// Per slot, the other agents near enough to overlap it after the step (their slots), found by its plan:
+/// only these can be in conflict with it.
+#[derive(Default)]
+struct Contacts {
+    /// The contacts of every slot, slot after slot.
+    of: Vec<u32>,
+    /// Where each slot's contacts end in `of`.
+    end: Vec<u32>,
+}
+
+impl Contacts {
+    fn of(&self, slot: usize) -> &[u32] {
+        let start = if slot == 0 { 0 } else { self.end[slot - 1] as usize };
+        &self.of[start..self.end[slot] as usize]
+    }
 }
 
 /// What a chunk of the commit counted.
@@ -755,7 +909,7 @@ struct PlanScratch {
 
 /// The target of an agent at its route's current waypoint: the waypoint moved `keep_right_m` to the right
 /// of the walk line (the destination is not moved).
-fn target(a: &Agent, scene: &SidewalkScene, keep_right_m: f32) -> Target {
+fn target(a: &Agent, scene: &SidewalkScene, aims: &AimTable, keep_right_m: f32) -> Target {
     let link = a.route[a.leg];
     let line = scene.walk_line(link);
     let goal = line[a.point];
@@ -767,13 +921,13 @@ fn target(a: &Agent, scene: &SidewalkScene, keep_right_m: f32) -> Target {
     } else {
         None
     };
-    let mut aim = goal;
-    if next.is_some() {
-        // Keep right where there is room: the aim keeps the agent's clearance from the buildings, or it is
-        // moved back towards the walk line (which keeps it).
-        let from = if a.point > 0 { line[a.point - 1] } else { a.pos };
-        aim = aim_aside(goal, goal - from, keep_right_m, link, a.spec.radius_m, scene).unwrap_or(goal);
-    }
+    // Keep right where there is room: the aim keeps the agent's clearance from the buildings, or it is moved
+    // back towards the walk line (which keeps it).
+    let aim = match (next, a.point) {
+        (None, _) => goal,
+        (Some(_), 0) => aim_aside(goal, goal - a.pos, keep_right_m, link, a.spec.radius_m, scene).unwrap_or(goal),
+        (Some(_), point) => aims.aim(link, point, a.spec.radius_m),
+    };
     Target { link, goal, aim, next }
 }
 
@@ -808,6 +962,7 @@ fn plan_agent(
     params: &CrowdParams,
     view: &View,
     s: &mut PlanScratch,
+    contacts: &mut Vec<u32>,
 ) -> Plan {
     let dt = params.step_s;
     let t = &a.target;
@@ -836,47 +991,27 @@ fn plan_agent(
         }
     }
     let n_obstacles = s.planes.len();
-    // The nearest `max_neighbours` within range: the 3 × 3 cells around the agent first, the rings beyond only while they can hold a nearer one than the worst
-    // kept. Squeezing pedestrians' overlaps are looked for among all within range.
-    s.near.clear();
-    let range_sq = params.neighbour_range_m * params.neighbour_range_m;
-    let cell = view.grid.cell_m();
-    let rings = (params.neighbour_range_m / cell).ceil() as i64;
-    // The squared distance of the farthest neighbour kept, once `max_neighbours` are.
-    let worst = std::cell::Cell::new(f32::INFINITY);
+    // The nearest `max_neighbours` within range. Agents move little in a step, so last step's neighbours are
+    // still near: the search first looks only as far as the farthest of them can now be, and looks again
+    // over the whole range only when that does not find enough.
     let me = view.slots[slot];
-    let mut overlapping = false;
-    let mut consider = |other: usize, q: Vec2| {
-        let d2 = q.distance_squared(a.pos);
-        if d2 >= range_sq || other == slot {
-            return;
-        }
-        let o = &view.slots[other];
-        if me.passes_through(o) {
-            let touch = me.disc.radius + o.disc.radius;
-            overlapping |= d2 < touch * touch;
-            return;
-        }
-        if d2 > worst.get() {
-            return;
-        }
-        let id = view.slots[other].id;
-        let at = s.near.partition_point(|&(e, m, _)| (e, m) < (d2, id));
-        s.near.insert(at, (d2, id, other));
-        if s.near.len() >= params.max_neighbours {
-            s.near.truncate(params.max_neighbours);
-            worst.set(s.near[params.max_neighbours - 1].0);
-        }
+    let range_m = params.neighbour_range_m;
+    // The whole search reaches the range and the contacts.
+    let whole_m = range_m.max(view.reach_m);
+    let window_m = (a.neighbour_reach_m + 2.0 * view.move_m).max(view.reach_m);
+    let contacts_before = contacts.len();
+    let mut overlapping = find_neighbours(slot, &me, window_m.min(whole_m), range_m, params, view, s, contacts);
+    let enough = |near: &[(f32, u32, usize)]| {
+        near.len() >= params.max_neighbours && near.last().is_none_or(|n| n.0 < window_m * window_m)
     };
-    view.grid.for_each_within(a.pos, 1, &mut consider);
-    for k in 2..=rings {
-        // Every member beyond ring k - 1 is farther than (k - 1) cells.
-        let reach = (k - 1) as f32 * cell;
-        if worst.get() < reach * reach {
-            break;
-        }
-        view.grid.for_each_in_ring(a.pos, k, &mut consider);
+    if window_m < whole_m && !enough(&s.near) {
+        contacts.truncate(contacts_before);
+        overlapping = find_neighbours(slot, &me, whole_m, range_m, params, view, s, contacts);
     }
+    let neighbour_reach_m = match s.near.last() {
+        Some(&(d2, _, _)) if s.near.len() >= params.max_neighbours => d2.sqrt(),
+        _ => f32::INFINITY,
+    };
     let mut near_pedestrian = false;
     for &(d2, _, other) in &s.near {
         let o = &view.slots[other];
@@ -924,9 +1059,66 @@ fn plan_agent(
         infeasible: !feasible,
         building_stop,
         near_pedestrian,
+        neighbour_reach_m,
         overlapping,
         held: kerb.is_some(),
     }
+}
+
+/// Finds the nearest `max_neighbours` agents within `range_m` of the agent `me` in `slot` among those in the
+/// cells within `window_m` of it (the nearest of all whenever the farthest kept is nearer than `window_m`),
+/// into `s.near`, sorted by squared distance then id; pushes its contacts (the other agents within the step's
+/// reach, which `window_m` must cover). Returns whether it overlaps a pedestrian it passes through (one of
+/// the two squeezes).
+#[allow(clippy::too_many_arguments)]
+fn find_neighbours(
+    slot: usize,
+    me: &Slot,
+    window_m: f32,
+    range_m: f32,
+    params: &CrowdParams,
+    view: &View,
+    s: &mut PlanScratch,
+    contacts: &mut Vec<u32>,
+) -> bool {
+    s.near.clear();
+    let range_sq = range_m * range_m;
+    let contact_sq = view.reach_m * view.reach_m;
+    // The squared distance of the farthest neighbour kept, once `max_neighbours` are.
+    let mut worst = f32::INFINITY;
+    let mut overlapping = false;
+    view.grid.for_each_in_square(me.disc.pos, window_m, |other, q| {
+        if other == slot {
+            return;
+        }
+        let d2 = q.distance_squared(me.disc.pos);
+        let o = &view.slots[other];
+        if me.passes_through(o) {
+            let touch = me.disc.radius + o.disc.radius;
+            overlapping |= d2 < touch * touch;
+            return;
+        }
+        if d2 < contact_sq {
+            contacts.push(other as u32);
+        }
+        if d2 >= range_sq || d2 > worst {
+            return;
+        }
+        // Insertion into the short sorted list, in place.
+        let entry = (d2, o.id, other);
+        s.near.push(entry);
+        let mut at = s.near.len() - 1;
+        while at > 0 && (s.near[at - 1].0, s.near[at - 1].1) > (d2, entry.1) {
+            s.near[at] = s.near[at - 1];
+            at -= 1;
+        }
+        s.near[at] = entry;
+        if s.near.len() >= params.max_neighbours {
+            s.near.truncate(params.max_neighbours);
+            worst = s.near.last().map_or(f32::NEG_INFINITY, |n| n.0);
+        }
+    });
+    overlapping
 }
 
 /// Where the agent must stop before the crossing at the end of its link, if it may not cross now and has not
@@ -984,25 +1176,18 @@ fn blocking_building(from: Vec2, to: Vec2, radius: f32, obstacles: &[u32], scene
 
 /// True when the tentative position of the agent in `slot` overlaps another's and is closer to it than
 /// before.
-fn in_conflict(slot: usize, tentative: &[Vec2], view: &View) -> bool {
-    let slot_me = &view.slots[slot];
-    let me = &slot_me.disc;
+fn in_conflict(slot: usize, tentative: &[Vec2], slots: &[Slot], contacts: &Contacts) -> bool {
+    let me = &slots[slot].disc;
     let p = tentative[slot];
-    let mut conflict = false;
-    view.grid.for_each_near(me.pos, |other, q_before| {
-        if other == slot || conflict || slot_me.passes_through(&view.slots[other]) {
-            return;
-        }
+    contacts.of(slot).iter().any(|&other| {
+        let (other, theirs) = (other as usize, &slots[other as usize].disc);
         let d = p.distance(tentative[other]);
-        if d < me.radius + view.slots[other].disc.radius - OVERLAP_TOLERANCE_M && d < me.pos.distance(q_before) {
-            conflict = true;
-        }
-    });
-    conflict
+        d < me.radius + theirs.radius - OVERLAP_TOLERANCE_M && d < me.pos.distance(theirs.pos)
+    })
 }
 
 /// Moves the agent's waypoint on past the ones it has reached; true when it has arrived.
-fn advance_waypoints(a: &mut Agent, scene: &SidewalkScene, params: &CrowdParams) -> bool {
+fn advance_waypoints(a: &mut Agent, scene: &SidewalkScene, aims: &AimTable, params: &CrowdParams) -> bool {
     loop {
         let t = a.target;
         let d = a.pos.distance(t.goal);
@@ -1021,7 +1206,7 @@ fn advance_waypoints(a: &mut Agent, scene: &SidewalkScene, params: &CrowdParams)
         } else {
             a.point += 1;
         }
-        a.target = target(a, scene, params.keep_right_m);
+        a.target = target(a, scene, aims, params.keep_right_m);
     }
 }
 

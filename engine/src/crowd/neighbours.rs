@@ -28,7 +28,7 @@ pub(crate) struct CellGrid {
 
 impl CellGrid {
     fn cell(&self, p: Vec2) -> (i64, i64) {
-        ((p.x / self.cell_m).floor() as i64, (p.y / self.cell_m).floor() as i64)
+        (floor_i64(p.x / self.cell_m), floor_i64(p.y / self.cell_m))
     }
 
     fn key(cx: i64, cy: i64) -> u64 {
@@ -88,6 +88,7 @@ impl CellGrid {
     }
 
     /// Cell size (m).
+    #[cfg(test)]
     pub(crate) fn cell_m(&self) -> f32 {
         self.cell_m
     }
@@ -97,15 +98,14 @@ impl CellGrid {
         self.order.iter().map(|&(_, id)| id)
     }
 
-    /// Calls `f(slot, position)` for every member in the cells within Chebyshev distance `k` of `p`'s cell,
-    /// each once, in grid order. Every member within `k` cell sizes of `p` is among them.
-    pub(crate) fn for_each_within(&self, p: Vec2, k: i64, mut f: impl FnMut(usize, Vec2)) {
-        let (cx, cy) = self.cell(p);
-        let rows = self.row_start.len() as i64 - 1;
-        for row in (cy - k).max(self.first_row)..=(cy + k).min(self.first_row + rows - 1) {
+    /// Calls `f(slot, position)` for every member in the cells of columns `cols` and rows `rows` (inclusive),
+    /// each once, in grid order: per row, a binary search for the first column, then a scan.
+    fn for_each_in_cells(&self, cols: (i64, i64), rows: (i64, i64), mut f: impl FnMut(usize, Vec2)) {
+        let occupied = self.row_start.len() as i64 - 1;
+        for row in rows.0.max(self.first_row)..=rows.1.min(self.first_row + occupied - 1) {
             let r = (row - self.first_row) as usize;
             let (start, end) = (self.row_start[r] as usize, self.row_start[r + 1] as usize);
-            let (lo, hi) = (Self::key(cx - k, row), Self::key(cx + k, row));
+            let (lo, hi) = (Self::key(cols.0, row), Self::key(cols.1, row));
             let mut at = start + self.order[start..end].partition_point(|&(key, _)| key < lo);
             while at < end && self.order[at].0 <= hi {
                 f(at, self.pos[at]);
@@ -114,34 +114,52 @@ impl CellGrid {
         }
     }
 
-    /// Calls `f(slot, position)` for every member in the cells at Chebyshev distance exactly `k` from `p`'s
-    /// cell (the ring around the square [`CellGrid::for_each_within`] `k - 1` visits), each once, row by row.
-    pub(crate) fn for_each_in_ring(&self, p: Vec2, k: i64, mut f: impl FnMut(usize, Vec2)) {
-        if k == 0 {
-            return self.for_each_within(p, 0, f);
+    /// Calls `f(slot, position)` for every member in the cells that meet the square of half-side `half_m`
+    /// (m) centred on `p`, each once, in grid order. Every member within `half_m` of `p` is among them.
+    pub(crate) fn for_each_in_square(&self, p: Vec2, half_m: f32, f: impl FnMut(usize, Vec2)) {
+        let (lo, hi) = (self.cell(p - Vec2::splat(half_m)), self.cell(p + Vec2::splat(half_m)));
+        self.for_each_in_cells((lo.0, hi.0), (lo.1, hi.1), f);
+    }
+}
+
+/// `x.floor() as i64`, without the call to the C library's `floorf` that `floor` makes on the baseline x86-64
+/// target (which has no rounding instruction): truncation, one lower for a negative non-integer.
+fn floor_i64(x: f32) -> i64 {
+    let t = x as i64;
+    t.saturating_sub((x < t as f32) as i64)
+}
+
+/// Puts every item at its rank: `ids[i]` names item `i`, and `rank[id]` maps the ids one to one onto
+/// `0..items.len()`; `ids` is reordered with the items. By insertion while that moves items little (the order
+/// is nearly the ranks' already, as it is from step to step), else by moving each item straight to its place.
+/// Only `ids` and `rank` are read to compare, not the items.
+pub(crate) fn order_by_rank<T>(items: &mut Vec<T>, ids: &mut [u32], rank: &[u32]) {
+    // Insertion moves up to this many items per item on average before the items are moved to their places.
+    const MOVES_PER_ITEM: usize = 4;
+    let budget = MOVES_PER_ITEM * items.len();
+    let mut moves = 0;
+    for i in 1..items.len() {
+        let k = rank[ids[i] as usize];
+        let mut j = i;
+        while j > 0 && rank[ids[j - 1] as usize] > k {
+            j -= 1;
         }
-        let (cx, cy) = self.cell(p);
-        let rows = self.row_start.len() as i64 - 1;
-        for row in (cy - k).max(self.first_row)..=(cy + k).min(self.first_row + rows - 1) {
-            let r = (row - self.first_row) as usize;
-            let (start, end) = (self.row_start[r] as usize, self.row_start[r + 1] as usize);
-            let spans: [(i64, i64); 2] =
-                if (row - cy).abs() == k { [(cx - k, cx + k), (1, 0)] } else { [(cx - k, cx - k), (cx + k, cx + k)] };
-            for (from, to) in spans.into_iter().filter(|(from, to)| from <= to) {
-                let (lo, hi) = (Self::key(from, row), Self::key(to, row));
-                let mut at = start + self.order[start..end].partition_point(|&(key, _)| key < lo);
-                while at < end && self.order[at].0 <= hi {
-                    f(at, self.pos[at]);
-                    at += 1;
+        if j < i {
+            items[j..=i].rotate_right(1);
+            ids[j..=i].rotate_right(1);
+            moves += i - j;
+            if moves > budget {
+                let mut placed: Vec<Option<T>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+                for (item, &id) in items.drain(..).zip(ids.iter()) {
+                    placed[rank[id as usize] as usize] = Some(item);
                 }
+                items.extend(placed.into_iter().map(|item| item.expect("the ranks are a permutation")));
+                for id in 0..ids.len() as u32 {
+                    ids[rank[id as usize] as usize] = id;
+                }
+                return;
             }
         }
-    }
-
-    /// Calls `f(slot, position)` for every member in the 3 × 3 cells around `p`, which includes every member
-    /// within one cell size of `p`.
-    pub(crate) fn for_each_near(&self, p: Vec2, f: impl FnMut(usize, Vec2)) {
-        self.for_each_within(p, 1, f);
     }
 }
 
@@ -162,10 +180,45 @@ fn insertion_sort(items: &mut [(u64, u32)]) {
 mod tests {
     use super::*;
 
-    fn check(grid: &CellGrid, pos: &[Vec2], members: &[u32], probe: Vec2, k: i64) {
+    #[test]
+    fn floor_i64_is_floor() {
+        for x in [0.0f32, -0.0, 0.5, -0.5, 1.0, -1.0, 2.75, -2.75, 1e9, -1e9, 3e20, -3e20, f32::NAN] {
+            assert_eq!(floor_i64(x), x.floor() as i64, "{x}");
+        }
+        assert_eq!(floor_i64(f32::INFINITY), i64::MAX);
+        assert_eq!(floor_i64(f32::NEG_INFINITY), i64::MIN);
+    }
+
+    #[test]
+    fn order_by_rank_puts_items_at_their_ranks_nearly_sorted_or_not() {
+        // Nearly sorted (two neighbours swapped), and reversed (more moves than insertion is allowed).
+        // Items are their ids' squares; rank: reversed ids.
+        let rank: Vec<u32> = (0..100).rev().collect();
+        let nearly: Vec<u32> = (0..100)
+            .rev()
+            .map(|k| {
+                if k == 40 {
+                    41
+                } else if k == 41 {
+                    40
+                } else {
+                    k
+                }
+            })
+            .collect();
+        let reversed: Vec<u32> = (0..100).collect();
+        for mut ids in [nearly, reversed] {
+            let mut items: Vec<u64> = ids.iter().map(|&id| id as u64 * id as u64).collect();
+            order_by_rank(&mut items, &mut ids, &rank);
+            assert_eq!(ids, (0..100).rev().collect::<Vec<u32>>());
+            assert_eq!(items, ids.iter().map(|&id| id as u64 * id as u64).collect::<Vec<u64>>());
+        }
+    }
+
+    fn check(grid: &CellGrid, pos: &[Vec2], members: &[u32], probe: Vec2, half_m: f32) {
         let mut seen = Vec::new();
         let ids: Vec<u32> = grid.ids().collect();
-        grid.for_each_within(probe, k, |slot, p| {
+        grid.for_each_in_square(probe, half_m, |slot, p| {
             let m = ids[slot];
             assert_eq!(p, pos[m as usize]);
             seen.push(m);
@@ -175,29 +228,13 @@ mod tests {
         unique.dedup();
         assert_eq!(unique.len(), seen.len(), "no member twice");
         for &m in members {
-            if pos[m as usize].distance(probe) <= k as f32 * grid.cell_m() {
-                assert!(seen.contains(&m), "member {m} within {k} cells of {probe} missed");
+            let off = (pos[m as usize] - probe).abs();
+            if off.x <= half_m && off.y <= half_m {
+                assert!(seen.contains(&m), "member {m} within {half_m} m of {probe} missed");
             }
-        }
-    }
-
-    #[test]
-    fn rings_around_a_square_make_the_next_square() {
-        let pos: Vec<Vec2> =
-            (0..900).map(|k| Vec2::new((k % 30) as f32 * 0.9 - 13.0, (k / 30) as f32 * 0.8 - 12.0)).collect();
-        let members: Vec<u32> = (0..900).collect();
-        let mut grid = CellGrid::default();
-        grid.rebuild(1.5, &pos, &members);
-        for probe in [Vec2::ZERO, Vec2::new(5.5, -3.2), Vec2::new(-20.0, 20.0), Vec2::new(13.0, 11.0)] {
-            for k in 1..=3 {
-                let mut square = Vec::new();
-                grid.for_each_within(probe, k, |slot, _| square.push(slot));
-                let mut rings = Vec::new();
-                grid.for_each_within(probe, k - 1, |slot, _| rings.push(slot));
-                grid.for_each_in_ring(probe, k, |slot, _| rings.push(slot));
-                square.sort_unstable();
-                rings.sort_unstable();
-                assert_eq!(square, rings, "probe {probe}, k {k}");
+            // Nothing is visited that lies beyond the cells meeting the square.
+            if seen.contains(&m) {
+                assert!(off.x <= half_m + grid.cell_m() && off.y <= half_m + grid.cell_m());
             }
         }
     }
@@ -220,8 +257,8 @@ mod tests {
             members.dedup();
             grid.rebuild(1.5, &pos, &members);
             for probe in [Vec2::ZERO, Vec2::new(5.5, -3.2), Vec2::new(-20.0, 20.0)] {
-                for k in 0..=3 {
-                    check(&grid, &pos, &members, probe, k);
+                for half_m in [0.0, 0.7, 1.5, 2.6, 4.5] {
+                    check(&grid, &pos, &members, probe, half_m);
                 }
             }
         }

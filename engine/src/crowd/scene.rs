@@ -169,6 +169,11 @@ impl SidewalkScene {
         &self.walk_lines[link.0 as usize]
     }
 
+    /// Number of footpath links (each has a walk line).
+    pub fn link_count(&self) -> usize {
+        self.walk_lines.len()
+    }
+
     /// The buildings an agent on `link` keeps clear of.
     pub fn obstacles(&self, link: LinkId) -> &[u32] {
         &self.obstacles[link.0 as usize]
