@@ -370,8 +370,8 @@ pub struct Crowd {
 /// so it is worked out once, when an agent is first sent along the link.
 #[derive(Default)]
 struct AimTable {
-    /// The radii (m) aims are known for.
-    radii: Vec<f32>,
+    /// The radii (m) aims are known for, as bits (a radius is a key here, not a number).
+    radii: Vec<u32>,
     /// Per radius, per link: the aim of each waypoint of the link's walk line (the first one's unused).
     links: Vec<Vec<Option<Box<[Vec2]>>>>,
 }
@@ -379,10 +379,10 @@ struct AimTable {
 impl AimTable {
     /// Works out the aims of `link`'s waypoints for agents of `radius_m`, unless known.
     fn add(&mut self, link: LinkId, radius_m: f32, scene: &SidewalkScene, keep_right_m: f32) {
-        let class = match self.radii.iter().position(|&r| r == radius_m) {
+        let class = match self.radii.iter().position(|&r| r == radius_m.to_bits()) {
             Some(class) => class,
             None => {
-                self.radii.push(radius_m);
+                self.radii.push(radius_m.to_bits());
                 self.links.push(vec![None; scene.link_count()]);
                 self.radii.len() - 1
             }
@@ -402,7 +402,11 @@ impl AimTable {
     /// The aim of waypoint `point` (not the first) of `link` for agents of `radius_m`; known for every link of
     /// every route sent.
     fn aim(&self, link: LinkId, point: usize, radius_m: f32) -> Vec2 {
-        let class = self.radii.iter().position(|&r| r == radius_m).expect("aims are worked out when an agent is sent");
+        let class = self
+            .radii
+            .iter()
+            .position(|&r| r == radius_m.to_bits())
+            .expect("aims are worked out when an agent is sent");
         self.links[class][link.0 as usize].as_ref().expect("aims are worked out for every link of a route sent")[point]
     }
 }
@@ -467,7 +471,8 @@ impl Crowd {
     /// Adds an idle agent.
     pub fn add(&mut self, spec: AgentSpec) -> AgentId {
         let id = AgentId(self.agents.len() as u32);
-        // An agent interacts with others within two radii plus two moves; the grid's cells must cover that.
+        // Two agents can overlap after a step only if they are within two radii plus two moves now: the reach of
+        // contacts and entries.
         self.max_reach_m = self.max_reach_m.max(2.0 * (spec.radius_m + spec.max_speed_mps * self.params.step_s));
         self.max_move_m = self.max_move_m.max(spec.max_speed_mps * self.params.step_s);
         self.place.push(self.agents.len() as u32);
@@ -678,9 +683,9 @@ impl Crowd {
                 self.walking.push(a.id.0);
             }
         }
-        // Cells at least as large as the farthest two agents can interact within a step (conflicts and entries
-        // look one cell out), and half the neighbour range (neighbour searches look two cells out, the second
-        // ring only where the first holds too few).
+        // Cells as large as the farthest two agents can interact within a step: a search of that reach looks
+        // at 3 × 3 cells, and a search over the whole neighbour range at few more. (Searches take any size;
+        // cells of this size measured better than of the neighbour range in dense crowds.)
         let cell = self.max_reach_m.max(MIN_CELL_M);
         self.grid.rebuild(cell, &self.positions, &self.walking);
         self.reorder();
@@ -697,7 +702,8 @@ impl Crowd {
     }
 
     /// Stores the walking agents first, in grid order, then the others in id order. Agents move little in a
-    /// step, so the order is nearly the last one: insertion sort finishes it in about one pass.
+    /// step, so the order is nearly the last one: insertion sort finishes it in about one pass (when many
+    /// agents enter or arrive at once, each is moved straight to its place instead).
     fn reorder(&mut self) {
         let n = self.agents.len();
         self.rank.clear();
@@ -846,7 +852,8 @@ struct View<'a> {
 }
 
 /// Per slot, the other agents near enough to overlap it after the step (their slots), found by its plan:
-/// only these can be in conflict with it.
+/// only these can be in conflict with it. Pedestrians that pass through each other (one squeezes) are not
+/// each other's contacts, as they are never in conflict.
 #[derive(Default)]
 struct Contacts {
     /// The contacts of every slot, slot after slot.
@@ -992,8 +999,9 @@ fn plan_agent(
     }
     let n_obstacles = s.planes.len();
     // The nearest `max_neighbours` within range. Agents move little in a step, so last step's neighbours are
-    // still near: the search first looks only as far as the farthest of them can now be, and looks again
-    // over the whole range only when that does not find enough.
+    // still near: the search first looks only as far as the farthest of them can now be (the window), and
+    // looks again over the whole range unless it kept `max_neighbours`, the farthest inside the window (then
+    // no agent outside it can be nearer: the result is the whole search's, exactly).
     let me = view.slots[slot];
     let range_m = params.neighbour_range_m;
     // The whole search reaches the range and the contacts.
@@ -1009,6 +1017,7 @@ fn plan_agent(
         overlapping = find_neighbours(slot, &me, whole_m, range_m, params, view, s, contacts);
     }
     let neighbour_reach_m = match s.near.last() {
+        _ if params.max_neighbours == 0 => 0.0,
         Some(&(d2, _, _)) if s.near.len() >= params.max_neighbours => d2.sqrt(),
         _ => f32::INFINITY,
     };
@@ -1066,10 +1075,10 @@ fn plan_agent(
 }
 
 /// Finds the nearest `max_neighbours` agents within `range_m` of the agent `me` in `slot` among those in the
-/// cells within `window_m` of it (the nearest of all whenever the farthest kept is nearer than `window_m`),
-/// into `s.near`, sorted by squared distance then id; pushes its contacts (the other agents within the step's
-/// reach, which `window_m` must cover). Returns whether it overlaps a pedestrian it passes through (one of
-/// the two squeezes).
+/// cells within `window_m` of it, into `s.near`, sorted by squared distance then id: the nearest of all when
+/// `max_neighbours` were kept and the farthest is nearer than `window_m`. Pushes its contacts (the other
+/// agents within the step's reach, which `window_m` must cover; not those it passes through). Returns
+/// whether it overlaps a pedestrian it passes through (one of the two squeezes).
 #[allow(clippy::too_many_arguments)]
 fn find_neighbours(
     slot: usize,
@@ -1087,7 +1096,8 @@ fn find_neighbours(
     // The squared distance of the farthest neighbour kept, once `max_neighbours` are.
     let mut worst = f32::INFINITY;
     let mut overlapping = false;
-    view.grid.for_each_in_square(me.disc.pos, window_m, |other, q| {
+    // The square is widened by the round-off tolerance, so that no agent within `window_m` is missed.
+    view.grid.for_each_in_square(me.disc.pos, window_m + OVERLAP_TOLERANCE_M, |other, q| {
         if other == slot {
             return;
         }
@@ -1095,7 +1105,7 @@ fn find_neighbours(
         let o = &view.slots[other];
         if me.passes_through(o) {
             let touch = me.disc.radius + o.disc.radius;
-            overlapping |= d2 < touch * touch;
+            overlapping |= d2 < range_sq && d2 < touch * touch;
             return;
         }
         if d2 < contact_sq {
