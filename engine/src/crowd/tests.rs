@@ -276,3 +276,60 @@ fn a_walker_on_the_road_goes_on_when_the_gap_closes_behind_it() {
     assert!(crowd.position(id).x > before + 1.0, "a walker on the road stopped");
     assert_eq!(crowd.stats().crossing_waits, 0);
 }
+
+/// A neighbour search inside a window that certifies itself (it kept `max_neighbours`, the farthest inside the
+/// window) finds exactly what the search over the whole range finds, and every search finds every contact.
+#[test]
+fn a_windowed_neighbour_search_that_certifies_itself_matches_the_whole_search() {
+    // A dense cluster (about 4 agents per m²) inside a sparse fringe, placed by fixed low-discrepancy sequences.
+    let pos: Vec<Vec2> = (0..600)
+        .map(|k| {
+            let (u, v) = ((k as f32 * 0.618_034).fract(), (k as f32 * 0.754_878).fract());
+            if k % 2 == 0 {
+                Vec2::new(u * 8.0, v * 8.0)
+            } else {
+                Vec2::new(u * 40.0 - 16.0, v * 40.0 - 16.0)
+            }
+        })
+        .collect();
+    let members: Vec<u32> = (0..pos.len() as u32).collect();
+    let reach_m = 2.0 * (ROBOT_RADIUS_M + ROBOT_SPEED_LIMIT_MPS * 0.25);
+    let mut grid = CellGrid::default();
+    grid.rebuild(reach_m, &pos, &members);
+    let slots: Vec<Slot> = grid
+        .ids()
+        .map(|id| Slot {
+            id,
+            disc: Disc { pos: pos[id as usize], vel: Vec2::ZERO, radius: PEDESTRIAN_RADIUS_M },
+            weight: 1.0,
+            kind: AgentKind::Pedestrian,
+            squeezing: false,
+        })
+        .collect();
+    let crossings = Crossings::default();
+    let view = View { slots: &slots, grid: &grid, crossings: &crossings, reach_m, move_m: 0.4 };
+    let params = CrowdParams::default();
+    let range_m = params.neighbour_range_m;
+    let (mut whole, mut windowed) = (PlanScratch::default(), PlanScratch::default());
+    let (mut certified, mut not_certified) = (0, 0);
+    for (slot, me) in slots.iter().enumerate() {
+        let mut whole_contacts = Vec::new();
+        find_neighbours(slot, me, range_m, range_m, &params, &view, &mut whole, &mut whole_contacts);
+        whole_contacts.sort_unstable();
+        for window_m in [reach_m, 1.2 * reach_m, 2.0 * reach_m] {
+            let mut contacts = Vec::new();
+            find_neighbours(slot, me, window_m, range_m, &params, &view, &mut windowed, &mut contacts);
+            contacts.sort_unstable();
+            assert_eq!(contacts, whole_contacts, "slot {slot}, window {window_m} m: the contacts");
+            let farthest = windowed.near.last().map(|n| n.0);
+            if windowed.near.len() >= params.max_neighbours && farthest.is_some_and(|d2| d2 < window_m * window_m) {
+                certified += 1;
+                assert_eq!(windowed.near, whole.near, "slot {slot}, window {window_m} m: the neighbours");
+            } else {
+                not_certified += 1;
+            }
+        }
+    }
+    // Both cases occur, so both branches were tested.
+    assert!(certified > 100 && not_certified > 100, "{certified} certified, {not_certified} not");
+}
