@@ -1008,13 +1008,13 @@ fn plan_agent(
     let whole_m = range_m.max(view.reach_m);
     let window_m = (a.neighbour_reach_m + 2.0 * view.move_m).max(view.reach_m);
     let contacts_before = contacts.len();
-    let mut overlapping = find_neighbours(slot, &me, window_m.min(whole_m), range_m, params, view, s, contacts);
+    let mut overlapping = find_neighbours(slot, window_m.min(whole_m), params, view, s, contacts);
     let enough = |near: &[(f32, u32, usize)]| {
         near.len() >= params.max_neighbours && near.last().is_none_or(|n| n.0 < window_m * window_m)
     };
     if window_m < whole_m && !enough(&s.near) {
         contacts.truncate(contacts_before);
-        overlapping = find_neighbours(slot, &me, whole_m, range_m, params, view, s, contacts);
+        overlapping = find_neighbours(slot, whole_m, params, view, s, contacts);
     }
     let neighbour_reach_m = match s.near.last() {
         _ if params.max_neighbours == 0 => 0.0,
@@ -1074,24 +1074,22 @@ fn plan_agent(
     }
 }
 
-/// Finds the nearest `max_neighbours` agents within `range_m` of the agent `me` in `slot` among those in the
+/// Finds the nearest `max_neighbours` agents within the neighbour range of the agent in `slot` among those in the
 /// cells within `window_m` of it, into `s.near`, sorted by squared distance then id: the nearest of all when
 /// `max_neighbours` were kept and the farthest is nearer than `window_m`. Pushes its contacts (the other
 /// agents within the step's reach, which `window_m` must cover; not those it passes through). Returns
 /// whether it overlaps a pedestrian it passes through (one of the two squeezes).
-#[allow(clippy::too_many_arguments)]
 fn find_neighbours(
     slot: usize,
-    me: &Slot,
     window_m: f32,
-    range_m: f32,
     params: &CrowdParams,
     view: &View,
     s: &mut PlanScratch,
     contacts: &mut Vec<u32>,
 ) -> bool {
     s.near.clear();
-    let range_sq = range_m * range_m;
+    let me = &view.slots[slot];
+    let range_sq = params.neighbour_range_m * params.neighbour_range_m;
     let contact_sq = view.reach_m * view.reach_m;
     // The squared distance of the farthest neighbour kept, once `max_neighbours` are.
     let mut worst = f32::INFINITY;

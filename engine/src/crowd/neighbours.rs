@@ -98,29 +98,24 @@ impl CellGrid {
         self.order.iter().map(|&(_, id)| id)
     }
 
-    /// Calls `f(slot, position)` for every member in the cells of columns `cols` and rows `rows` (inclusive),
-    /// each once, in grid order: per row, a binary search for the first column, then a scan.
-    fn for_each_in_cells(&self, cols: (i64, i64), rows: (i64, i64), mut f: impl FnMut(usize, Vec2)) {
-        let occupied = self.row_start.len() as i64 - 1;
+    /// Calls `f(slot, position)` for every member in the cells that meet the square of half-side `half_m`
+    /// (m) centred on `p`, each once, in grid order: per row, a binary search for the first column, then a
+    /// scan. Every member within `half_m` of `p` is among them.
+    pub(crate) fn for_each_in_square(&self, p: Vec2, half_m: f32, mut f: impl FnMut(usize, Vec2)) {
+        let (lo, hi) = (self.cell(p - Vec2::splat(half_m)), self.cell(p + Vec2::splat(half_m)));
         // Columns beyond the keys' domain hold no one (an unbounded square reaches them).
-        let cols = (cols.0.max(-CELL_OFFSET), cols.1.min(CELL_OFFSET));
-        for row in rows.0.max(self.first_row)..=rows.1.min(self.first_row + occupied - 1) {
+        let cols = (lo.0.max(-CELL_OFFSET), hi.0.min(CELL_OFFSET));
+        let occupied = self.row_start.len() as i64 - 1;
+        for row in lo.1.max(self.first_row)..=hi.1.min(self.first_row + occupied - 1) {
             let r = (row - self.first_row) as usize;
             let (start, end) = (self.row_start[r] as usize, self.row_start[r + 1] as usize);
-            let (lo, hi) = (Self::key(cols.0, row), Self::key(cols.1, row));
-            let mut at = start + self.order[start..end].partition_point(|&(key, _)| key < lo);
-            while at < end && self.order[at].0 <= hi {
+            let (first, last) = (Self::key(cols.0, row), Self::key(cols.1, row));
+            let mut at = start + self.order[start..end].partition_point(|&(key, _)| key < first);
+            while at < end && self.order[at].0 <= last {
                 f(at, self.pos[at]);
                 at += 1;
             }
         }
-    }
-
-    /// Calls `f(slot, position)` for every member in the cells that meet the square of half-side `half_m`
-    /// (m) centred on `p`, each once, in grid order. Every member within `half_m` of `p` is among them.
-    pub(crate) fn for_each_in_square(&self, p: Vec2, half_m: f32, f: impl FnMut(usize, Vec2)) {
-        let (lo, hi) = (self.cell(p - Vec2::splat(half_m)), self.cell(p + Vec2::splat(half_m)));
-        self.for_each_in_cells((lo.0, hi.0), (lo.1, hi.1), f);
     }
 }
 

@@ -312,13 +312,13 @@ fn a_windowed_neighbour_search_that_certifies_itself_matches_the_whole_search() 
     let range_m = params.neighbour_range_m;
     let (mut whole, mut windowed) = (PlanScratch::default(), PlanScratch::default());
     let (mut certified, mut not_certified) = (0, 0);
-    for (slot, me) in slots.iter().enumerate() {
+    for slot in 0..slots.len() {
         let mut whole_contacts = Vec::new();
-        find_neighbours(slot, me, range_m, range_m, &params, &view, &mut whole, &mut whole_contacts);
+        find_neighbours(slot, range_m, &params, &view, &mut whole, &mut whole_contacts);
         whole_contacts.sort_unstable();
         for window_m in [reach_m, 1.2 * reach_m, 2.0 * reach_m] {
             let mut contacts = Vec::new();
-            find_neighbours(slot, me, window_m, range_m, &params, &view, &mut windowed, &mut contacts);
+            find_neighbours(slot, window_m, &params, &view, &mut windowed, &mut contacts);
             contacts.sort_unstable();
             assert_eq!(contacts, whole_contacts, "slot {slot}, window {window_m} m: the contacts");
             let farthest = windowed.near.last().map(|n| n.0);
